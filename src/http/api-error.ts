@@ -1,0 +1,90 @@
+/**
+ * An error a client can act on: what went wrong, the HTTP status, and which field.
+ * Wire formats render it (OpenAI: {"error":{...}}, Anthropic: {"type":"error","error":{...}}).
+ */
+export type ErrorKind =
+  | 'invalid_request'
+  | 'authentication'
+  | 'permission'
+  | 'not_found'
+  | 'too_large'
+  | 'rate_limit'
+  | 'overloaded'
+  | 'server_error'
+  | 'timeout';
+
+export interface ApiError {
+  kind: ErrorKind;
+  status: number;
+  message: string;
+  /** A stable machine-readable code, e.g. "missing_required_parameter". */
+  code: string | null;
+  /** The request field at fault, e.g. "messages[0].content". */
+  param: string | null;
+  headers?: Record<string, string>;
+}
+
+export function apiError(
+  kind: ErrorKind,
+  status: number,
+  message: string,
+  extra: Partial<Pick<ApiError, 'code' | 'param' | 'headers'>> = {},
+): ApiError {
+  return {
+    kind,
+    status,
+    message,
+    code: extra.code ?? null,
+    param: extra.param ?? null,
+    headers: extra.headers,
+  };
+}
+
+const openAITypes: Record<ErrorKind, string> = {
+  invalid_request: 'invalid_request_error',
+  authentication: 'invalid_request_error',
+  permission: 'invalid_request_error',
+  not_found: 'invalid_request_error',
+  too_large: 'invalid_request_error',
+  rate_limit: 'rate_limit_error',
+  overloaded: 'server_error',
+  server_error: 'server_error',
+  timeout: 'timeout_error',
+};
+
+const anthropicTypes: Record<ErrorKind, string> = {
+  invalid_request: 'invalid_request_error',
+  authentication: 'authentication_error',
+  permission: 'permission_error',
+  not_found: 'not_found_error',
+  too_large: 'request_too_large',
+  rate_limit: 'rate_limit_error',
+  overloaded: 'overloaded_error',
+  server_error: 'api_error',
+  timeout: 'timeout_error',
+};
+
+export function openAIErrorBody(error: ApiError): { error: Record<string, unknown> } {
+  return {
+    error: { message: error.message, type: openAITypes[error.kind], param: error.param, code: error.code },
+  };
+}
+
+export function anthropicErrorBody(error: ApiError): {
+  type: 'error';
+  error: { type: string; message: string };
+} {
+  const message =
+    error.param && !error.message.includes(error.param) ? `${error.param}: ${error.message}` : error.message;
+  return { type: 'error', error: { type: anthropicTypes[error.kind], message } };
+}
+
+export function isApiError(value: unknown): value is ApiError {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as ApiError).status === 'number' &&
+    typeof (value as ApiError).kind === 'string' &&
+    typeof (value as ApiError).message === 'string'
+  );
+}
