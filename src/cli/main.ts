@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 import { createRequire } from 'node:module';
 import { type Command, commandHelp, parseCommandArgs, UsageError } from './command.js';
+import { configCommand } from './config.js';
 import { simCommand } from './sim.js';
+import { upCommand } from './up.js';
 
-const commands: Command[] = [simCommand];
+const commands: Command[] = [upCommand, simCommand, configCommand];
 
 function mainHelp(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

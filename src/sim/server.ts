@@ -4,7 +4,8 @@ import Fastify, {
   type FastifyInstance,
   LogController,
 } from 'fastify';
-import { type ApiError, anthropicErrorBody, apiError, openAIErrorBody } from '../http/api-error.js';
+import { anthropicErrorBody, apiError, openAIErrorBody } from '../http/api-error.js';
+import { frameworkError } from '../http/framework-error.js';
 import { type Clock, systemClock } from '../time/clock.js';
 import { registerAnthropicRoutes } from './anthropic-routes.js';
 import { resolveSimConfig, type SimConfigInput } from './config.js';
@@ -16,44 +17,6 @@ export interface SimServerOptions {
   config?: SimConfigInput;
   clock?: Clock;
   logger?: FastifyBaseLogger;
-}
-
-/** Maps framework errors (bad JSON, body too large, wrong content type) to a provider-style client error. */
-function frameworkError(error: FastifyError): ApiError {
-  switch (error.code) {
-    case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return apiError('too_large', 413, `The request body is too large: ${error.message}.`, {
-        code: 'request_too_large',
-      });
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return apiError(
-        'invalid_request',
-        415,
-        'Unsupported Content-Type: send the body as application/json.',
-        {
-          code: 'unsupported_media_type',
-        },
-      );
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return apiError('invalid_request', 400, 'The request body is empty: send a JSON object.', {
-        code: 'invalid_body',
-      });
-    default:
-      if (error.statusCode === 400 || error instanceof SyntaxError) {
-        return apiError(
-          'invalid_request',
-          400,
-          `We could not parse the JSON body of your request: ${error.message}. Send valid JSON with Content-Type: application/json.`,
-          { code: 'invalid_json' },
-        );
-      }
-      if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
-        return apiError('invalid_request', error.statusCode, error.message, { code: null });
-      }
-      return apiError('server_error', 500, 'The simulator failed while processing the request.', {
-        code: 'internal_error',
-      });
-  }
 }
 
 /** The simulator's HTTP server: OpenAI and Anthropic wire formats plus the /sim control API. */
@@ -68,6 +31,9 @@ export function buildSimServer(options: SimServerOptions = {}): { app: FastifyIn
     return503OnClosing: true,
     forceCloseConnections: true,
   });
+  // Only JSON bodies: Fastify's built-in text/plain parser would hand routes a string, which they
+  // would reject as "not a JSON object" instead of naming the content type.
+  app.removeContentTypeParser('text/plain');
   const bodyFor = (url: string) => (url.startsWith('/v1/messages') ? anthropicErrorBody : openAIErrorBody);
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const apiErr = frameworkError(error);

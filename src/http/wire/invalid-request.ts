@@ -59,7 +59,10 @@ export function invalidRequestFromIssues(issues: readonly z.core.$ZodIssue[]): A
     case 'invalid_union': {
       const discriminator = (issue as { discriminator?: string }).discriminator;
       if (discriminator) {
-        const at = paramPath([...issue.path, discriminator]);
+        // Zod 4 already ends the path with the discriminator key; older versions stop at the object.
+        const at = paramPath(
+          issue.path.at(-1) === discriminator ? issue.path : [...issue.path, discriminator],
+        );
         return apiError(
           'invalid_request',
           400,

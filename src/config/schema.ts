@@ -1,0 +1,179 @@
+import { z } from 'zod';
+
+/**
+ * sluice.yaml, declared once: validation with precise messages, the TypeScript types,
+ * and the JSON Schema for editors (`sluice config schema`). docs/configuration.md
+ * documents every field.
+ */
+
+const ms = (description: string) => z.int().min(0).describe(description);
+
+const providerBase = {
+  baseUrl: z
+    .url()
+    .optional()
+    .describe('Override the provider’s API address (proxies, regions, compatible servers).'),
+  headers: z
+    .record(z.string(), z.string())
+    .optional()
+    .describe('Extra headers sent on every upstream request.'),
+  maxConnections: z.int().min(1).default(256).describe('Connection pool size towards this provider.'),
+};
+
+export const providerSchema = z.discriminatedUnion('type', [
+  z.strictObject({
+    type: z.literal('openai'),
+    apiKey: z
+      .string()
+      .min(1)
+      .describe('OpenAI API key; write ${OPENAI_API_KEY} to read it from the environment.'),
+    organization: z.string().optional(),
+    ...providerBase,
+  }),
+  z.strictObject({
+    type: z.literal('openai-compatible'),
+    baseUrl: z
+      .url()
+      .describe('The server’s /v1 address, e.g. http://localhost:8000/v1 (vLLM, Ollama, llama.cpp).'),
+    apiKey: z.string().optional(),
+    headers: providerBase.headers,
+    maxConnections: providerBase.maxConnections,
+  }),
+  z.strictObject({
+    type: z.literal('anthropic'),
+    apiKey: z.string().min(1).describe('Anthropic API key, e.g. ${ANTHROPIC_API_KEY}.'),
+    version: z.string().default('2023-06-01').describe('The anthropic-version header.'),
+    ...providerBase,
+  }),
+  z.strictObject({
+    type: z.literal('gemini'),
+    apiKey: z.string().min(1).describe('Google AI Studio API key, e.g. ${GEMINI_API_KEY}.'),
+    ...providerBase,
+  }),
+  z.strictObject({
+    type: z.literal('azure-openai'),
+    endpoint: z.url().describe('The resource endpoint, e.g. https://my-resource.openai.azure.com.'),
+    apiKey: z.string().min(1),
+    apiVersion: z.string().default('2024-10-21'),
+    deployments: z
+      .record(z.string(), z.string())
+      .default({})
+      .describe('Model name → deployment name; a model not listed is used as the deployment name.'),
+    headers: providerBase.headers,
+    maxConnections: providerBase.maxConnections,
+  }),
+  z.strictObject({
+    type: z.literal('sim'),
+    baseUrl: z.url().optional().describe('A running `sluice sim`; absent: Sluice starts one in-process.'),
+    headers: providerBase.headers,
+    maxConnections: providerBase.maxConnections,
+  }),
+]);
+
+export type ProviderConfig = z.infer<typeof providerSchema>;
+
+export const targetSchema = z.strictObject({
+  provider: z.string().min(1).describe('A key of `providers`.'),
+  model: z.string().min(1).describe('The provider’s model id.'),
+  weight: z.number().min(0).default(1).describe('Share of traffic among the route’s targets.'),
+  params: z
+    .record(z.string(), z.unknown())
+    .optional()
+    .describe('Request fields set on every call to this target (e.g. temperature), overriding the client’s.'),
+});
+
+export type TargetConfig = z.infer<typeof targetSchema>;
+
+export const timeoutsSchema = z.strictObject({
+  connectMs: ms('Time to open a connection to the provider.').default(5_000),
+  firstTokenMs: ms('Time to the response headers (non-streaming) or the first event (streaming).').default(
+    60_000,
+  ),
+  totalMs: ms('Time for the whole attempt, stream included.').default(600_000),
+});
+
+export const retriesSchema = z.strictObject({
+  attempts: z.int().min(0).max(10).default(2).describe('Retries of one target after its first try.'),
+  baseDelayMs: ms('First backoff ceiling; doubles per retry (full jitter).').default(200),
+  maxDelayMs: ms('Backoff ceiling.').default(5_000),
+  maxRetryAfterMs: ms(
+    'Longest Retry-After the gateway waits for; longer ones move on to a fallback.',
+  ).default(10_000),
+});
+
+export const routeSchema = z.strictObject({
+  description: z.string().optional(),
+  targets: z.array(targetSchema).min(1).describe('Where traffic goes, split by weight.'),
+  fallbacks: z
+    .array(targetSchema)
+    .default([])
+    .describe('Tried in order when the chosen target fails for good (after its retries).'),
+  timeouts: timeoutsSchema.default(timeoutsSchema.parse({})),
+  retries: retriesSchema.default(retriesSchema.parse({})),
+});
+
+export type RouteConfig = z.infer<typeof routeSchema>;
+
+export const apiKeySchema = z.strictObject({
+  name: z.string().min(1).describe('Shown in logs and events instead of the key.'),
+  key: z
+    .string()
+    .min(16)
+    .describe('The secret clients send as a Bearer token or x-api-key; e.g. ${APP_KEY}.'),
+  routes: z.array(z.string()).optional().describe('Routes this key may use; absent: all.'),
+});
+
+export const sluiceConfigSchema = z.strictObject({
+  server: z
+    .strictObject({
+      host: z.string().default('127.0.0.1'),
+      port: z.int().min(0).max(65_535).default(7878),
+      bodyLimitBytes: z
+        .int()
+        .min(1024)
+        .default(10 * 1024 * 1024)
+        .describe('Larger request bodies get 413.'),
+      headerLimitBytes: z
+        .int()
+        .min(1024)
+        .default(16 * 1024)
+        .describe('Larger request headers get 431.'),
+      requestTimeoutMs: ms('A client request that takes longer is cut.').default(600_000),
+      shutdownGraceMs: ms('On SIGTERM, how long in-flight requests and streams may finish.').default(30_000),
+    })
+    .default({
+      host: '127.0.0.1',
+      port: 7878,
+      bodyLimitBytes: 10 * 1024 * 1024,
+      headerLimitBytes: 16 * 1024,
+      requestTimeoutMs: 600_000,
+      shutdownGraceMs: 30_000,
+    }),
+  dataDir: z.string().default('.sluice').describe('Where embedded storage lives.'),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  auth: z
+    .strictObject({
+      adminKey: z
+        .string()
+        .min(16)
+        .optional()
+        .describe('Required for /admin routes; e.g. ${SLUICE_ADMIN_KEY}.'),
+      apiKeys: z.array(apiKeySchema).default([]).describe('Keys for the client API; none: the API is open.'),
+    })
+    .default({ apiKeys: [] }),
+  providers: z.record(z.string().regex(/^[a-zA-Z0-9_-]+$/), providerSchema).default({}),
+  routes: z.record(z.string().min(1), routeSchema).default({}),
+  directModels: z
+    .boolean()
+    .default(false)
+    .describe('Let clients name "provider/model" directly, besides routes.'),
+  events: z
+    .strictObject({
+      sink: z.enum(['jsonl', 'stdout', 'none']).default('jsonl'),
+      path: z.string().optional().describe('For the jsonl sink; default <dataDir>/events.jsonl.'),
+    })
+    .default({ sink: 'jsonl' }),
+});
+
+export type SluiceConfig = z.infer<typeof sluiceConfigSchema>;
+export type SluiceConfigInput = z.input<typeof sluiceConfigSchema>;

@@ -1,0 +1,90 @@
+import { randomUUID } from 'node:crypto';
+import type { FastifyBaseLogger } from 'fastify';
+import type { SluiceConfig } from '../config/schema.js';
+import type { EventSink } from '../events/sink.js';
+import type { GatewayMetrics } from '../http/metrics.js';
+import type { Call, Principal } from './call.js';
+import { wideEvent } from './record.js';
+import { buildRuntime, type Runtime } from './runtime.js';
+
+export interface GatewayOptions {
+  config: SluiceConfig;
+  sink: EventSink;
+  metrics: GatewayMetrics;
+  logger: FastifyBaseLogger;
+  /** The in-process simulator's address, for "sim" providers without a baseUrl. */
+  simUrl?: string;
+  /** Reads the config again, for reloads (SIGHUP, POST /admin/config/reload). */
+  loadConfig?: () => Promise<SluiceConfig>;
+}
+
+/**
+ * The gateway's state across requests: the current Runtime (swapped whole on reload), the
+ * event sink and the metrics. Each request takes the runtime once, at ingress.
+ */
+export class Gateway {
+  runtime: Runtime;
+  private readonly retired = new Set<Runtime>();
+
+  constructor(private readonly options: GatewayOptions) {
+    this.runtime = buildRuntime(options.config, { simUrl: options.simUrl });
+  }
+
+  get canReload(): boolean {
+    return this.options.loadConfig !== undefined;
+  }
+
+  /**
+   * Builds a runtime from the config file and swaps it in. Requests in flight finish on the
+   * runtime they started with; its connection pools close once they are done.
+   */
+  async reload(): Promise<Runtime> {
+    if (!this.options.loadConfig) throw new Error('this gateway was started without a config file to reload');
+    const config = await this.options.loadConfig();
+    const next = buildRuntime(config, { simUrl: this.options.simUrl });
+    const previous = this.runtime;
+    this.runtime = next;
+    this.retired.add(previous);
+    // Pools drain on their own; closing waits for in-flight requests on them to finish.
+    void previous.close().finally(() => this.retired.delete(previous));
+    this.options.logger.info({ routes: [...next.routes.keys()] }, 'configuration reloaded');
+    return next;
+  }
+
+  begin(
+    wire: Call['wire'],
+    operation: Call['operation'],
+    principal: Principal,
+    id: string = randomUUID(),
+  ): Call {
+    return {
+      id,
+      receivedAt: Date.now(),
+      startedAt: performance.now(),
+      wire,
+      operation,
+      stream: false,
+      principal,
+      requestedModel: '',
+      attempts: [],
+    };
+  }
+
+  /** The settle and record stages: metrics, the wide event, a log line. */
+  finish(call: Call, status: number): void {
+    call.status = status;
+    call.totalMs = performance.now() - call.startedAt;
+    this.options.metrics.observe(call);
+    this.options.sink.write(wideEvent(call));
+    const log = this.options.logger;
+    if (status >= 500)
+      log.warn({ reqId: call.id, route: call.route, status, error: call.error?.message }, 'request failed');
+    else
+      log.debug({ reqId: call.id, route: call.route, status, ms: Math.round(call.totalMs) }, 'request done');
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.runtime.close(), ...[...this.retired].map((r) => r.close())]);
+    await this.options.sink.close();
+  }
+}

@@ -1,0 +1,113 @@
+import { createHash } from 'node:crypto';
+import { Agent } from 'undici';
+import type { ProviderConfig, RouteConfig, SluiceConfig, TargetConfig } from '../config/schema.js';
+import type { ProviderAdapter, TargetRef } from '../providers/provider.js';
+import { createAdapter } from '../providers/registry.js';
+import type { Principal } from './call.js';
+
+export interface Provider {
+  name: string;
+  config: ProviderConfig;
+  adapter: ProviderAdapter;
+  /** The connection pool towards this provider for a connect timeout (routes may differ). */
+  agent(connectMs: number): Agent;
+  close(): Promise<void>;
+}
+
+export interface Target {
+  /** "provider/model", as shown in headers, metrics and events. */
+  id: string;
+  provider: Provider;
+  ref: TargetRef;
+  weight: number;
+}
+
+export interface Route {
+  name: string;
+  targets: Target[];
+  fallbacks: Target[];
+  timeouts: RouteConfig['timeouts'];
+  retries: RouteConfig['retries'];
+}
+
+/**
+ * Everything a request needs, built once from a config. A reload builds a new Runtime and
+ * swaps it in; requests in flight keep the one they started with.
+ */
+export interface Runtime {
+  config: SluiceConfig;
+  providers: Map<string, Provider>;
+  routes: Map<string, Route>;
+  /** sha256(key) → principal: lookups by digest never compare secrets byte by byte. */
+  apiKeys: Map<string, Principal>;
+  adminKeyDigest?: Buffer;
+  close(): Promise<void>;
+}
+
+export function keyDigest(key: string): Buffer {
+  return createHash('sha256').update(key).digest();
+}
+
+export function buildRuntime(config: SluiceConfig, options: { simUrl?: string } = {}): Runtime {
+  const providers = new Map<string, Provider>();
+  for (const [name, providerConfig] of Object.entries(config.providers)) {
+    const agents = new Map<number, Agent>();
+    providers.set(name, {
+      name,
+      config: providerConfig,
+      adapter: createAdapter(providerConfig, options.simUrl),
+      agent(connectMs) {
+        let agent = agents.get(connectMs);
+        if (!agent) {
+          agent = new Agent({
+            connections: providerConfig.maxConnections,
+            connect: { timeout: connectMs },
+            keepAliveTimeout: 30_000,
+            // Per-attempt deadlines are the gateway's own (see dispatch), not undici's.
+            headersTimeout: 0,
+            bodyTimeout: 0,
+          });
+          agents.set(connectMs, agent);
+        }
+        return agent;
+      },
+      close: async () => {
+        await Promise.all([...agents.values()].map((a) => a.close()));
+      },
+    });
+  }
+  const target = (t: TargetConfig): Target => {
+    const provider = providers.get(t.provider);
+    if (!provider) throw new Error(`unknown provider "${t.provider}"`);
+    return {
+      id: `${t.provider}/${t.model}`,
+      provider,
+      ref: { model: t.model, params: t.params },
+      weight: t.weight,
+    };
+  };
+  const routes = new Map<string, Route>();
+  for (const [name, route] of Object.entries(config.routes)) {
+    routes.set(name, {
+      name,
+      targets: route.targets.map(target),
+      fallbacks: route.fallbacks.map(target),
+      timeouts: route.timeouts,
+      retries: route.retries,
+    });
+  }
+  const apiKeys = new Map<string, Principal>();
+  for (const key of config.auth.apiKeys) {
+    apiKeys.set(keyDigest(key.key).toString('hex'), { keyName: key.name, routes: key.routes });
+  }
+  return {
+    config,
+    providers,
+    routes,
+    apiKeys,
+    adminKeyDigest: config.auth.adminKey ? keyDigest(config.auth.adminKey) : undefined,
+    close: async () => {
+      await Promise.all([...providers.values()].map((p) => p.close()));
+    },
+  };
+}

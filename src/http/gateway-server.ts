@@ -1,0 +1,142 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  LogController,
+} from 'fastify';
+import type { SluiceConfig } from '../config/schema.js';
+import type { EventSink } from '../events/sink.js';
+import { authenticate, isAdmin } from '../gateway/admit.js';
+import { Gateway } from '../gateway/gateway.js';
+import { anthropicErrorBody, apiError, isApiError, openAIErrorBody } from './api-error.js';
+import { frameworkError } from './framework-error.js';
+import { registerGatewayRoutes } from './gateway-routes.js';
+import { GatewayMetrics } from './metrics.js';
+
+export interface GatewayServerOptions {
+  config: SluiceConfig;
+  sink: EventSink;
+  logger: FastifyBaseLogger;
+  simUrl?: string;
+  loadConfig?: () => Promise<SluiceConfig>;
+}
+
+const errorBodyFor = (url: string) => (url.startsWith('/v1/messages') ? anthropicErrorBody : openAIErrorBody);
+
+/** The gateway's HTTP server: the client API (/v1), health, metrics and the admin API. */
+export function buildGatewayServer(options: GatewayServerOptions): {
+  app: FastifyInstance;
+  gateway: Gateway;
+} {
+  const { config } = options;
+  const metrics = new GatewayMetrics();
+  const gateway = new Gateway({ ...options, metrics });
+  const app = Fastify({
+    loggerInstance: options.logger,
+    logController: new LogController({ disableRequestLogging: true }),
+    genReqId: () => randomUUID(),
+    bodyLimit: config.server.bodyLimitBytes,
+    http: { maxHeaderSize: config.server.headerLimitBytes },
+    requestTimeout: config.server.requestTimeoutMs,
+    return503OnClosing: true,
+  });
+  app.removeContentTypeParser('text/plain');
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const apiErr = frameworkError(error);
+    if (apiErr.status >= 500) request.log.error({ err: error, reqId: request.id }, 'unhandled error');
+    return reply
+      .code(apiErr.status)
+      .header('x-sluice-request-id', request.id)
+      .send(errorBodyFor(request.url)(apiErr));
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const error = apiError(
+      'not_found',
+      404,
+      `Unknown request URL: ${request.method} ${request.url.split('?')[0]}. The API is under /v1 (chat/completions, messages, embeddings, models).`,
+      { code: 'unknown_url' },
+    );
+    return reply.code(404).send(errorBodyFor(request.url)(error));
+  });
+
+  // Authenticate before the body is read: a stranger cannot make us parse 10 MB.
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.url.startsWith('/v1/')) {
+      const principal = authenticate(gateway.runtime, request.headers);
+      if (isApiError(principal)) {
+        return reply
+          .code(principal.status)
+          .header('x-sluice-request-id', request.id)
+          .send(errorBodyFor(request.url)(principal));
+      }
+      request.principal = principal;
+    } else if (request.url.startsWith('/admin/')) {
+      if (!gateway.runtime.adminKeyDigest) {
+        const error = apiError(
+          'permission',
+          403,
+          'The admin API is disabled: set auth.adminKey in the config.',
+          {
+            code: 'admin_disabled',
+          },
+        );
+        return reply.code(403).send(openAIErrorBody(error));
+      }
+      if (!isAdmin(gateway.runtime, request.headers)) {
+        const error = apiError(
+          'authentication',
+          401,
+          'The admin API needs the admin key as "Authorization: Bearer <key>".',
+          {
+            code: 'invalid_admin_key',
+          },
+        );
+        return reply.code(401).send(openAIErrorBody(error));
+      }
+    }
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_request, reply) => {
+    const { routes, providers } = gateway.runtime;
+    if (routes.size === 0) {
+      return reply.code(503).send({ status: 'not ready', reason: 'no routes are configured' });
+    }
+    return { status: 'ready', routes: routes.size, providers: providers.size };
+  });
+  app.get('/metrics', async (_request, reply) => {
+    return reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+  app.post('/admin/config/reload', async (_request, reply) => {
+    if (!gateway.canReload) {
+      const error = apiError(
+        'invalid_request',
+        409,
+        'This gateway runs without a config file: nothing to reload.',
+        {
+          code: 'no_config_file',
+        },
+      );
+      return reply.code(409).send(openAIErrorBody(error));
+    }
+    try {
+      const runtime = await gateway.reload();
+      return { reloaded: true, routes: [...runtime.routes.keys()], providers: [...runtime.providers.keys()] };
+    } catch (error) {
+      const apiErr = apiError(
+        'invalid_request',
+        400,
+        `The config was not reloaded: ${(error as Error).message}`,
+        {
+          code: 'invalid_config',
+        },
+      );
+      return reply.code(400).send(openAIErrorBody(apiErr));
+    }
+  });
+  registerGatewayRoutes(app, gateway);
+  app.addHook('onClose', async () => gateway.close());
+  return { app, gateway };
+}

@@ -1,0 +1,62 @@
+import { Counter, Histogram, Registry } from 'prom-client';
+import type { Call } from '../gateway/call.js';
+
+const latencyBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
+
+/** Prometheus metrics for the request path, served at GET /metrics. */
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  private readonly requests = new Counter({
+    name: 'sluice_requests_total',
+    help: 'Requests answered, by route, target, operation and HTTP status.',
+    labelNames: ['route', 'target', 'operation', 'status'] as const,
+    registers: [this.registry],
+  });
+  private readonly duration = new Histogram({
+    name: 'sluice_request_duration_seconds',
+    help: 'Time from request received to response complete.',
+    labelNames: ['route', 'target', 'operation'] as const,
+    buckets: latencyBuckets,
+    registers: [this.registry],
+  });
+  private readonly firstToken = new Histogram({
+    name: 'sluice_time_to_first_token_seconds',
+    help: 'Time from request received to the first streamed chunk sent.',
+    labelNames: ['route', 'target'] as const,
+    buckets: latencyBuckets,
+    registers: [this.registry],
+  });
+  private readonly tokens = new Counter({
+    name: 'sluice_tokens_total',
+    help: 'Tokens by route, target and kind (input, output, cached_input, reasoning).',
+    labelNames: ['route', 'target', 'kind'] as const,
+    registers: [this.registry],
+  });
+  private readonly attempts = new Counter({
+    name: 'sluice_upstream_attempts_total',
+    help: 'Upstream attempts by target, reason (first, retry, fallback) and outcome.',
+    labelNames: ['target', 'reason', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  observe(call: Call): void {
+    const route = call.route ?? '';
+    const target = call.attempts.at(-1)?.target ?? '';
+    const status = String(call.status ?? 0);
+    this.requests.inc({ route, target, operation: call.operation, status });
+    if (call.totalMs !== undefined)
+      this.duration.observe({ route, target, operation: call.operation }, call.totalMs / 1000);
+    if (call.firstTokenMs !== undefined) this.firstToken.observe({ route, target }, call.firstTokenMs / 1000);
+    const usage = call.usage;
+    if (usage) {
+      if (usage.inputTokens) this.tokens.inc({ route, target, kind: 'input' }, usage.inputTokens);
+      if (usage.outputTokens) this.tokens.inc({ route, target, kind: 'output' }, usage.outputTokens);
+      if (usage.cachedInputTokens)
+        this.tokens.inc({ route, target, kind: 'cached_input' }, usage.cachedInputTokens);
+      if (usage.reasoningTokens) this.tokens.inc({ route, target, kind: 'reasoning' }, usage.reasoningTokens);
+    }
+    for (const attempt of call.attempts) {
+      this.attempts.inc({ target: attempt.target, reason: attempt.reason, outcome: attempt.outcome });
+    }
+  }
+}
