@@ -113,6 +113,8 @@ export const upCommand: Command = {
         app.server.closeAllConnections();
       }, config.server.shutdownGraceMs);
       force.unref();
+      // Connections that go idle after their last stream would hold the exit until the grace ends.
+      setInterval(() => app.server.closeIdleConnections(), 100).unref();
       app
         .close()
         .then(() => sim?.close())

@@ -31,7 +31,8 @@ export interface StreamSink {
 
 type Outcome<T> =
   | { ok: true; value: T }
-  | { ok: false; failure: UpstreamFailure; timeout?: boolean; aborted?: boolean };
+  /** `final`: no other attempt may follow (a stream already reached the client). */
+  | { ok: false; failure: UpstreamFailure; timeout?: boolean; aborted?: boolean; final?: boolean };
 
 /** Client errors a provider reports: the request itself is at fault, so no other target will do better. */
 const clientFaults = new Set([400, 413, 422]);
@@ -96,6 +97,7 @@ async function runAttempts<T>(
       attempt.error = outcome.failure.message;
       if (outcome.aborted) return { ok: false, error: clientGone() };
       last = { target, failure: outcome.failure, timeout: outcome.timeout };
+      if (outcome.final) return { ok: false, error: exhausted(last) };
       if (clientFaults.has(outcome.failure.status))
         return { ok: false, error: providerRejected(outcome.failure) };
       if (!outcome.failure.retryable) break;
@@ -222,9 +224,10 @@ export function dispatchChat(
 ): ReturnType<typeof runAttempts<ChatCompletion>> {
   return runAttempts<ChatCompletion>(call, plan, clientSignal, async (target, attempt, signal, deadline) => {
     const adapter = target.provider.adapter;
+    const upstream = translate(target, () => adapter.chatRequest(request, target.ref));
+    if (!('url' in upstream)) return { ok: false, failure: upstream };
     try {
       // Non-streaming answers arrive whole at the end: only the total deadline applies.
-      const upstream = adapter.chatRequest(request, target.ref);
       const response = await undiciRequest(upstream.url, {
         ...requestOptions(upstream),
         signal,
@@ -247,6 +250,20 @@ export function dispatchChat(
   });
 }
 
+/** An adapter that cannot express a request (e.g. an input type the provider lacks) fails it as the client's. */
+function translate(target: Target, build: () => UpstreamRequest): UpstreamRequest | UpstreamFailure {
+  try {
+    return build();
+  } catch (error) {
+    return {
+      status: 400,
+      message: `${target.id} cannot take this request: ${(error as Error).message}`,
+      retryable: false,
+      overloaded: false,
+    };
+  }
+}
+
 function requestOptions(upstream: UpstreamRequest) {
   return { method: 'POST' as const, headers: upstream.headers, body: upstream.body };
 }
@@ -267,8 +284,10 @@ export async function dispatchChatStream(
     async (target, attempt, signal, deadline) => {
       const adapter = target.provider.adapter;
       let firstToken: NodeJS.Timeout | undefined;
+      const upstream = translate(target, () => adapter.chatRequest(request, target.ref));
+      if (!('url' in upstream)) return { ok: false, failure: upstream };
       try {
-        const sent = await send(target, adapter.chatRequest(request, target.ref), signal, deadline);
+        const sent = await send(target, upstream, signal, deadline);
         firstToken = sent.firstToken;
         const { response } = sent;
         attempt.status = response.statusCode;
@@ -309,7 +328,7 @@ export async function dispatchChatStream(
             retryable: true,
             overloaded: false,
           };
-          if (committed) return { ok: false, failure: { ...failure, retryable: false } };
+          if (committed) return { ok: false, failure, final: true };
           return { ok: false, failure };
         }
         return { ok: true, value: true };
@@ -327,8 +346,7 @@ export async function dispatchChatStream(
               }
             : deadline.failure(error, target);
         // Once bytes reached the client, another target would duplicate or garble the answer.
-        if (committed && !classified.aborted)
-          return { ok: false, ...classified, failure: { ...classified.failure, retryable: false } };
+        if (committed && !classified.aborted) return { ok: false, ...classified, final: true };
         return { ok: false, ...classified };
       }
     },
@@ -365,8 +383,10 @@ export function dispatchEmbeddings(
           },
         };
       }
+      const embeddingsRequest = adapter.embeddingsRequest.bind(adapter);
+      const upstream = translate(target, () => embeddingsRequest(request, target.ref));
+      if (!('url' in upstream)) return { ok: false, failure: upstream };
       try {
-        const upstream = adapter.embeddingsRequest(request, target.ref);
         const response = await undiciRequest(upstream.url, {
           ...requestOptions(upstream),
           signal,

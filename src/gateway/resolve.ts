@@ -58,6 +58,8 @@ function directRoute(runtime: Runtime, model: string): Route | undefined {
 /** Weighted random choice first; the rest by weight, so equal peers back each other up before fallbacks. */
 function order(route: Route, random: () => number): Target[] {
   const live = route.targets.filter((t) => t.weight > 0);
+  // Every target drained (weight 0): only the fallbacks are left.
+  if (live.length === 0) return [...route.fallbacks];
   let chosen = live[0] as Target;
   if (live.length > 1) {
     const total = live.reduce((sum, t) => sum + t.weight, 0);

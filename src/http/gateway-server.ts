@@ -63,16 +63,24 @@ export function buildGatewayServer(options: GatewayServerOptions): {
 
   // Authenticate before the body is read: a stranger cannot make us parse 10 MB.
   app.addHook('onRequest', async (request, reply) => {
-    if (request.url.startsWith('/v1/')) {
+    // The route matched, not the raw URL: the router decodes %-escapes, so "/%761/..." is "/v1/...".
+    const path = request.routeOptions.url ?? request.url;
+    if (path.startsWith('/v1/')) {
       const principal = authenticate(gateway.runtime, request.headers);
       if (isApiError(principal)) {
+        // Refused calls are recorded too: a burst of 401s is worth seeing.
+        const wire = path.startsWith('/v1/messages') ? 'anthropic' : 'openai';
+        const operation = path.startsWith('/v1/embeddings') ? 'embeddings' : 'chat';
+        const call = gateway.begin(wire, operation, { keyName: null }, request.id);
+        call.error = principal;
+        gateway.finish(call, principal.status);
         return reply
           .code(principal.status)
           .header('x-sluice-request-id', request.id)
-          .send(errorBodyFor(request.url)(principal));
+          .send(errorBodyFor(path)(principal));
       }
       request.principal = principal;
-    } else if (request.url.startsWith('/admin/')) {
+    } else if (path.startsWith('/admin/')) {
       if (!gateway.runtime.adminKeyDigest) {
         const error = apiError(
           'permission',

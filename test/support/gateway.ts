@@ -1,0 +1,84 @@
+import { pino } from 'pino';
+import { type SluiceConfig, type SluiceConfigInput, sluiceConfigSchema } from '../../src/config/schema.js';
+import type { EventSink } from '../../src/events/sink.js';
+import type { WideEvent } from '../../src/events/wide-event.js';
+import type { Gateway } from '../../src/gateway/gateway.js';
+import { buildGatewayServer } from '../../src/http/gateway-server.js';
+import { type RunningSimulator, type SimServerOptions, startSimServer } from '../../src/sim/server.js';
+
+/** An event sink that keeps events in memory, for assertions. */
+export function memorySink(): EventSink & { events: WideEvent[] } {
+  const events: WideEvent[] = [];
+  return { events, write: (event) => events.push(event), close: async () => {} };
+}
+
+export interface RunningGateway {
+  url: string;
+  gateway: Gateway;
+  events: WideEvent[];
+  config: SluiceConfig;
+  /** Log lines the gateway wrote (JSON strings), to check what it says and never says. */
+  logs: string[];
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a gateway in this process on a free port. `config` is a sluice.yaml object; a provider
+ * `{ type: 'sim' }` without baseUrl is pointed at `simUrl`.
+ */
+export async function startGateway(
+  config: SluiceConfigInput,
+  options: { simUrl?: string } = {},
+): Promise<RunningGateway> {
+  const parsed = sluiceConfigSchema.parse({ ...config, server: { ...config.server, port: 0 } });
+  const sink = memorySink();
+  const logs: string[] = [];
+  const logger = pino({ level: parsed.logLevel }, { write: (line: string) => logs.push(line) });
+  const { app, gateway } = buildGatewayServer({ config: parsed, sink, logger, simUrl: options.simUrl });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    gateway,
+    events: sink.events,
+    config: parsed,
+    logs,
+    close: () => app.close(),
+  };
+}
+
+/** A simulator plus a gateway in front of it, with one route per simulated model and `default`. */
+export async function startGatewayWithSim(
+  overrides: Partial<SluiceConfigInput> = {},
+  sim: SimServerOptions = {},
+): Promise<RunningGateway & { sim: RunningSimulator }> {
+  const simulator = await startSimServer(sim);
+  const route = (model: string) => ({ targets: [{ provider: 'sim', model }] });
+  const gateway = await startGateway(
+    {
+      providers: { sim: { type: 'sim', baseUrl: simulator.url } },
+      routes: {
+        default: {
+          targets: [{ provider: 'sim', model: 'sim-fast' }],
+          fallbacks: [{ provider: 'sim', model: 'sim-smart' }],
+        },
+        'sim-fast': route('sim-fast'),
+        'sim-smart': route('sim-smart'),
+        'sim-reasoner': route('sim-reasoner'),
+        'sim-embed': route('sim-embed'),
+      },
+      events: { sink: 'none' },
+      ...overrides,
+    },
+    { simUrl: simulator.url },
+  );
+  return {
+    ...gateway,
+    sim: simulator,
+    close: async () => {
+      await gateway.close();
+      await simulator.close();
+    },
+  };
+}
