@@ -86,9 +86,9 @@ export type TargetConfig = z.infer<typeof targetSchema>;
 
 export const timeoutsSchema = z.strictObject({
   connectMs: ms('Time to open a connection to the provider.').default(5_000),
-  firstTokenMs: ms('Streams only: time until the first event arrives (queueing, prefill and hidden reasoning included).').default(
-    60_000,
-  ),
+  firstTokenMs: ms(
+    'Streams only: time until the first event arrives (queueing, prefill and hidden reasoning included).',
+  ).default(60_000),
   totalMs: ms('Time for the whole attempt, stream included.').default(600_000),
 });
 

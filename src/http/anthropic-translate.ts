@@ -36,7 +36,7 @@ export interface MessagesResponse {
   model: string;
   content: ResponseBlock[];
   stop_reason: StopReason;
-  stop_sequence: null;
+  stop_sequence: string | null;
   usage: AnthropicUsage;
 }
 
@@ -176,14 +176,16 @@ export function canonicalToAnthropic(completion: ChatCompletion, requestedModel:
     });
   }
   const finish = completion.choices[0]?.finish_reason;
+  const stopSequence = completion.choices[0]?.stop_reason;
   return {
     id: messageId(completion.id),
     type: 'message',
     role: 'assistant',
     model: requestedModel,
     content,
-    stop_reason: finish ? stopReasons[finish] : 'end_turn',
-    stop_sequence: null,
+    stop_reason:
+      typeof stopSequence === 'string' ? 'stop_sequence' : finish ? stopReasons[finish] : 'end_turn',
+    stop_sequence: typeof stopSequence === 'string' ? stopSequence : null,
     usage: anthropicUsage(completion.usage),
   };
 }
@@ -229,6 +231,7 @@ export class AnthropicStreamEncoder {
   /** Canonical tool call index → content block index. */
   private readonly toolBlocks = new Map<number, number>();
   private stopReason: StopReason | undefined;
+  private stopSequence: string | null = null;
   private usage: Usage | undefined;
 
   constructor(
@@ -251,6 +254,10 @@ export class AnthropicStreamEncoder {
     }
     for (const call of choice.delta.tool_calls ?? []) this.toolDelta(events, call);
     if (choice.finish_reason) this.stopReason = stopReasons[choice.finish_reason];
+    if (typeof choice.stop_reason === 'string') {
+      this.stopReason = 'stop_sequence';
+      this.stopSequence = choice.stop_reason;
+    }
     return events;
   }
 
@@ -263,7 +270,7 @@ export class AnthropicStreamEncoder {
     const usage = anthropicUsage(this.usage);
     events.push(
       event('message_delta', {
-        delta: { stop_reason: this.stopReason ?? 'end_turn', stop_sequence: null },
+        delta: { stop_reason: this.stopReason ?? 'end_turn', stop_sequence: this.stopSequence },
         // Cumulative totals: the Anthropic SDK overwrites message_start's counts with these.
         usage: this.usage ? usage : { output_tokens: 0 },
       }),

@@ -1,6 +1,7 @@
 /**
  * An error a client can act on: what went wrong, the HTTP status, and which field.
- * Wire formats render it (OpenAI: {"error":{...}}, Anthropic: {"type":"error","error":{...}}).
+ * Wire formats render it (OpenAI: {"error":{...}}, Anthropic: {"type":"error","error":{...}},
+ * Gemini: {"error":{"code","message","status"}}).
  */
 export type ErrorKind =
   | 'invalid_request'
@@ -77,6 +78,46 @@ export function anthropicErrorBody(error: ApiError): {
   const message =
     error.param && !error.message.includes(error.param) ? `${error.param}: ${error.message}` : error.message;
   return { type: 'error', error: { type: anthropicTypes[error.kind], message } };
+}
+
+const googleStatuses: Record<ErrorKind, string> = {
+  invalid_request: 'INVALID_ARGUMENT',
+  authentication: 'UNAUTHENTICATED',
+  permission: 'PERMISSION_DENIED',
+  not_found: 'NOT_FOUND',
+  too_large: 'INVALID_ARGUMENT',
+  rate_limit: 'RESOURCE_EXHAUSTED',
+  overloaded: 'UNAVAILABLE',
+  server_error: 'INTERNAL',
+  timeout: 'DEADLINE_EXCEEDED',
+};
+
+/**
+ * Google's error shape (`{"error":{"code","message","status","details"}}`). The field at fault
+ * rides in a BadRequest detail and a retry-after in a RetryInfo detail, where Gemini puts them.
+ */
+export function geminiErrorBody(error: ApiError): {
+  error: { code: number; message: string; status: string; details?: unknown[] };
+} {
+  const details: unknown[] = [];
+  if (error.param) {
+    details.push({
+      '@type': 'type.googleapis.com/google.rpc.BadRequest',
+      fieldViolations: [{ field: error.param, description: error.message }],
+    });
+  }
+  const retryAfter = error.headers?.['retry-after'];
+  if (retryAfter !== undefined) {
+    details.push({ '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: `${retryAfter}s` });
+  }
+  return {
+    error: {
+      code: error.status,
+      message: error.message,
+      status: googleStatuses[error.kind],
+      ...(details.length > 0 && { details }),
+    },
+  };
 }
 
 export function isApiError(value: unknown): value is ApiError {

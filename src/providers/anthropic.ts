@@ -43,6 +43,7 @@ interface AnthropicResponse {
   model?: string;
   content?: AnthropicBlock[];
   stop_reason?: string | null;
+  stop_sequence?: string | null;
   usage?: AnthropicUsage;
 }
 
@@ -52,7 +53,13 @@ interface AnthropicStreamEvent {
   message?: AnthropicResponse;
   index?: number;
   content_block?: AnthropicBlock;
-  delta?: { type?: string; text?: string; partial_json?: string; stop_reason?: string | null };
+  delta?: {
+    type?: string;
+    text?: string;
+    partial_json?: string;
+    stop_reason?: string | null;
+    stop_sequence?: string | null;
+  };
   usage?: AnthropicUsage;
   error?: { type?: string; message?: string };
 }
@@ -114,6 +121,7 @@ export function anthropicAdapter(options: AnthropicOptions): ProviderAdapter {
               ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {}),
             },
             finish_reason: finishReason(message.stop_reason),
+            ...(message.stop_sequence ? { stop_reason: message.stop_sequence } : {}),
           },
         ],
         usage: canonicalUsage(message.usage ?? {}),
@@ -336,6 +344,7 @@ function anthropicStreamDecoder(target: TargetRef): StreamDecoder {
   let model = target.model;
   let created = nowSeconds();
   let stopReason: string | null | undefined;
+  let stopSequence: string | null | undefined;
   const usage: AnthropicUsage = {};
   // Content block index → canonical tool call index, so argument deltas find their call.
   const toolCalls = new Map<number, number>();
@@ -396,12 +405,25 @@ function anthropicStreamDecoder(target: TargetRef): StreamDecoder {
         }
         case 'message_delta':
           stopReason = data.delta?.stop_reason ?? stopReason;
+          stopSequence = data.delta?.stop_sequence ?? stopSequence;
           mergeUsage(data.usage);
           return [];
         case 'message_stop':
           finished = true;
           return [
-            chunk({}, finishReason(stopReason)),
+            stopSequence
+              ? {
+                  ...chunk({}),
+                  choices: [
+                    {
+                      index: 0,
+                      delta: {},
+                      finish_reason: finishReason(stopReason),
+                      stop_reason: stopSequence,
+                    },
+                  ],
+                }
+              : chunk({}, finishReason(stopReason)),
             { ...chunk({}), choices: [], usage: canonicalUsage(usage) },
           ];
         case 'error':

@@ -40,6 +40,8 @@ export interface ChatCompletion {
       [extra: string]: unknown;
     };
     finish_reason: FinishReason | null;
+    /** Not OpenAI's; vLLM's convention: the stop sequence that ended the text, so Anthropic clients get it. */
+    stop_reason?: string | number | null;
     logprobs?: unknown;
   }>;
   usage?: Usage;
@@ -69,6 +71,7 @@ export interface ChatCompletionChunk {
       [extra: string]: unknown;
     };
     finish_reason: FinishReason | null;
+    stop_reason?: string | number | null;
     logprobs?: unknown;
   }>;
   usage?: Usage | null;

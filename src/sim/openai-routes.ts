@@ -129,7 +129,7 @@ function message(choice: SimChoice) {
   };
 }
 
-function timingHeaders(generation: Generation): Record<string, string> {
+export function timingHeaders(generation: Generation): Record<string, string> {
   const headers: Record<string, string> = {};
   if (generation.timings.queuedMs !== undefined)
     headers['x-sim-queue-ms'] = String(Math.round(generation.timings.queuedMs));
@@ -139,12 +139,19 @@ function timingHeaders(generation: Generation): Record<string, string> {
   return headers;
 }
 
+/** Azure names the model by its deployment in the path; the body's `model` is then ignored. */
+function withModel(body: unknown, deployment: string | undefined): unknown {
+  if (deployment === undefined || !body || typeof body !== 'object' || Array.isArray(body)) return body;
+  return { ...body, model: deployment };
+}
+
 async function chatCompletions(
   sim: Simulator,
   request: FastifyRequest,
   reply: FastifyReply,
+  deployment?: string,
 ): Promise<unknown> {
-  const parsed = parseRequest(chatCompletionRequestSchema, request.body);
+  const parsed = parseRequest(chatCompletionRequestSchema, withModel(request.body, deployment));
   if (!parsed.ok) return fail(reply, parsed.error);
   const body = parsed.data;
   const resolved = sim.resolveModel(body.model, 'chat');
@@ -185,6 +192,8 @@ async function chatCompletions(
           message: message(choice),
           logprobs: null,
           finish_reason: choice.finish,
+          // vLLM's field: which stop sequence ended the text.
+          stop_reason: choice.stopSequence ?? null,
         })),
         usage: openAIUsage(generation.completion, generation.cachedTokens),
         service_tier: 'default',
@@ -254,7 +263,15 @@ async function chatCompletions(
       if (!generation) return;
       const { completion } = generation;
       completion.choices.forEach((choice, index) => {
-        chunk([{ index, delta: {}, logprobs: null, finish_reason: choice.finish }]);
+        chunk([
+          {
+            index,
+            delta: {},
+            logprobs: null,
+            finish_reason: choice.finish,
+            stop_reason: choice.stopSequence ?? null,
+          },
+        ]);
       });
       if (includeUsage) chunk([], openAIUsage(completion, generation.cachedTokens));
       writeEvent(res, '[DONE]');
@@ -279,8 +296,13 @@ async function chatCompletions(
   return reply;
 }
 
-async function embeddings(sim: Simulator, request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
-  const parsed = parseRequest(embeddingRequestSchema, request.body);
+async function embeddings(
+  sim: Simulator,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  deployment?: string,
+): Promise<unknown> {
+  const parsed = parseRequest(embeddingRequestSchema, withModel(request.body, deployment));
   if (!parsed.ok) return fail(reply, parsed.error);
   const body = parsed.data;
   const resolved = sim.resolveModel(body.model, 'embedding');
@@ -354,4 +376,26 @@ export function registerOpenAIRoutes(app: FastifyInstance, sim: Simulator): void
   });
   app.post('/v1/chat/completions', (request, reply) => chatCompletions(sim, request, reply));
   app.post('/v1/embeddings', (request, reply) => embeddings(sim, request, reply));
+
+  // Azure OpenAI: the deployment in the path is the model, and every call names its api-version.
+  type AzureRequest = FastifyRequest<{
+    Params: { deployment: string };
+    Querystring: { 'api-version'?: string };
+  }>;
+  const azure = (handler: typeof chatCompletions) => (request: AzureRequest, reply: FastifyReply) => {
+    if (!request.query['api-version']) {
+      return fail(
+        reply,
+        apiError(
+          'invalid_request',
+          400,
+          "Missing required query parameter: 'api-version', e.g. ?api-version=2024-10-21.",
+          { param: 'api-version', code: 'missing_required_parameter' },
+        ),
+      );
+    }
+    return handler(sim, request, reply, request.params.deployment);
+  };
+  app.post('/openai/deployments/:deployment/chat/completions', azure(chatCompletions));
+  app.post('/openai/deployments/:deployment/embeddings', azure(embeddings));
 }

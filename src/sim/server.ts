@@ -10,6 +10,7 @@ import { type Clock, systemClock } from '../time/clock.js';
 import { registerAnthropicRoutes } from './anthropic-routes.js';
 import { resolveSimConfig, type SimConfigInput } from './config.js';
 import { registerControlRoutes } from './control-routes.js';
+import { registerGeminiRoutes } from './gemini-routes.js';
 import { registerOpenAIRoutes } from './openai-routes.js';
 import { Simulator } from './simulator.js';
 
@@ -19,7 +20,7 @@ export interface SimServerOptions {
   logger?: FastifyBaseLogger;
 }
 
-/** The simulator's HTTP server: OpenAI and Anthropic wire formats plus the /sim control API. */
+/** The simulator's HTTP server: OpenAI (and Azure OpenAI), Anthropic and Gemini wire formats plus the /sim control API. */
 export function buildSimServer(options: SimServerOptions = {}): { app: FastifyInstance; sim: Simulator } {
   const config = resolveSimConfig(options.config);
   const sim = new Simulator(config, options.clock ?? systemClock);
@@ -52,6 +53,7 @@ export function buildSimServer(options: SimServerOptions = {}): { app: FastifyIn
   app.get('/healthz', async () => ({ status: 'ok' }));
   registerOpenAIRoutes(app, sim);
   registerAnthropicRoutes(app, sim);
+  registerGeminiRoutes(app, sim);
   registerControlRoutes(app, sim);
   return { app, sim };
 }

@@ -245,8 +245,10 @@ describe.each([
     const text = textOf(message.content);
     expect(text).toBe(full.slice(0, full.indexOf(stop as string)));
     expect(text.length).toBeGreaterThan(0);
-    // The canonical (OpenAI) finish reason "stop" does not say whether a stop sequence matched.
-    expect(message.stop_reason).toBe('end_turn');
+    // The matched sequence rides through the canonical shape in vLLM's `stop_reason` field,
+    // from either provider style.
+    expect(message.stop_reason).toBe('stop_sequence');
+    expect(message.stop_sequence).toBe(stop);
   });
 
   it('returns tool_use blocks that validate, then answers the tool_result turn in text', async () => {
