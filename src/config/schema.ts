@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { limitAlgorithmSchema } from '../flow/limit-algorithms.js';
+import { priorities } from '../flow/priority.js';
 
 /**
  * sluice.yaml, declared once: validation with precise messages, the TypeScript types,
@@ -80,6 +82,9 @@ export const targetSchema = z.strictObject({
     .record(z.string(), z.unknown())
     .optional()
     .describe('Request fields set on every call to this target (e.g. temperature), overriding the client’s.'),
+  limit: limitAlgorithmSchema
+    .optional()
+    .describe('This target’s concurrency limit algorithm, overriding flow.limit (docs/flow-control.md).'),
 });
 
 export type TargetConfig = z.infer<typeof targetSchema>;
@@ -110,6 +115,24 @@ export const routeSchema = z.strictObject({
     .describe('Tried in order when the chosen target fails for good (after its retries).'),
   timeouts: timeoutsSchema.default(timeoutsSchema.parse({})),
   retries: retriesSchema.default(retriesSchema.parse({})),
+  balancer: z
+    .enum(['p2c-peak-ewma', 'weighted-random', 'least-inflight'])
+    .optional()
+    .describe(
+      'How the first target is picked; default p2c-peak-ewma when all weights are equal, else weighted-random.',
+    ),
+  hedge: z
+    .strictObject({
+      delayMs: z
+        .int()
+        .min(1)
+        .optional()
+        .describe('Send the hedge after this long; absent: the target’s p95 latency.'),
+    })
+    .optional()
+    .describe(
+      'Opt-in: when the first attempt is slow, send a second one to the next target; first answer wins.',
+    ),
 });
 
 export type RouteConfig = z.infer<typeof routeSchema>;
@@ -121,7 +144,63 @@ export const apiKeySchema = z.strictObject({
     .min(16)
     .describe('The secret clients send as a Bearer token or x-api-key; e.g. ${APP_KEY}.'),
   routes: z.array(z.string()).optional().describe('Routes this key may use; absent: all.'),
+  priority: z
+    .enum(priorities)
+    .default('normal')
+    .describe('Priority of this key’s requests unless they send x-sluice-priority.'),
 });
+
+export const flowSchema = z.strictObject({
+  enabled: z
+    .boolean()
+    .default(true)
+    .describe('Adaptive limits, admission queues, retry budget and breakers.'),
+  // A gateway starts generous (100 in flight per target) and lets the algorithm find the real capacity.
+  limit: limitAlgorithmSchema
+    .default(limitAlgorithmSchema.parse({ algorithm: 'gradient2', initialLimit: 100 }))
+    .describe('The concurrency limit algorithm of every target (gradient2, vegas, aimd, fixed).'),
+  queue: z
+    .strictObject({
+      maxQueue: z.int().min(0).default(1000).describe('Requests that may wait for one target.'),
+      shares: z
+        .partialRecord(z.enum(priorities), z.number().min(0).max(1))
+        .default({})
+        .describe(
+          'Fraction of the queue each priority may fill (default critical 1, high 1, normal 0.8, low 0.5, batch 0.25).',
+        ),
+    })
+    .default({ maxQueue: 1000, shares: {} }),
+  retryBudget: z
+    .strictObject({
+      ratio: z
+        .number()
+        .min(0)
+        .max(1)
+        .default(0.1)
+        .describe('Retries, hedges and fallbacks per request, at most.'),
+      minPerSecond: z.number().min(0).default(10).describe('Retries always allowed per second, per route.'),
+    })
+    .default({ ratio: 0.1, minPerSecond: 10 }),
+  breaker: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      windowMs: z.int().min(100).default(10_000),
+      minRequests: z.int().min(1).default(20),
+      failureRate: z.number().min(0).max(1).default(0.5),
+      openMs: z.int().min(1).default(5_000),
+      halfOpenProbes: z.int().min(1).default(3),
+    })
+    .default({
+      enabled: true,
+      windowMs: 10_000,
+      minRequests: 20,
+      failureRate: 0.5,
+      openMs: 5_000,
+      halfOpenProbes: 3,
+    }),
+});
+
+export type FlowConfig = z.infer<typeof flowSchema>;
 
 export const sluiceConfigSchema = z.strictObject({
   server: z
@@ -167,6 +246,7 @@ export const sluiceConfigSchema = z.strictObject({
     .boolean()
     .default(false)
     .describe('Let clients name "provider/model" directly, besides routes.'),
+  flow: flowSchema.default(flowSchema.parse({})).describe('Flow control (docs/flow-control.md).'),
   events: z
     .strictObject({
       sink: z.enum(['jsonl', 'stdout', 'none']).default('jsonl'),

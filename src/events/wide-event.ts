@@ -35,8 +35,9 @@ export const wideEventSchema = z.object({
   attempts: z.array(
     z.object({
       target: z.string(),
-      reason: z.enum(['first', 'retry', 'fallback']),
-      outcome: z.enum(['pending', 'ok', 'error', 'timeout', 'aborted']),
+      reason: z.enum(['first', 'retry', 'fallback', 'hedge']),
+      outcome: z.enum(['pending', 'ok', 'error', 'timeout', 'aborted', 'shed', 'skipped']),
+      queuedMs: z.number().nullable(),
       status: z.number().int().nullable(),
       startMs: z.number(),
       durationMs: z.number().nullable(),
@@ -46,6 +47,10 @@ export const wideEventSchema = z.object({
   ),
   retries: z.number().int(),
   fallbacks: z.number().int(),
+  hedges: z.number().int(),
+  priority: z.string().nullable(),
+  queuedMs: z.number().describe('Time spent in admission queues, all attempts.'),
+  shed: z.boolean().describe('The gateway refused the request to protect a target (flow control).'),
 });
 
 export type WideEvent = z.infer<typeof wideEventSchema>;

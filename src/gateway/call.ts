@@ -1,3 +1,4 @@
+import type { Priority } from '../flow/priority.js';
 import type { ApiError } from '../http/api-error.js';
 import type { TokenUsage } from '../providers/canonical.js';
 
@@ -6,6 +7,8 @@ export interface Principal {
   keyName: string | null;
   /** Routes this key may use; undefined means all. */
   routes?: readonly string[];
+  /** Flow-control priority of this key's requests unless they say otherwise. */
+  priority?: Priority;
 }
 
 /** One try against one target. */
@@ -18,10 +21,13 @@ export interface Attempt {
   durationMs?: number;
   firstByteMs?: number;
   status?: number;
-  outcome: 'pending' | 'ok' | 'error' | 'timeout' | 'aborted';
+  /** `shed`: the target's limiter refused it; `skipped`: the target's circuit was open. */
+  outcome: 'pending' | 'ok' | 'error' | 'timeout' | 'aborted' | 'shed' | 'skipped';
+  /** Time spent in the target's admission queue. */
+  queuedMs?: number;
   error?: string;
-  /** Why this attempt exists: the first try, a retry of the same target, or a fallback to another. */
-  reason: 'first' | 'retry' | 'fallback';
+  /** Why this attempt exists: the first try, a retry of the same target, a fallback to another, a hedge. */
+  reason: 'first' | 'retry' | 'fallback' | 'hedge';
 }
 
 /**
@@ -47,6 +53,8 @@ export interface Call {
   totalMs?: number;
   status?: number;
   error?: ApiError;
+  /** Flow-control priority (x-sluice-priority, or the key's default). */
+  priority?: string;
   /** The client went away before the answer was complete. */
   clientAborted?: boolean;
 }

@@ -1,6 +1,9 @@
 import { StringDecoder } from 'node:string_decoder';
 import { request as undiciRequest } from 'undici';
 import { backoffDelay } from '../flow/backoff.js';
+import { type Permit, ShedError } from '../flow/limiter.js';
+import type { Priority } from '../flow/priority.js';
+import type { RetryBudget } from '../flow/retry-budget.js';
 import { type ApiError, apiError } from '../http/api-error.js';
 import { type SseEvent, SseParser } from '../http/sse-parser.js';
 import type { ChatCompletionRequest, EmbeddingRequest } from '../http/wire/openai-chat.js';
@@ -10,8 +13,9 @@ import {
   type EmbeddingResponse,
   tokenUsage,
 } from '../providers/canonical.js';
-import type { UpstreamFailure, UpstreamRequest } from '../providers/provider.js';
+import { quotaExhausted, type UpstreamFailure, type UpstreamRequest } from '../providers/provider.js';
 import type { Attempt, Call } from './call.js';
+import type { FlowState } from './flow-state.js';
 import type { Plan } from './resolve.js';
 import type { Target } from './runtime.js';
 
@@ -30,7 +34,8 @@ export interface StreamSink {
 }
 
 type Outcome<T> =
-  | { ok: true; value: T }
+  /** `congested`: it worked, but the provider said its quota is spent (rate-limit headers at zero). */
+  | { ok: true; value: T; congested?: boolean }
   /** `final`: no other attempt may follow (a stream already reached the client). */
   | { ok: false; failure: UpstreamFailure; timeout?: boolean; aborted?: boolean; final?: boolean };
 
@@ -49,63 +54,238 @@ const sleep = (ms: number, signal: AbortSignal) =>
     signal.addEventListener('abort', done, { once: true });
   });
 
+/** Flow control for one call: the shared state, and this request's priority and deadline. */
+export interface FlowContext {
+  state: FlowState;
+  priority: Priority;
+  /** performance.now() time by which the request must have been admitted to a target. */
+  deadlineAt: number;
+}
+
+type AttemptOnce<T> = (
+  target: Target,
+  attempt: Attempt,
+  signal: AbortSignal,
+  deadline: Deadline,
+) => Promise<Outcome<T>>;
+
+interface Last {
+  target: Target;
+  failure: UpstreamFailure;
+  timeout?: boolean;
+  shed?: ShedError;
+}
+
+type Result<T> = { ok: true; value: T; target: Target } | { ok: false; error: ApiError };
+
 /**
  * The dispatch stage: tries the plan's targets in order, each with retries (exponential
  * backoff, full jitter, Retry-After honoured), under the route's connect, first-token and total
- * deadlines. `clientSignal` aborts everything when the client goes away.
+ * deadlines. With flow control, each attempt first passes the target's breaker and limiter
+ * (queueing by priority and deadline), and every attempt after the first spends the route's
+ * retry budget. `clientSignal` aborts everything when the client goes away.
  */
 async function runAttempts<T>(
   call: Call,
   plan: Plan,
   clientSignal: AbortSignal,
-  once: (target: Target, attempt: Attempt, signal: AbortSignal, deadline: Deadline) => Promise<Outcome<T>>,
-): Promise<{ ok: true; value: T; target: Target } | { ok: false; error: ApiError }> {
-  const { retries, timeouts } = plan.route;
-  let last: { target: Target; failure: UpstreamFailure; timeout?: boolean } | undefined;
+  once: AttemptOnce<T>,
+  flow: FlowContext | undefined,
+  signalOf: (attempt: Attempt) => number,
+): Promise<Result<T>> {
+  const { retries } = plan.route;
+  const budget = flow?.state.budget(plan.route);
+  budget?.deposit();
+  let last: Last | undefined;
   for (let index = 0; index < plan.order.length; index++) {
     const target = plan.order[index] as Target;
     for (let retry = 0; retry <= retries.attempts; retry++) {
       if (clientSignal.aborted) return { ok: false, error: clientGone() };
+      const reason: Attempt['reason'] = retry > 0 ? 'retry' : index > 0 ? 'fallback' : 'first';
+      // Moving on after a shed or an open breaker sends nothing extra upstream: it is free.
+      if (budget && reason !== 'first' && !last?.shed && last?.failure.status !== circuitOpenStatus) {
+        if (!budget.tryWithdraw()) return { ok: false, error: budgetExhausted(plan.route.name, last) };
+      }
       if (retry > 0) {
-        const wait = backoffDelay(retry - 1, retries, last?.failure.retryAfterMs);
-        await sleep(wait, clientSignal);
+        await sleep(backoffDelay(retry - 1, retries, last?.failure.retryAfterMs), clientSignal);
         if (clientSignal.aborted) return { ok: false, error: clientGone() };
       }
-      const attempt: Attempt = {
-        target: target.id,
-        provider: target.provider.name,
-        model: target.ref.model,
-        startMs: performance.now() - call.startedAt,
-        outcome: 'pending',
-        reason: retry > 0 ? 'retry' : index > 0 ? 'fallback' : 'first',
-      };
-      call.attempts.push(attempt);
-      const deadline = new Deadline(clientSignal, timeouts);
-      let outcome: Outcome<T>;
-      try {
-        outcome = await once(target, attempt, deadline.signal, deadline);
-      } finally {
-        deadline.clear();
-      }
-      attempt.durationMs = performance.now() - call.startedAt - attempt.startMs;
-      if (outcome.ok) {
-        attempt.outcome = 'ok';
-        return { ok: true, value: outcome.value, target };
-      }
-      attempt.outcome = outcome.aborted ? 'aborted' : outcome.timeout ? 'timeout' : 'error';
-      attempt.status ??= outcome.failure.status;
-      attempt.error = outcome.failure.message;
-      if (outcome.aborted) return { ok: false, error: clientGone() };
-      last = { target, failure: outcome.failure, timeout: outcome.timeout };
-      if (outcome.final) return { ok: false, error: exhausted(last) };
-      if (clientFaults.has(outcome.failure.status))
-        return { ok: false, error: providerRejected(outcome.failure) };
-      if (!outcome.failure.retryable) break;
-      const after = outcome.failure.retryAfterMs;
+      const hedgeTo = index === 0 && retry === 0 ? hedgeTarget(plan, flow) : undefined;
+      const tried = hedgeTo
+        ? await hedged(call, plan, clientSignal, once, flow, signalOf, target, hedgeTo, budget)
+        : await tryTarget(call, plan, clientSignal, once, flow, signalOf, target, reason);
+      if ('result' in tried) return tried.result;
+      last = tried.last;
+      if (tried.stop) return { ok: false, error: tried.stop };
+      if (tried.next) break;
+      const after = last.failure.retryAfterMs;
       if (after !== undefined && after > retries.maxRetryAfterMs) break;
     }
   }
   return { ok: false, error: exhausted(last) };
+}
+
+const circuitOpenStatus = 503.1;
+
+type Tried<T> =
+  | { result: Result<T> }
+  /** `next`: move on to the next target; `stop`: give up with this error. */
+  | { last: Last; next?: boolean; stop?: ApiError };
+
+/** One attempt against one target, through its breaker and limiter when flow control is on. */
+async function tryTarget<T>(
+  call: Call,
+  plan: Plan,
+  clientSignal: AbortSignal,
+  once: AttemptOnce<T>,
+  flow: FlowContext | undefined,
+  signalOf: (attempt: Attempt) => number,
+  target: Target,
+  reason: Attempt['reason'],
+  deadline: Deadline = new Deadline(clientSignal, plan.route.timeouts),
+): Promise<Tried<T>> {
+  const attempt: Attempt = {
+    target: target.id,
+    provider: target.provider.name,
+    model: target.ref.model,
+    startMs: performance.now() - call.startedAt,
+    outcome: 'pending',
+    reason,
+  };
+  call.attempts.push(attempt);
+  const targetFlow = flow?.state.target(target);
+  const breaker = targetFlow?.breaker;
+  if (breaker && !breaker.allow()) {
+    deadline.clear();
+    attempt.outcome = 'skipped';
+    attempt.error = `${target.id}: circuit open`;
+    attempt.durationMs = 0;
+    const failure = { status: circuitOpenStatus, message: attempt.error, retryable: false, overloaded: true };
+    return { last: { target, failure }, next: true };
+  }
+  let permit: Permit | undefined;
+  if (targetFlow && flow) {
+    try {
+      permit = await targetFlow.limiter.acquire({
+        priority: flow.priority,
+        deadlineAt: flow.deadlineAt,
+        signal: deadline.signal,
+      });
+      attempt.queuedMs = permit.queuedMs;
+    } catch (error) {
+      deadline.clear();
+      breaker?.release();
+      attempt.durationMs = performance.now() - call.startedAt - attempt.startMs;
+      if (!(error instanceof ShedError) || error.reason === 'cancelled' || clientSignal.aborted) {
+        attempt.outcome = 'aborted';
+        return { result: { ok: false, error: clientGone() } };
+      }
+      attempt.outcome = 'shed';
+      attempt.error = error.message;
+      attempt.status = 429;
+      const failure = {
+        status: 429,
+        message: error.message,
+        retryable: false,
+        overloaded: true,
+        retryAfterMs: error.retryAfterMs,
+      };
+      return { last: { target, failure, shed: error }, next: true };
+    }
+  }
+  let outcome: Outcome<T>;
+  try {
+    outcome = await once(target, attempt, deadline.signal, deadline);
+  } finally {
+    deadline.clear();
+  }
+  attempt.durationMs = performance.now() - call.startedAt - attempt.startMs;
+  if (outcome.ok) {
+    attempt.outcome = 'ok';
+    const signal = signalOf(attempt);
+    if (outcome.congested) permit?.dropped();
+    else permit?.success(signal);
+    breaker?.record(true);
+    if (targetFlow && flow) flow.state.recordSuccess(targetFlow, attempt.durationMs, signal);
+    return { result: { ok: true, value: outcome.value, target } };
+  }
+  attempt.outcome = outcome.aborted ? 'aborted' : outcome.timeout ? 'timeout' : 'error';
+  attempt.status ??= outcome.failure.status;
+  attempt.error = outcome.failure.message;
+  const clientFault = clientFaults.has(outcome.failure.status);
+  // Congestion (timeouts, 429/529/503) lowers the limit; other failures say nothing about load.
+  if (outcome.failure.overloaded || outcome.timeout) permit?.dropped();
+  else permit?.ignore();
+  if (outcome.aborted || clientFault) breaker?.release();
+  else breaker?.record(false);
+  if (outcome.aborted) return { result: { ok: false, error: clientGone() } };
+  const last: Last = { target, failure: outcome.failure, timeout: outcome.timeout };
+  if (outcome.final) return { last, stop: exhausted(last) };
+  if (clientFault) return { last, stop: providerRejected(outcome.failure) };
+  return { last, next: !outcome.failure.retryable };
+}
+
+/** The target a hedge goes to: the plan's next one, when the route opts in and a delay is known. */
+function hedgeTarget(
+  plan: Plan,
+  flow: FlowContext | undefined,
+): { target: Target; delayMs: number } | undefined {
+  const hedge = plan.route.hedge;
+  const target = plan.order[1];
+  if (!hedge || !target || !plan.order[0]) return undefined;
+  const first = flow?.state.target(plan.order[0] as Target);
+  const delayMs = hedge.delayMs ?? (first && flow ? flow.state.p95(first) : undefined);
+  return delayMs === undefined ? undefined : { target, delayMs };
+}
+
+/**
+ * The first attempt, hedged: when it has not answered after the delay, a second attempt goes
+ * to the next target (spending the retry budget); the first success wins and the other is
+ * cancelled. Both attempts are recorded, so both costs are counted.
+ */
+async function hedged<T>(
+  call: Call,
+  plan: Plan,
+  clientSignal: AbortSignal,
+  once: AttemptOnce<T>,
+  flow: FlowContext | undefined,
+  signalOf: (attempt: Attempt) => number,
+  target: Target,
+  hedge: { target: Target; delayMs: number },
+  budget: RetryBudget | undefined,
+): Promise<Tried<T>> {
+  const primaryDeadline = new Deadline(clientSignal, plan.route.timeouts);
+  const primary = tryTarget(call, plan, clientSignal, once, flow, signalOf, target, 'first', primaryDeadline);
+  let timer: NodeJS.Timeout | undefined;
+  const delay = new Promise<'hedge'>((resolve) => {
+    timer = setTimeout(() => resolve('hedge'), hedge.delayMs);
+  });
+  const early = await Promise.race([primary, delay]);
+  clearTimeout(timer);
+  if (early !== 'hedge') return early;
+  if (clientSignal.aborted || (budget && !budget.tryWithdraw())) return primary;
+  const secondDeadline = new Deadline(clientSignal, plan.route.timeouts);
+  const second = tryTarget(
+    call,
+    plan,
+    clientSignal,
+    once,
+    flow,
+    signalOf,
+    hedge.target,
+    'hedge',
+    secondDeadline,
+  );
+  const settled = [primary.then((t) => ({ t, from: 0 })), second.then((t) => ({ t, from: 1 }))] as const;
+  const firstDone = await Promise.race(settled);
+  const other = firstDone.from === 0 ? settled[1] : settled[0];
+  if ('result' in firstDone.t && firstDone.t.result.ok) {
+    (firstDone.from === 0 ? secondDeadline : primaryDeadline).abort('hedge');
+    await other;
+    return firstDone.t;
+  }
+  // The first to finish failed: the other may still succeed.
+  return (await other).t;
 }
 
 /** The per-attempt deadlines as one abort signal; `reason` says which fired. */
@@ -113,7 +293,7 @@ class Deadline {
   private readonly controller = new AbortController();
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly onClientAbort = () => this.abort('client');
-  reason: 'client' | 'connect' | 'first-token' | 'total' | undefined;
+  reason: 'client' | 'connect' | 'first-token' | 'total' | 'hedge' | undefined;
 
   constructor(
     private readonly client: AbortSignal,
@@ -155,7 +335,7 @@ class Deadline {
     error: unknown,
     target: Target,
   ): { failure: UpstreamFailure; timeout?: boolean; aborted?: boolean } {
-    if (this.reason === 'client') {
+    if (this.reason === 'client' || this.reason === 'hedge') {
       return {
         aborted: true,
         failure: { status: 499, message: 'client closed the request', retryable: false, overloaded: false },
@@ -221,33 +401,51 @@ export function dispatchChat(
   plan: Plan,
   request: ChatCompletionRequest,
   clientSignal: AbortSignal,
+  flow?: FlowContext,
 ): ReturnType<typeof runAttempts<ChatCompletion>> {
-  return runAttempts<ChatCompletion>(call, plan, clientSignal, async (target, attempt, signal, deadline) => {
-    const adapter = target.provider.adapter;
-    const upstream = translate(target, () => adapter.chatRequest(request, target.ref));
-    if (!('url' in upstream)) return { ok: false, failure: upstream };
-    try {
-      // Non-streaming answers arrive whole at the end: only the total deadline applies.
-      const response = await undiciRequest(upstream.url, {
-        ...requestOptions(upstream),
-        signal,
-        dispatcher: target.provider.agent(plan.route.timeouts.connectMs),
-      });
-      attempt.status = response.statusCode;
-      attempt.firstByteMs = performance.now() - call.startedAt - attempt.startMs;
-      if (response.statusCode >= 400) {
-        return {
-          ok: false,
-          failure: await failureOf(target, response.statusCode, response.body, response.headers),
-        };
+  return runAttempts<ChatCompletion>(
+    call,
+    plan,
+    clientSignal,
+    async (target, attempt, signal, deadline) => {
+      const adapter = target.provider.adapter;
+      const upstream = translate(target, () => adapter.chatRequest(request, target.ref));
+      if (!('url' in upstream)) return { ok: false, failure: upstream };
+      try {
+        // Non-streaming answers arrive whole at the end: only the total deadline applies.
+        const response = await undiciRequest(upstream.url, {
+          ...requestOptions(upstream),
+          signal,
+          dispatcher: target.provider.agent(plan.route.timeouts.connectMs),
+        });
+        attempt.status = response.statusCode;
+        attempt.firstByteMs = performance.now() - call.startedAt - attempt.startMs;
+        if (response.statusCode >= 400) {
+          return {
+            ok: false,
+            failure: await failureOf(target, response.statusCode, response.body, response.headers),
+          };
+        }
+        const completion = adapter.parseChat(await response.body.json(), target.ref);
+        call.usage = tokenUsage(completion.usage);
+        return { ok: true, value: completion, congested: quotaExhausted(response.headers) };
+      } catch (error) {
+        return { ok: false, ...deadline.failure(error, target) };
       }
-      const completion = adapter.parseChat(await response.body.json(), target.ref);
-      call.usage = tokenUsage(completion.usage);
-      return { ok: true, value: completion };
-    } catch (error) {
-      return { ok: false, ...deadline.failure(error, target) };
-    }
-  });
+    },
+    flow,
+    perOutputToken(call),
+  );
+}
+
+/**
+ * The latency signal limit algorithms learn from, for LLM calls: the attempt's time (less its
+ * wait in Sluice's own queue) per output token. A raw total grows with the answer's length;
+ * this grows with the provider's queueing and batch slowdown, which is what congestion is.
+ */
+function perOutputToken(call: Call): (attempt: Attempt) => number {
+  return (attempt) =>
+    ((attempt.durationMs ?? 0) - (attempt.queuedMs ?? 0)) / ((call.usage?.outputTokens ?? 0) + 1);
 }
 
 /** An adapter that cannot express a request (e.g. an input type the provider lacks) fails it as the client's. */
@@ -275,8 +473,10 @@ export async function dispatchChatStream(
   request: ChatCompletionRequest,
   clientSignal: AbortSignal,
   sink: StreamSink,
+  flow?: FlowContext,
 ): Promise<{ ok: true } | { ok: false; error: ApiError; committed: boolean }> {
-  let committed = false;
+  // The attempt whose chunks reached the client; with a hedge, the other one then stands down.
+  let owner: Attempt | undefined;
   const result = await runAttempts<true>(
     call,
     plan,
@@ -305,8 +505,12 @@ export async function dispatchChatStream(
           for (const event of events) {
             const chunks = decoder.decode(event);
             if (chunks.length === 0) continue;
-            if (!committed) {
-              committed = true;
+            if (owner !== undefined && owner !== attempt) {
+              deadline.abort('hedge');
+              return;
+            }
+            if (owner === undefined) {
+              owner = attempt;
               clearTimeout(firstToken);
               const now = performance.now() - call.startedAt;
               attempt.firstByteMs = now - attempt.startMs;
@@ -321,6 +525,8 @@ export async function dispatchChatStream(
         for await (const piece of response.body) await handle(parser.push(text.write(piece as Buffer)));
         await handle(parser.push(text.end()));
         await handle(parser.flush());
+        if (owner !== undefined && owner !== attempt)
+          return { ok: false, ...deadline.failure(lostHedge, target) };
         if (!decoder.finished) {
           const failure: UpstreamFailure = {
             status: 502,
@@ -328,10 +534,10 @@ export async function dispatchChatStream(
             retryable: true,
             overloaded: false,
           };
-          if (committed) return { ok: false, failure, final: true };
+          if (owner === attempt) return { ok: false, failure, final: true };
           return { ok: false, failure };
         }
-        return { ok: true, value: true };
+        return { ok: true, value: true, congested: quotaExhausted(response.headers) };
       } catch (error) {
         const classified =
           error instanceof SyntaxError ||
@@ -346,18 +552,22 @@ export async function dispatchChatStream(
               }
             : deadline.failure(error, target);
         // Once bytes reached the client, another target would duplicate or garble the answer.
-        if (committed && !classified.aborted) return { ok: false, ...classified, final: true };
+        if (owner === attempt && !classified.aborted) return { ok: false, ...classified, final: true };
         return { ok: false, ...classified };
       }
     },
+    flow,
+    perOutputToken(call),
   );
   if (result.ok) {
     sink.end();
     return { ok: true };
   }
-  if (committed) sink.fail(result.error);
-  return { ok: false, error: result.error, committed };
+  if (owner) sink.fail(result.error);
+  return { ok: false, error: result.error, committed: owner !== undefined };
 }
+
+const lostHedge = new Error('another attempt answered first');
 
 /** Dispatches an embeddings call. */
 export function dispatchEmbeddings(
@@ -365,6 +575,7 @@ export function dispatchEmbeddings(
   plan: Plan,
   request: EmbeddingRequest,
   clientSignal: AbortSignal,
+  flow?: FlowContext,
 ): ReturnType<typeof runAttempts<EmbeddingResponse>> {
   return runAttempts<EmbeddingResponse>(
     call,
@@ -407,11 +618,14 @@ export function dispatchEmbeddings(
           cacheWriteTokens: 0,
           reasoningTokens: 0,
         };
-        return { ok: true, value: embeddings };
+        return { ok: true, value: embeddings, congested: quotaExhausted(response.headers) };
       } catch (error) {
         return { ok: false, ...deadline.failure(error, target) };
       }
     },
+    flow,
+    // Embeddings have no output: their whole time is the signal.
+    (attempt) => (attempt.durationMs ?? 0) - (attempt.queuedMs ?? 0),
   );
 }
 
@@ -432,12 +646,38 @@ function providerRejected(failure: UpstreamFailure): ApiError {
   );
 }
 
-function exhausted(
-  last: { target: Target; failure: UpstreamFailure; timeout?: boolean } | undefined,
-): ApiError {
+function budgetExhausted(route: string, last: Last | undefined): ApiError {
+  const cause = last ? ` The last failure: ${last.failure.message}.` : '';
+  return apiError(
+    'server_error',
+    last?.timeout ? 504 : 502,
+    `The retry budget of route '${route}' is spent: a failing upstream gets no extra load.${cause}`,
+    { code: 'retry_budget_exhausted' },
+  );
+}
+
+function exhausted(last: Last | undefined): ApiError {
   if (!last)
     return apiError('server_error', 502, 'No target could be tried for this route.', { code: 'no_target' });
   const { failure } = last;
+  if (last.shed) {
+    const seconds = Math.max(1, Math.ceil(last.shed.retryAfterMs / 1000));
+    return apiError('rate_limit', 429, last.shed.message, {
+      code: last.shed.reason === 'deadline' ? 'shed_deadline' : 'shed_queue_full',
+      headers: { 'retry-after': String(seconds) },
+    });
+  }
+  if (failure.status === circuitOpenStatus) {
+    return apiError(
+      'overloaded',
+      503,
+      `Every target of this route is failing and its circuit is open (${failure.message}). Retry shortly.`,
+      {
+        code: 'circuit_open',
+        headers: { 'retry-after': '1' },
+      },
+    );
+  }
   if (last.timeout) {
     return apiError(
       'timeout',

@@ -3,7 +3,9 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { SluiceConfig } from '../config/schema.js';
 import type { EventSink } from '../events/sink.js';
 import type { GatewayMetrics } from '../http/metrics.js';
+import { systemClock } from '../time/clock.js';
 import type { Call, Principal } from './call.js';
+import { FlowState } from './flow-state.js';
 import { wideEvent } from './record.js';
 import { buildRuntime, type Runtime } from './runtime.js';
 
@@ -24,10 +26,13 @@ export interface GatewayOptions {
  */
 export class Gateway {
   runtime: Runtime;
+  /** Learned limits, queues, breakers and budgets: they outlive reloads. */
+  readonly flow: FlowState;
   private readonly retired = new Set<Runtime>();
 
   constructor(private readonly options: GatewayOptions) {
     this.runtime = buildRuntime(options.config, { simUrl: options.simUrl });
+    this.flow = new FlowState(options.config, systemClock);
   }
 
   get canReload(): boolean {
@@ -44,6 +49,7 @@ export class Gateway {
     const next = buildRuntime(config, { simUrl: this.options.simUrl });
     const previous = this.runtime;
     this.runtime = next;
+    this.flow.reconfigure(config);
     this.retired.add(previous);
     // Pools drain on their own; closing waits for in-flight requests on them to finish.
     void previous.close().finally(() => this.retired.delete(previous));

@@ -42,10 +42,18 @@ export function wideEvent(call: Call): WideEvent {
       startMs: round(a.startMs),
       durationMs: a.durationMs === undefined ? null : round(a.durationMs),
       firstByteMs: a.firstByteMs === undefined ? null : round(a.firstByteMs),
+      queuedMs: a.queuedMs === undefined ? null : round(a.queuedMs),
       error: a.error ?? null,
     })),
     retries: call.attempts.filter((a) => a.reason === 'retry').length,
     fallbacks: call.attempts.filter((a) => a.reason === 'fallback').length,
+    hedges: call.attempts.filter((a) => a.reason === 'hedge').length,
+    priority: call.priority ?? null,
+    queuedMs: round(call.attempts.reduce((sum, a) => sum + (a.queuedMs ?? 0), 0)),
+    shed:
+      !ok &&
+      call.attempts.length > 0 &&
+      call.attempts.every((a) => a.outcome === 'shed' || a.outcome === 'skipped'),
   };
 }
 

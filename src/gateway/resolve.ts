@@ -20,6 +20,7 @@ export function resolvePlan(
   model: string,
   principal: Principal,
   random: () => number = Math.random,
+  choose?: (route: Route, live: Target[]) => Target,
 ): Plan | ApiError {
   let route = runtime.routes.get(model);
   if (!route && runtime.config.directModels) route = directRoute(runtime, model);
@@ -38,7 +39,7 @@ export function resolvePlan(
       param: 'model',
     });
   }
-  return { route, order: order(route, random) };
+  return { route, order: order(route, random, choose) };
 }
 
 function allowed(principal: Principal, route: string): boolean {
@@ -55,13 +56,21 @@ function directRoute(runtime: Runtime, model: string): Route | undefined {
   return { name: model, targets: [target], fallbacks: [], ...directDefaults };
 }
 
-/** Weighted random choice first; the rest by weight, so equal peers back each other up before fallbacks. */
-function order(route: Route, random: () => number): Target[] {
+/**
+ * The first target by `choose` (a balancer) or weighted random; the rest by weight, so equal
+ * peers back each other up before fallbacks.
+ */
+function order(
+  route: Route,
+  random: () => number,
+  choose?: (route: Route, live: Target[]) => Target,
+): Target[] {
   const live = route.targets.filter((t) => t.weight > 0);
   // Every target drained (weight 0): only the fallbacks are left.
   if (live.length === 0) return [...route.fallbacks];
   let chosen = live[0] as Target;
-  if (live.length > 1) {
+  if (live.length > 1 && choose) chosen = choose(route, live);
+  else if (live.length > 1) {
     const total = live.reduce((sum, t) => sum + t.weight, 0);
     let point = random() * total;
     for (const t of live) {

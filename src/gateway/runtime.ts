@@ -20,6 +20,8 @@ export interface Target {
   provider: Provider;
   ref: TargetRef;
   weight: number;
+  /** Overrides flow.limit for this target. */
+  limit?: TargetConfig['limit'];
 }
 
 export interface Route {
@@ -28,6 +30,8 @@ export interface Route {
   fallbacks: Target[];
   timeouts: RouteConfig['timeouts'];
   retries: RouteConfig['retries'];
+  balancer?: RouteConfig['balancer'];
+  hedge?: RouteConfig['hedge'];
 }
 
 /**
@@ -94,11 +98,17 @@ export function buildRuntime(config: SluiceConfig, options: { simUrl?: string } 
       fallbacks: route.fallbacks.map(target),
       timeouts: route.timeouts,
       retries: route.retries,
+      balancer: route.balancer,
+      hedge: route.hedge,
     });
   }
   const apiKeys = new Map<string, Principal>();
   for (const key of config.auth.apiKeys) {
-    apiKeys.set(keyDigest(key.key).toString('hex'), { keyName: key.name, routes: key.routes });
+    apiKeys.set(keyDigest(key.key).toString('hex'), {
+      keyName: key.name,
+      routes: key.routes,
+      priority: key.priority,
+    });
   }
   return {
     config,

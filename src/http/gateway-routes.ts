@@ -1,14 +1,16 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { type Priority, parsePriority, priorities } from '../flow/priority.js';
 import type { Call, Principal } from '../gateway/call.js';
 import {
   dispatchChat,
   dispatchChatStream,
   dispatchEmbeddings,
+  type FlowContext,
   type StreamSink,
 } from '../gateway/dispatch.js';
 import type { Gateway } from '../gateway/gateway.js';
 import { type Plan, resolvePlan } from '../gateway/resolve.js';
-import type { Target } from '../gateway/runtime.js';
+import type { Route, Target } from '../gateway/runtime.js';
 import type { ChatCompletionChunk, EmbeddingResponse } from '../providers/canonical.js';
 import {
   AnthropicStreamEncoder,
@@ -16,7 +18,7 @@ import {
   canonicalToAnthropic,
   messageId,
 } from './anthropic-translate.js';
-import { type ApiError, anthropicErrorBody, isApiError, openAIErrorBody } from './api-error.js';
+import { type ApiError, anthropicErrorBody, apiError, isApiError, openAIErrorBody } from './api-error.js';
 import { writeOrWait } from './stream-writer.js';
 import { messagesRequestSchema } from './wire/anthropic-messages.js';
 import { parseRequest } from './wire/invalid-request.js';
@@ -72,18 +74,84 @@ export function registerGatewayRoutes(app: FastifyInstance, gateway: Gateway): v
       .send(body);
   };
 
-  /** The ingress and resolve stages shared by both chat endpoints. */
+  /** The balancer's pick among a route's live targets, informed by their flow state. */
+  const choose = (route: Route, live: Target[]): Target => {
+    const candidates = live.map((target) => {
+      const flow = gateway.flow.target(target);
+      return {
+        id: target.id,
+        weight: target.weight,
+        inflight: () => flow.limiter.inflight,
+        latency: flow.latency,
+        target,
+      };
+    });
+    return gateway.flow.balancer(route).pick(candidates, Math.random).target;
+  };
+
+  /** The resolve stage, and the request's flow-control priority and deadline. */
   const prepare = (
     request: FastifyRequest,
     call: Call,
-    canonical: ChatCompletionRequest,
-  ): { plan: Plan } | { error: ApiError } => {
-    call.requestedModel = canonical.model;
-    call.stream = canonical.stream === true;
-    const plan = resolvePlan(gateway.runtime, canonical.model, request.principal ?? { keyName: null });
+    model: string,
+  ): { plan: Plan; flow?: FlowContext } | { error: ApiError } => {
+    call.requestedModel = model;
+    const plan = resolvePlan(
+      gateway.runtime,
+      model,
+      call.principal,
+      Math.random,
+      gateway.flow.enabled ? choose : undefined,
+    );
     if (isApiError(plan)) return { error: plan };
     call.route = plan.route.name;
-    return { plan };
+    const flow = flowContext(request, call, plan);
+    if (isApiError(flow)) return { error: flow };
+    return { plan, flow };
+  };
+
+  const flowContext = (
+    request: FastifyRequest,
+    call: Call,
+    plan: Plan,
+  ): FlowContext | undefined | ApiError => {
+    const header = request.headers['x-sluice-priority'];
+    const priority = typeof header === 'string' ? parsePriority(header) : undefined;
+    if (typeof header === 'string' && !priority) {
+      return apiError(
+        'invalid_request',
+        400,
+        `Invalid x-sluice-priority '${header}': use one of ${priorities.join(', ')}.`,
+        {
+          code: 'invalid_priority',
+          param: 'x-sluice-priority',
+        },
+      );
+    }
+    call.priority = priority ?? call.principal.priority ?? 'normal';
+    const deadlineHeader = request.headers['x-sluice-deadline-ms'];
+    let budgetMs = plan.route.timeouts.totalMs || Number.POSITIVE_INFINITY;
+    if (deadlineHeader !== undefined) {
+      const value = Number(deadlineHeader);
+      if (!Number.isInteger(value) || value <= 0) {
+        return apiError(
+          'invalid_request',
+          400,
+          `Invalid x-sluice-deadline-ms '${deadlineHeader}': a positive number of milliseconds.`,
+          {
+            code: 'invalid_deadline',
+            param: 'x-sluice-deadline-ms',
+          },
+        );
+      }
+      budgetMs = value;
+    }
+    if (!gateway.flow.enabled) return undefined;
+    return {
+      state: gateway.flow,
+      priority: call.priority as Priority,
+      deadlineAt: call.startedAt + budgetMs,
+    };
   };
 
   const chat = async (
@@ -93,12 +161,13 @@ export function registerGatewayRoutes(app: FastifyInstance, gateway: Gateway): v
     canonical: ChatCompletionRequest,
   ): Promise<unknown> => {
     const wire = call.wire;
-    const prepared = prepare(request, call, canonical);
+    call.stream = canonical.stream === true;
+    const prepared = prepare(request, call, canonical.model);
     if ('error' in prepared) return fail(reply, call, prepared.error, wire);
     const signal = clientSignal(reply, call);
 
     if (!call.stream) {
-      const result = await dispatchChat(call, prepared.plan, canonical, signal);
+      const result = await dispatchChat(call, prepared.plan, canonical, signal, prepared.flow);
       if (!result.ok) return fail(reply, call, result.error, wire);
       gateway.finish(call, 200);
       const body =
@@ -151,7 +220,7 @@ export function registerGatewayRoutes(app: FastifyInstance, gateway: Gateway): v
         res.end();
       },
     };
-    const result = await dispatchChatStream(call, prepared.plan, canonical, signal, sink);
+    const result = await dispatchChatStream(call, prepared.plan, canonical, signal, sink, prepared.flow);
     if (result.ok) {
       gateway.finish(call, 200);
       return reply;
@@ -182,11 +251,15 @@ export function registerGatewayRoutes(app: FastifyInstance, gateway: Gateway): v
     const call = gateway.begin('openai', 'embeddings', request.principal ?? { keyName: null }, request.id);
     const parsed = parseRequest(embeddingRequestSchema, request.body);
     if (!parsed.ok) return fail(reply, call, parsed.error, 'openai');
-    call.requestedModel = parsed.data.model;
-    const plan = resolvePlan(gateway.runtime, parsed.data.model, call.principal);
-    if (isApiError(plan)) return fail(reply, call, plan, 'openai');
-    call.route = plan.route.name;
-    const result = await dispatchEmbeddings(call, plan, parsed.data, clientSignal(reply, call));
+    const prepared = prepare(request, call, parsed.data.model);
+    if ('error' in prepared) return fail(reply, call, prepared.error, 'openai');
+    const result = await dispatchEmbeddings(
+      call,
+      prepared.plan,
+      parsed.data,
+      clientSignal(reply, call),
+      prepared.flow,
+    );
     if (!result.ok) return fail(reply, call, result.error, 'openai');
     gateway.finish(call, 200);
     const body = parsed.data.encoding_format === 'base64' ? base64Embeddings(result.value) : result.value;

@@ -32,6 +32,7 @@ export function buildGatewayServer(options: GatewayServerOptions): {
   const { config } = options;
   const metrics = new GatewayMetrics();
   const gateway = new Gateway({ ...options, metrics });
+  metrics.watchFlow(gateway.flow);
   const app = Fastify({
     loggerInstance: options.logger,
     logController: new LogController({ disableRequestLogging: true }),
@@ -144,6 +145,11 @@ export function buildGatewayServer(options: GatewayServerOptions): {
       return reply.code(400).send(openAIErrorBody(apiErr));
     }
   });
+  app.get('/admin/flow', async () => ({
+    enabled: gateway.flow.enabled,
+    targets: gateway.flow.snapshot(),
+    retryBudgets: gateway.flow.budgetSnapshot(),
+  }));
   registerGatewayRoutes(app, gateway);
   app.addHook('onClose', async () => gateway.close());
   return { app, gateway };

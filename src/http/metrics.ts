@@ -1,5 +1,7 @@
-import { Counter, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { priorities } from '../flow/priority.js';
 import type { Call } from '../gateway/call.js';
+import type { FlowState } from '../gateway/flow-state.js';
 
 const latencyBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 
@@ -38,6 +40,81 @@ export class GatewayMetrics {
     labelNames: ['target', 'reason', 'outcome'] as const,
     registers: [this.registry],
   });
+
+  /** Limiter, queue, shedding and breaker state per target, read at scrape time. */
+  watchFlow(flow: FlowState): void {
+    const registers = [this.registry];
+    const snapshots = () => flow.snapshot();
+    new Gauge({
+      name: 'sluice_flow_limit',
+      help: 'Adaptive concurrency limit per target.',
+      labelNames: ['target'],
+      registers,
+      collect() {
+        this.reset();
+        for (const row of snapshots()) this.set({ target: row.target }, row.limit);
+      },
+    });
+    new Gauge({
+      name: 'sluice_flow_inflight',
+      help: 'Requests in flight per target.',
+      labelNames: ['target'],
+      registers,
+      collect() {
+        this.reset();
+        for (const row of snapshots()) this.set({ target: row.target }, row.inflight);
+      },
+    });
+    new Gauge({
+      name: 'sluice_flow_queued',
+      help: 'Requests waiting in a target’s admission queue, by priority.',
+      labelNames: ['target', 'priority'],
+      registers,
+      collect() {
+        this.reset();
+        for (const row of snapshots()) {
+          for (const p of priorities) this.set({ target: row.target, priority: p }, row.queuedByPriority[p]);
+        }
+      },
+    });
+    new Counter({
+      name: 'sluice_flow_shed_total',
+      help: 'Requests shed by a target’s limiter, by priority.',
+      labelNames: ['target', 'priority'],
+      registers,
+      collect() {
+        this.reset();
+        for (const row of snapshots()) {
+          for (const p of priorities) this.inc({ target: row.target, priority: p }, row.shedByPriority[p]);
+        }
+      },
+    });
+    new Counter({
+      name: 'sluice_flow_dropped_total',
+      help: 'Requests that ended in congestion (timeout, 429, 529, 503) per target.',
+      labelNames: ['target'],
+      registers,
+      collect() {
+        this.reset();
+        for (const row of snapshots()) this.inc({ target: row.target }, row.dropped);
+      },
+    });
+    new Gauge({
+      name: 'sluice_flow_breaker_open',
+      help: 'Circuit breaker state per target: 0 closed, 0.5 half-open, 1 open.',
+      labelNames: ['target'],
+      registers,
+      collect() {
+        this.reset();
+        for (const row of snapshots()) {
+          this.set(
+            { target: row.target },
+            row.breaker === 'open' ? 1 : row.breaker === 'half-open' ? 0.5 : 0,
+          );
+        }
+      },
+    });
+  }
 
   observe(call: Call): void {
     const route = call.route ?? '';

@@ -94,3 +94,16 @@ export function errorMessage(body: string, fallback: string): string {
   const text = body.trim().slice(0, 500);
   return text || fallback;
 }
+
+/** The provider says a quota is spent (x-ratelimit-remaining-* or anthropic-ratelimit-*-remaining at 0). */
+export function quotaExhausted(headers: Record<string, string | string[] | undefined>): boolean {
+  for (const name of [
+    'x-ratelimit-remaining-requests',
+    'x-ratelimit-remaining-tokens',
+    'anthropic-ratelimit-requests-remaining',
+    'anthropic-ratelimit-tokens-remaining',
+  ]) {
+    if (headers[name] === '0') return true;
+  }
+  return false;
+}

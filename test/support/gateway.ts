@@ -30,7 +30,10 @@ export async function startGateway(
   config: SluiceConfigInput,
   options: { simUrl?: string } = {},
 ): Promise<RunningGateway> {
-  const parsed = sluiceConfigSchema.parse({ ...config, server: { ...config.server, port: 0 } });
+  // Tests fire retries and fallbacks back to back; the retry budget has tests of its own, so
+  // unless a test configures flow control, the budget's floor is out of the way.
+  const flow = config.flow ?? { retryBudget: { minPerSecond: 10_000 } };
+  const parsed = sluiceConfigSchema.parse({ ...config, flow, server: { ...config.server, port: 0 } });
   const sink = memorySink();
   const logs: string[] = [];
   const logger = pino({ level: parsed.logLevel }, { write: (line: string) => logs.push(line) });
