@@ -20,6 +20,7 @@ export interface TargetFlow {
 }
 
 const recentSize = 200;
+const maxTargets = 10_000;
 
 /**
  * Flow control across requests: a limiter (adaptive limit + admission queue) and a breaker per
@@ -76,6 +77,15 @@ export class FlowState {
       latency: new PeakEwma(),
       recent: [],
     };
+    // Direct "provider/model" names come from clients: bound the map, forgetting idle targets first.
+    if (this.targets.size >= maxTargets) {
+      for (const [id, old] of this.targets) {
+        if (old.limiter.inflight === 0) {
+          this.targets.delete(id);
+          break;
+        }
+      }
+    }
     this.targets.set(target.id, flow);
     return flow;
   }

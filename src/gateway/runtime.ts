@@ -88,6 +88,7 @@ export function buildRuntime(config: SluiceConfig, options: { simUrl?: string } 
       provider,
       ref: { model: t.model, params: t.params },
       weight: t.weight,
+      limit: t.limit,
     };
   };
   const routes = new Map<string, Route>();
