@@ -108,7 +108,8 @@ export function createGradient2(
         if (verdict?.queueing === false) baseline = verdict.meanLatencyMs;
         return current();
       }
-      // Starting requests below half the limit, we learn nothing about a higher limit.
+      // Below half the limit, the limit is not what shapes latency: learn nothing (Netflix's fix
+      // for its upward drift of app-limited limits).
       if (sample.inflight * 2 < estimate) return current();
       // Latency has been above the baseline for a while: is that a queue, or the target's new normal?
       if (--untilProbe <= 0 && longTerm > baseline * 1.05) {

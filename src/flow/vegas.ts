@@ -17,7 +17,7 @@ export const vegasOptionsSchema = z.strictObject({
     .min(1)
     .default(20)
     .describe(
-      'Samples averaged on each side of a probe check. 20 reads a 10% change of concurrency right through ±10% latency noise; 10 was fooled about once in 40 probes.',
+      'Samples averaged on each side of a probe. With 10, ±10% latency noise fooled probes into a ratchet in 2 of 24 simulated 50,000-sample runs; with 20, in none of 540.',
     ),
   backoffRatio: z
     .number()
@@ -88,7 +88,8 @@ export function createVegas(
         if (verdict?.queueing === false) noLoad = verdict.minLatencyMs;
         return current();
       }
-      // Starting requests below half the limit, we learn nothing about a higher limit.
+      // Below half the limit, the limit is not what shapes latency: learn nothing (this is the fix
+      // for Netflix's upward drift of app-limited limits).
       if (sample.inflight * 2 < estimate) return current();
       if (--untilProbe <= 0) {
         scheduleProbe();
@@ -103,13 +104,14 @@ export function createVegas(
       const perSample = 1 / estimate;
       if (queue <= log) estimate = clamp(estimate + 6 * log * perSample);
       else if (queue < 3 * log) estimate = clamp(estimate + log * perSample);
-      else if (queue > 6 * log) estimate = clamp(estimate - log * perSample);
+      // Far above beta (a generous initial limit, lost capacity), shed half the excess per round trip.
+      else if (queue > 6 * log) estimate = clamp(estimate - Math.max(log, (queue - 6 * log) / 2) * perSample);
       return current();
     },
   };
 }
 
-/** What a probe learned about the latency at the limit it started from. */
+/** What a probe learned about latency at the limit it started from. */
 export interface ProbeVerdict {
   /** Latency grew along with concurrency: the target was queueing, its latency is not a no-load latency. */
   queueing: boolean;
@@ -118,14 +120,14 @@ export interface ProbeVerdict {
 }
 
 /**
- * An experiment that tells a no-load latency from a queue without draining the limit. It holds the
- * limit and averages `samples` requests; then raises the limit by a tenth (at least 1) and averages
- * `samples` requests started above the old limit. A queue grows with concurrency, a no-load latency
- * does not: latency that grew by a quarter as much as concurrency or more means queueing. (A quarter,
- * not a half: right after the raise, queueing latency lags concurrency a little, and a false
- * "queueing" only postpones learning to the next probe, while a false "not queueing" ratchets.)
- * Concurrency that cannot grow within four round trips (too few clients) proves nothing: no verdict.
- * While it runs, the limit algorithm lets it set the limit.
+ * An experiment that tells a no-load latency from a queue, without draining the limit. It holds the
+ * limit and averages `samples` requests; then raises the limit by a fifth (at least 1) and averages
+ * `samples` requests started at the raised limit. A queue grows with concurrency, a no-load latency
+ * does not: latency that grew by a quarter as much as concurrency, or more, means queueing. A quarter
+ * rather than a half because the two mistakes differ: a false "queueing" only postpones learning to
+ * the next probe, a false "not queueing" is the ratchet all over again. If concurrency cannot reach
+ * the raised limit within four round trips (the clients want no more), there is no verdict.
+ * While it runs, the limit algorithm holds still and lets the probe set the limit.
  */
 export function createLatencyProbe(samples: number) {
   let phase: 'idle' | 'before' | 'after' = 'idle';
@@ -145,7 +147,7 @@ export function createLatencyProbe(samples: number) {
     start(limit: number) {
       phase = 'before';
       held = Math.floor(limit);
-      raised = Math.max(held + 1, Math.round(held * 1.1));
+      raised = Math.max(held + 1, Math.round(held * 1.2));
       before = { count: 0, latency: 0, inflight: 0, min: Number.POSITIVE_INFINITY };
       after = { count: 0, latency: 0, inflight: 0 };
     },
@@ -169,7 +171,7 @@ export function createLatencyProbe(samples: number) {
         phase = 'idle';
         return undefined;
       }
-      if (sample.inflight <= held) return undefined;
+      if (sample.inflight < raised) return undefined;
       after.count++;
       after.latency += sample.latencyMs;
       after.inflight += sample.inflight;
