@@ -1,0 +1,185 @@
+import { type ClickHouseClient, createClient } from '@clickhouse/client';
+import {
+  clickhouseType,
+  type EventRow,
+  eventColumns,
+  fromRow,
+  timeRange,
+  toRow,
+  uniqueById,
+} from './event-columns.js';
+import type { EventStore } from './event-store.js';
+import type { WideEvent } from './wide-event.js';
+
+export interface ClickHouseStoreOptions {
+  /** HTTP endpoint, e.g. http://127.0.0.1:8123. */
+  url: string;
+  database?: string;
+  username?: string;
+  password?: string;
+}
+
+// Ids per duplicate check: the SELECT text counts against the server's max_query_size (256 KiB).
+const ID_CHECK_CHUNK = 1_000;
+const INSERT_CHUNK = 10_000;
+
+const COLUMN_LIST = eventColumns.map((col) => col.name).join(', ');
+
+/** Schema changes in order; `open()` applies those newer than the highest recorded version. */
+function migrations(db: string): { version: number; name: string; statement: string }[] {
+  return [
+    {
+      version: 1,
+      name: 'create events',
+      // ReplacingMergeTree collapses rows with the same sorting key within a partition; an id always
+      // carries the same time, so (day, id) and the month partition are both fixed by the id.
+      // `time` is derived for partitioning and range scans; 18.16 has no DateTime64.
+      statement: `CREATE TABLE IF NOT EXISTS ${db}.events (
+        ${eventColumns.map((col) => `${col.name} ${clickhouseType(col)}`).join(',\n        ')},
+        time DateTime('UTC') MATERIALIZED toDateTime(intDiv(time_ms, 1000), 'UTC')
+      ) ENGINE = ReplacingMergeTree
+      PARTITION BY toYYYYMM(time)
+      ORDER BY (toDate(time), id)`,
+    },
+  ];
+}
+
+/** A string literal for ClickHouse SQL (18.16 has no query parameters over HTTP). */
+function quote(text: string): string {
+  return `'${text.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`;
+}
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const result: T[][] = [];
+  for (let start = 0; start < items.length; start += size) result.push(items.slice(start, start + size));
+  return result;
+}
+
+/** ClickHouse 18.16 has no Bool: booleans travel as 0/1. */
+function encode(row: EventRow): Record<string, string | number | null> {
+  const encoded: Record<string, string | number | null> = {};
+  for (const [name, value] of Object.entries(row)) {
+    encoded[name] = typeof value === 'boolean' ? Number(value) : value;
+  }
+  return encoded;
+}
+
+/**
+ * Wide events in ClickHouse over HTTP. Exactly once by id takes two guards: an insert skips ids
+ * already stored (so replays do not bloat the table), and reads collapse duplicates (FINAL,
+ * uniqExact) because two gateways may still race the same id in before a merge dedupes it.
+ */
+export function clickhouseStore(options: ClickHouseStoreOptions): EventStore {
+  const database = options.database ?? 'sluice';
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(database)) {
+    throw new Error(`clickhouse event store: database name "${database}" must be letters, digits and _`);
+  }
+  const events = `${database}.events`;
+  let client: ClickHouseClient | undefined;
+  // Inserts run in turn, so two overlapping batches from this process never both pass the id check.
+  let writes: Promise<unknown> = Promise.resolve();
+
+  const connected = (): ClickHouseClient => {
+    if (!client) throw new Error(`clickhouse event store ${options.url}: call open() first`);
+    return client;
+  };
+
+  async function rows<T>(query: string): Promise<T[]> {
+    const result = await connected().query({ query, format: 'JSONEachRow' });
+    return result.json<T>();
+  }
+
+  async function storedIds(ids: readonly string[]): Promise<Set<string>> {
+    const stored = new Set<string>();
+    for (const chunk of chunks(ids, ID_CHECK_CHUNK)) {
+      const found = await rows<{ id: string }>(
+        `SELECT id FROM ${events} WHERE id IN (${chunk.map(quote).join(', ')})`,
+      );
+      for (const { id } of found) stored.add(id);
+    }
+    return stored;
+  }
+
+  async function migrate(): Promise<void> {
+    const db = connected();
+    await db.command({ query: `CREATE DATABASE IF NOT EXISTS ${database}` });
+    await db.command({
+      query: `CREATE TABLE IF NOT EXISTS ${database}.sluice_migrations (
+        version UInt32, name String, applied_at DateTime
+      ) ENGINE = MergeTree ORDER BY version`,
+    });
+    const [applied] = await rows<{ version: number }>(
+      `SELECT max(version) AS version FROM ${database}.sluice_migrations`,
+    );
+    const current = Number(applied?.version ?? 0);
+    for (const migration of migrations(database)) {
+      if (migration.version <= current) continue;
+      await db.command({ query: migration.statement });
+      await db.command({
+        query: `INSERT INTO ${database}.sluice_migrations (version, name, applied_at)
+          VALUES (${migration.version}, ${quote(migration.name)}, now())`,
+      });
+    }
+  }
+
+  return {
+    name: 'clickhouse',
+
+    async open() {
+      client ??= createClient({
+        url: options.url,
+        username: options.username ?? 'default',
+        password: options.password ?? '',
+        // Plain bodies: batches are a few MB on a local network; gzip can come with a WAN deployment.
+        compression: { request: false, response: false },
+      });
+      await migrate();
+    },
+
+    insert(batch: readonly WideEvent[]) {
+      const run = writes.then(async () => {
+        if (batch.length === 0) return;
+        const unique = uniqueById(batch);
+        const stored = await storedIds(unique.map((event) => event.id));
+        const fresh = unique.filter((event) => !stored.has(event.id));
+        for (const chunk of chunks(fresh, INSERT_CHUNK)) {
+          await connected().insert({
+            table: events,
+            columns: eventColumns.map((col) => col.name) as [string, ...string[]],
+            values: chunk.map((event) => encode(toRow(event))),
+            format: 'JSONEachRow',
+          });
+        }
+      });
+      writes = run.catch(() => undefined);
+      return run;
+    },
+
+    async list(query) {
+      const { fromMs, toMs } = timeRange(query);
+      const where = [
+        ...(fromMs === undefined ? [] : [`time_ms >= ${fromMs}`]),
+        ...(toMs === undefined ? [] : [`time_ms < ${toMs}`]),
+      ];
+      const limit = Math.max(0, Math.trunc(query.limit));
+      const found = await rows<Record<string, unknown>>(
+        `SELECT ${COLUMN_LIST} FROM ${events} FINAL
+         ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+         ORDER BY time_ms DESC, id DESC LIMIT ${limit}`,
+      );
+      return found.map(fromRow);
+    },
+
+    async count() {
+      const [result] = await rows<{ n: string }>(`SELECT uniqExact(id) AS n FROM ${events}`);
+      return Number(result?.n ?? 0);
+    },
+
+    async close() {
+      await writes;
+      const closing = client;
+      client = undefined;
+      await closing?.close();
+    },
+  };
+}

@@ -1,0 +1,137 @@
+import { type DuckDBAppender, type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import {
+  duckdbType,
+  type EventRowValue,
+  eventColumns,
+  fromRow,
+  timeRange,
+  toRow,
+  uniqueById,
+} from './event-columns.js';
+import type { EventStore } from './event-store.js';
+import type { WideEvent } from './wide-event.js';
+
+export interface DuckDBStoreOptions {
+  /** A file under the data dir, or `:memory:` (tests). */
+  path: string;
+}
+
+const COLUMN_LIST = eventColumns.map((col) => col.name).join(', ');
+
+const CREATE_EVENTS = `CREATE TABLE IF NOT EXISTS events (
+  ${eventColumns.map((col) => `${col.name} ${duckdbType(col)}`).join(',\n  ')},
+  PRIMARY KEY (id)
+)`;
+
+// Batches go through an unconstrained temp table: the appender is the fast path into DuckDB, but it
+// fails a whole batch on a duplicate key, while INSERT OR IGNORE from the staging table skips them.
+const CREATE_STAGING = `CREATE TEMP TABLE IF NOT EXISTS events_staging AS SELECT * FROM events LIMIT 0`;
+
+function appendValue(
+  appender: DuckDBAppender,
+  kind: (typeof eventColumns)[number]['kind'],
+  value: EventRowValue,
+) {
+  if (value === null) return appender.appendNull();
+  switch (kind) {
+    case 'string':
+      return appender.appendVarchar(value as string);
+    case 'int':
+      return appender.appendInteger(value as number);
+    case 'bigint':
+      return appender.appendBigInt(BigInt(value as number));
+    case 'float':
+      return appender.appendDouble(value as number);
+    case 'bool':
+      return appender.appendBoolean(value as boolean);
+  }
+}
+
+/** Wide events in an embedded DuckDB file: one connection, every operation on it run in turn. */
+export function duckdbStore(options: DuckDBStoreOptions): EventStore {
+  let instance: DuckDBInstance | undefined;
+  let connection: DuckDBConnection | undefined;
+  // One connection runs one statement at a time, and an insert is several statements on the
+  // shared staging table: chain every operation so none interleaves with another.
+  let queue: Promise<unknown> = Promise.resolve();
+  const inTurn = <T>(task: () => Promise<T>): Promise<T> => {
+    const run = queue.then(task, task);
+    queue = run.catch(() => undefined);
+    return run;
+  };
+  const connected = (): DuckDBConnection => {
+    if (!connection) throw new Error(`duckdb event store ${options.path}: call open() first`);
+    return connection;
+  };
+
+  return {
+    name: 'duckdb',
+
+    open: () =>
+      inTurn(async () => {
+        if (connection) return;
+        instance = await DuckDBInstance.create(options.path);
+        connection = await instance.connect();
+        await connection.run(CREATE_EVENTS);
+        await connection.run(CREATE_STAGING);
+      }),
+
+    insert: (events: readonly WideEvent[]) =>
+      inTurn(async () => {
+        if (events.length === 0) return;
+        const db = connected();
+        const rows = uniqueById(events).map(toRow);
+        await db.run('DELETE FROM events_staging');
+        const appender = await db.createAppender('events_staging', 'main', 'temp');
+        try {
+          for (const row of rows) {
+            for (const col of eventColumns) appendValue(appender, col.kind, row[col.name]);
+            appender.endRow();
+          }
+          appender.flushSync();
+        } finally {
+          appender.closeSync();
+        }
+        await db.run(
+          `INSERT OR IGNORE INTO events (${COLUMN_LIST}) SELECT ${COLUMN_LIST} FROM events_staging`,
+        );
+        await db.run('DELETE FROM events_staging');
+      }),
+
+    list: (query) =>
+      inTurn(async () => {
+        const { fromMs, toMs } = timeRange(query);
+        const where: string[] = [];
+        const values: Record<string, bigint | number> = { limit: query.limit };
+        if (fromMs !== undefined) {
+          where.push('time_ms >= $from');
+          values.from = BigInt(fromMs);
+        }
+        if (toMs !== undefined) {
+          where.push('time_ms < $to');
+          values.to = BigInt(toMs);
+        }
+        const reader = await connected().runAndReadAll(
+          `SELECT ${COLUMN_LIST} FROM events
+           ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+           ORDER BY time_ms DESC, id DESC LIMIT $limit`,
+          values,
+        );
+        return reader.getRowObjectsJS().map(fromRow);
+      }),
+
+    count: () =>
+      inTurn(async () => {
+        const reader = await connected().runAndReadAll('SELECT count(*) AS n FROM events');
+        return Number(reader.getRowObjectsJS()[0]?.n ?? 0);
+      }),
+
+    close: () =>
+      inTurn(async () => {
+        connection?.closeSync();
+        instance?.closeSync();
+        connection = undefined;
+        instance = undefined;
+      }),
+  };
+}

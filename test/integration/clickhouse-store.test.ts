@@ -1,0 +1,77 @@
+import { createClient } from '@clickhouse/client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { clickhouseStore } from '../../src/events/clickhouse-store.js';
+import { toRow } from '../../src/events/event-columns.js';
+import { describeEventStoreContract, sampleEvent } from '../support/event-store-contract.js';
+import { type RunningServer, startClickHouse } from '../support/servers.js';
+
+let server: RunningServer;
+let databases = 0;
+
+beforeAll(async () => {
+  server = await startClickHouse();
+});
+
+afterAll(async () => {
+  await server?.stop();
+});
+
+/** Runs one statement outside the store, as an operator would. */
+async function sql(query: string): Promise<unknown[]> {
+  const client = createClient({ url: server.url });
+  try {
+    return await (await client.query({ query, format: 'JSONEachRow' })).json();
+  } finally {
+    await client.close();
+  }
+}
+
+describeEventStoreContract('clickhouse', async () => {
+  // A database per test, so tests start empty without restarting the server.
+  const database = `sluice_test_${++databases}`;
+  return {
+    store: clickhouseStore({ url: server.url, database }),
+    cleanup: async () => {
+      await sql(`DROP DATABASE IF EXISTS ${database}`);
+    },
+  };
+});
+
+describe('clickhouse event store schema', () => {
+  it('records each migration once however often it opens', async () => {
+    const store = clickhouseStore({ url: server.url, database: 'sluice_migrations_test' });
+    await store.open();
+    await store.open();
+    await store.close();
+    expect(await sql('SELECT version, name FROM sluice_migrations_test.sluice_migrations')).toEqual([
+      { version: 1, name: 'create events' },
+    ]);
+  });
+
+  it('reads an id once even when another writer stored it again before a merge', async () => {
+    const database = 'sluice_race_test';
+    const store = clickhouseStore({ url: server.url, database });
+    await store.open();
+    await store.insert([sampleEvent(1), sampleEvent(2)]);
+    // A second gateway that checked for the id just before this one stored it: a plain duplicate row.
+    const other = createClient({ url: server.url });
+    const row = Object.fromEntries(
+      Object.entries(toRow(sampleEvent(2))).map(([name, value]) => [
+        name,
+        typeof value === 'boolean' ? +value : value,
+      ]),
+    );
+    await other.insert({ table: `${database}.events`, values: [row], format: 'JSONEachRow' });
+    await other.close();
+
+    expect(await store.count()).toBe(2);
+    expect(await store.list({ limit: 10 })).toEqual([sampleEvent(2), sampleEvent(1)]);
+    await store.close();
+  });
+
+  it('refuses a database name it cannot use as an identifier', () => {
+    expect(() => clickhouseStore({ url: server.url, database: 'x; DROP TABLE y' })).toThrowError(
+      'must be letters, digits and _',
+    );
+  });
+});

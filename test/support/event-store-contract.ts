@@ -1,0 +1,212 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { EventStore } from '../../src/events/event-store.js';
+import type { WideEvent } from '../../src/events/wide-event.js';
+
+export interface EventStoreUnderTest {
+  store: EventStore;
+  /** Removes whatever the store left behind (a database, a file); the store is closed already. */
+  cleanup(): Promise<void>;
+}
+
+const BASE_MS = Date.parse('2026-03-01T12:00:00.000Z');
+
+/** The i-th event of a test, one second apart, with fractional timings and two attempts. */
+export function sampleEvent(i: number, overrides: Partial<WideEvent> = {}): WideEvent {
+  return {
+    schemaVersion: 1,
+    id: `evt-${String(i).padStart(6, '0')}`,
+    time: new Date(BASE_MS + i * 1000).toISOString(),
+    operation: i % 5 === 0 ? 'embeddings' : 'chat',
+    wire: i % 2 === 0 ? 'openai' : 'anthropic',
+    stream: i % 3 === 0,
+    keyName: 'team-a',
+    requestedModel: 'gpt-4o-mini',
+    route: 'default',
+    target: 'openai/gpt-4o-mini',
+    provider: 'openai',
+    model: 'gpt-4o-mini',
+    status: 200,
+    errorCode: null,
+    errorMessage: null,
+    clientAborted: false,
+    timings: { totalMs: 812.375 + i, firstTokenMs: 120.5 },
+    tokens: { input: 1200 + i, output: 340, cachedInput: 1024, cacheWrite: 0, reasoning: 12 },
+    attempts: [
+      {
+        target: 'azure/gpt-4o-mini',
+        reason: 'first',
+        outcome: 'timeout',
+        queuedMs: 0.25,
+        status: null,
+        startMs: 0,
+        durationMs: 500,
+        firstByteMs: null,
+        error: 'deadline exceeded',
+      },
+      {
+        target: 'openai/gpt-4o-mini',
+        reason: 'fallback',
+        outcome: 'ok',
+        queuedMs: null,
+        status: 200,
+        startMs: 501.5,
+        durationMs: 310.875,
+        firstByteMs: 95.125,
+        error: null,
+      },
+    ],
+    retries: 0,
+    fallbacks: 1,
+    hedges: 0,
+    priority: 'interactive',
+    queuedMs: 0.25,
+    shed: false,
+    ...overrides,
+  };
+}
+
+const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, k) => from + k);
+const newestFirst = (events: WideEvent[]): WideEvent[] =>
+  [...events].sort((a, b) => Date.parse(b.time) - Date.parse(a.time) || (a.id < b.id ? 1 : -1));
+
+/** The behaviour every EventStore promises; each implementation runs this suite against a real engine. */
+export function describeEventStoreContract(
+  name: string,
+  makeStore: () => Promise<EventStoreUnderTest>,
+): void {
+  describe(`${name} event store contract`, () => {
+    let store: EventStore;
+    let cleanup: () => Promise<void>;
+
+    beforeEach(async () => {
+      ({ store, cleanup } = await makeStore());
+      await store.open();
+    });
+
+    afterEach(async () => {
+      await store.close();
+      await cleanup();
+    });
+
+    it('counts nothing and lists nothing when empty', async () => {
+      expect(await store.count()).toBe(0);
+      expect(await store.list({ limit: 10 })).toEqual([]);
+    });
+
+    it('opens again without losing or duplicating what is stored', async () => {
+      await store.insert(range(0, 3).map((i) => sampleEvent(i)));
+      await store.open();
+      await store.open();
+      expect(await store.count()).toBe(3);
+    });
+
+    it('gives back inserted events exactly as they went in, newest first', async () => {
+      const events = [
+        sampleEvent(1),
+        sampleEvent(2, {
+          status: 502,
+          errorCode: 'upstream_error',
+          errorMessage: 'all targets failed',
+          shed: true,
+        }),
+        sampleEvent(3, { stream: true, clientAborted: true, attempts: [] }),
+      ];
+      await store.insert(events);
+      expect(await store.list({ limit: 10 })).toEqual(newestFirst(events));
+    });
+
+    it('stores a batch inserted twice only once', async () => {
+      const batch = range(0, 20).map((i) => sampleEvent(i));
+      await store.insert(batch);
+      await store.insert(batch);
+      expect(await store.count()).toBe(20);
+      expect(await store.list({ limit: 100 })).toEqual(newestFirst(batch));
+    });
+
+    it('stores only the new ids of a batch that overlaps a previous one', async () => {
+      await store.insert(range(0, 10).map((i) => sampleEvent(i)));
+      // A replay carries the same ids, possibly re-serialised: the stored copy wins.
+      await store.insert(range(5, 15).map((i) => sampleEvent(i, { keyName: 'replayed' })));
+      expect(await store.count()).toBe(15);
+      const listed = await store.list({ limit: 100 });
+      expect(listed.map((event) => event.id)).toEqual(
+        newestFirst(range(0, 15).map((i) => sampleEvent(i))).map((e) => e.id),
+      );
+      expect(listed.filter((event) => event.keyName === 'replayed').map((event) => event.id)).toEqual(
+        range(10, 15)
+          .reverse()
+          .map((i) => sampleEvent(i).id),
+      );
+    });
+
+    it('stores an id repeated within one batch once', async () => {
+      await store.insert([sampleEvent(1), sampleEvent(2), sampleEvent(1)]);
+      expect(await store.count()).toBe(2);
+    });
+
+    it('stores overlapping batches inserted concurrently once', async () => {
+      await Promise.all([
+        store.insert(range(0, 50).map((i) => sampleEvent(i))),
+        store.insert(range(25, 75).map((i) => sampleEvent(i))),
+        store.insert(range(0, 75).map((i) => sampleEvent(i))),
+      ]);
+      expect(await store.count()).toBe(75);
+    });
+
+    it('lists from (inclusive) to (exclusive), newest first, up to the limit', async () => {
+      const events = range(0, 10).map((i) => sampleEvent(i));
+      await store.insert(events);
+      const from = sampleEvent(3).time;
+      const to = sampleEvent(7).time;
+      const ids = (listed: WideEvent[]) => listed.map((event) => event.id);
+      const idsOf = (is: number[]) => is.map((i) => sampleEvent(i).id);
+
+      expect(ids(await store.list({ from, to, limit: 100 }))).toEqual(idsOf([6, 5, 4, 3]));
+      expect(ids(await store.list({ from, to, limit: 2 }))).toEqual(idsOf([6, 5]));
+      expect(ids(await store.list({ from, limit: 100 }))).toEqual(idsOf([9, 8, 7, 6, 5, 4, 3]));
+      expect(ids(await store.list({ to, limit: 100 }))).toEqual(idsOf([6, 5, 4, 3, 2, 1, 0]));
+      expect(ids(await store.list({ limit: 3 }))).toEqual(idsOf([9, 8, 7]));
+    });
+
+    it('takes 10 000 events in one call', async () => {
+      const events = range(0, 10_000).map((i) => sampleEvent(i));
+      await store.insert(events);
+      expect(await store.count()).toBe(10_000);
+      expect(await store.list({ limit: 3 })).toEqual(newestFirst(events).slice(0, 3));
+    });
+
+    it('keeps nulls, unicode and long strings intact', async () => {
+      const text = 'héllo 🌊 日本語 Ω — "double" \'single\' back\\slash\ttab\nnewline \u0001 ∅';
+      const events = [
+        sampleEvent(1, {
+          keyName: null,
+          route: null,
+          target: null,
+          provider: null,
+          model: null,
+          errorCode: null,
+          errorMessage: null,
+          priority: null,
+          timings: { totalMs: 0, firstTokenMs: null },
+        }),
+        sampleEvent(2, {
+          id: `evt-${text}`,
+          requestedModel: text,
+          errorMessage: `${text} ${'x'.repeat(200_000)}`,
+          attempts: [{ ...(sampleEvent(0).attempts[0] as WideEvent['attempts'][number]), error: text }],
+          timings: { totalMs: 0.1 + 0.2, firstTokenMs: 1e-7 },
+        }),
+      ];
+      await store.insert(events);
+      expect(await store.list({ limit: 10 })).toEqual(newestFirst(events));
+      await store.insert(events);
+      expect(await store.count()).toBe(2);
+    });
+
+    it('closes cleanly', async () => {
+      await store.insert([sampleEvent(1)]);
+      await expect(store.close()).resolves.toBeUndefined();
+      // afterEach closes again: a second close is harmless.
+    });
+  });
+}
