@@ -1,24 +1,11 @@
-import { join } from 'node:path';
 import { pino } from 'pino';
 import { defaultConfig } from '../config/defaults.js';
 import { ConfigError, formatConfigProblems, loadConfigFile } from '../config/load.js';
 import type { SluiceConfig } from '../config/schema.js';
-import { jsonlSink } from '../events/jsonl-sink.js';
-import { discardSink, type EventSink } from '../events/sink.js';
+import { openEventPipeline } from '../events/event-sink.js';
 import { buildGatewayServer } from '../http/gateway-server.js';
 import { startSimServer } from '../sim/server.js';
 import { type Command, intOption, UsageError } from './command.js';
-
-function sinkFor(config: SluiceConfig): EventSink {
-  switch (config.events.sink) {
-    case 'none':
-      return discardSink;
-    case 'stdout':
-      return jsonlSink({ stream: process.stdout });
-    case 'jsonl':
-      return jsonlSink({ path: config.events.path ?? join(config.dataDir, 'events.jsonl') });
-  }
-}
 
 export const upCommand: Command = {
   name: 'up',
@@ -76,9 +63,11 @@ export const upCommand: Command = {
     const logger = pino({ name: 'sluice', level: config.logLevel });
     const needsSim = Object.values(config.providers).some((p) => p.type === 'sim' && !p.baseUrl);
     const sim = needsSim ? await startSimServer({ logger: logger.child({ component: 'sim' }) }) : undefined;
+    const events = await openEventPipeline(config, logger);
     const { app, gateway } = buildGatewayServer({
       config,
-      sink: sinkFor(config),
+      sink: events.sink,
+      eventStats: events.stats,
       logger,
       simUrl: sim?.url,
       loadConfig: file ? load : undefined,

@@ -202,6 +202,47 @@ export const flowSchema = z.strictObject({
 
 export type FlowConfig = z.infer<typeof flowSchema>;
 
+export const eventsSchema = z
+  .strictObject({
+    sink: z
+      .enum(['duckdb', 'clickhouse', 'jsonl', 'stdout', 'none'])
+      .default('duckdb')
+      .describe('Where the wide event of each request goes (docs/analytics.md).'),
+    path: z
+      .string()
+      .optional()
+      .describe(
+        'The DuckDB file (default <dataDir>/events.duckdb) or JSONL file (default <dataDir>/events.jsonl).',
+      ),
+    clickhouse: z
+      .strictObject({
+        url: z.url().describe('ClickHouse HTTP address, e.g. http://clickhouse:8123.'),
+        database: z
+          .string()
+          .regex(/^[A-Za-z_][A-Za-z0-9_]*$/)
+          .default('sluice'),
+        username: z.string().optional(),
+        password: z.string().optional().describe('e.g. ${CLICKHOUSE_PASSWORD}.'),
+      })
+      .optional()
+      .describe('Required when sink is clickhouse.'),
+    spool: z
+      .strictObject({
+        dir: z.string().optional().describe('Default <dataDir>/spool.'),
+        maxBytes: z.int().min(1_048_576).default(1_073_741_824).describe('Disk budget of the spool.'),
+        onFull: z
+          .enum(['drop-newest', 'drop-oldest'])
+          .default('drop-newest')
+          .describe('What to lose when the budget is spent; either is logged loudly and counted.'),
+      })
+      .default({ maxBytes: 1_073_741_824, onFull: 'drop-newest' })
+      .describe('The append-only spool that makes DuckDB and ClickHouse sinks lose nothing.'),
+  })
+  .refine((events) => events.sink !== 'clickhouse' || events.clickhouse !== undefined, {
+    message: 'sink clickhouse needs events.clickhouse.url',
+    path: ['clickhouse'],
+  });
+
 export const sluiceConfigSchema = z.strictObject({
   server: z
     .strictObject({
@@ -247,12 +288,7 @@ export const sluiceConfigSchema = z.strictObject({
     .default(false)
     .describe('Let clients name "provider/model" directly, besides routes.'),
   flow: flowSchema.default(flowSchema.parse({})).describe('Flow control (docs/flow-control.md).'),
-  events: z
-    .strictObject({
-      sink: z.enum(['jsonl', 'stdout', 'none']).default('jsonl'),
-      path: z.string().optional().describe('For the jsonl sink; default <dataDir>/events.jsonl.'),
-    })
-    .default({ sink: 'jsonl' }),
+  events: eventsSchema.default(eventsSchema.parse({})),
 });
 
 export type SluiceConfig = z.infer<typeof sluiceConfigSchema>;

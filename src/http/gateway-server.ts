@@ -6,6 +6,7 @@ import Fastify, {
   LogController,
 } from 'fastify';
 import type { SluiceConfig } from '../config/schema.js';
+import type { EventBusStats } from '../events/bus.js';
 import type { EventSink } from '../events/sink.js';
 import { authenticate, isAdmin } from '../gateway/admit.js';
 import { Gateway } from '../gateway/gateway.js';
@@ -20,6 +21,8 @@ export interface GatewayServerOptions {
   logger: FastifyBaseLogger;
   simUrl?: string;
   loadConfig?: () => Promise<SluiceConfig>;
+  /** The event bus's state, when events go through one (DuckDB, ClickHouse). */
+  eventStats?: () => EventBusStats;
 }
 
 const errorBodyFor = (url: string) => (url.startsWith('/v1/messages') ? anthropicErrorBody : openAIErrorBody);
@@ -33,6 +36,7 @@ export function buildGatewayServer(options: GatewayServerOptions): {
   const metrics = new GatewayMetrics();
   const gateway = new Gateway({ ...options, metrics });
   metrics.watchFlow(gateway.flow);
+  if (options.eventStats) metrics.watchEvents(options.eventStats);
   const app = Fastify({
     loggerInstance: options.logger,
     logController: new LogController({ disableRequestLogging: true }),
@@ -145,6 +149,7 @@ export function buildGatewayServer(options: GatewayServerOptions): {
       return reply.code(400).send(openAIErrorBody(apiErr));
     }
   });
+  app.get('/admin/events', async () => ({ sink: config.events.sink, bus: options.eventStats?.() ?? null }));
   app.get('/admin/flow', async () => ({
     enabled: gateway.flow.enabled,
     targets: gateway.flow.snapshot(),

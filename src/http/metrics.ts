@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { EventBusStats } from '../events/bus.js';
 import { priorities } from '../flow/priority.js';
 import type { Call } from '../gateway/call.js';
 import type { FlowState } from '../gateway/flow-state.js';
@@ -112,6 +113,44 @@ export class GatewayMetrics {
             row.breaker === 'open' ? 1 : row.breaker === 'half-open' ? 0.5 : 0,
           );
         }
+      },
+    });
+  }
+
+  /** The event pipeline: what waits to be stored, what was lost, whether the store answers. */
+  watchEvents(stats: () => EventBusStats): void {
+    const registers = [this.registry];
+    new Gauge({
+      name: 'sluice_events_pending',
+      help: 'Wide events written but not yet in the store (spooled on disk).',
+      registers,
+      collect() {
+        this.set(stats().pending);
+      },
+    });
+    new Gauge({
+      name: 'sluice_events_spool_bytes',
+      help: 'Bytes in the event spool.',
+      registers,
+      collect() {
+        this.set(stats().spooledBytes);
+      },
+    });
+    new Counter({
+      name: 'sluice_events_dropped_total',
+      help: 'Wide events lost because the spool’s disk budget was spent.',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(stats().dropped);
+      },
+    });
+    new Gauge({
+      name: 'sluice_events_store_healthy',
+      help: '1 when the last insert into the event store succeeded.',
+      registers,
+      collect() {
+        this.set(stats().storeHealthy ? 1 : 0);
       },
     });
   }

@@ -1,0 +1,334 @@
+import type { Clock, Timer } from '../time/clock.js';
+import type { EventStore } from './event-store.js';
+import type { EventSink } from './sink.js';
+import type { Spool } from './spool.js';
+import type { WideEvent } from './wide-event.js';
+
+export interface EventBusOptions {
+  store: EventStore;
+  /** An open spool; the bus owns it from now on and closes it. */
+  spool: Spool;
+  /** Events kept in memory for the fast path; older ones are read back from the spool. Default 100 000. */
+  ringCapacity?: number;
+  /** Most events per `store.insert`. Default 1000. */
+  batchSize?: number;
+  /** A partial batch waits at most this long. Default 250 ms. */
+  flushIntervalMs?: number;
+  /** Retries after a failed insert wait base · 2^(failures − 1), jittered, up to max. Defaults 100 ms, 30 s. */
+  retryBaseMs?: number;
+  retryMaxMs?: number;
+  /** How long `close()` keeps trying to store what is left before leaving it to the next start. Default 5 s. */
+  closeTimeoutMs?: number;
+  /** Timers it sets do not keep the process alive. Default: the system clock, unref'd. */
+  clock?: Clock;
+  random?: () => number;
+  /** The store refused a batch (it will be retried); for logs. */
+  onStoreError?: (error: unknown, consecutiveFailures: number) => void;
+}
+
+export interface EventBusStats {
+  /** Events in the in-memory ring. */
+  buffered: number;
+  /** Events written but not yet stored (in the ring, the spool or both). */
+  pending: number;
+  spooledBytes: number;
+  /** Events handed to the store successfully (replays of already-stored events included). */
+  inserted: number;
+  failedBatches: number;
+  /** Events lost: refused or dropped by a full spool, failed disk writes, writes after close. */
+  dropped: number;
+  lastError: string | null;
+  storeHealthy: boolean;
+}
+
+/**
+ * The event sink of the gateway: `write` never waits. Each event is appended to the spool
+ * (group commit, on disk within a few ms) and kept in a bounded ring; a flush loop hands
+ * batches to the store and acknowledges them in the spool once stored. While the store is down
+ * the loop retries with backoff and events keep spooling; events that fell out of the ring, and
+ * those left by an earlier run, are read back from the spool. The store's insert is idempotent
+ * by event id, so replaying a batch that was stored but not yet acknowledged stores it once.
+ */
+export class EventBus implements EventSink {
+  private readonly store: EventStore;
+  private readonly spool: Spool;
+  private readonly ring: Ring;
+  private readonly batchSize: number;
+  private readonly flushIntervalMs: number;
+  private readonly retryBaseMs: number;
+  private readonly retryMaxMs: number;
+  private readonly closeTimeoutMs: number;
+  private readonly clock: Clock;
+  private readonly random: () => number;
+  private readonly onStoreError: (error: unknown, consecutiveFailures: number) => void;
+
+  /** Every event with a lower sequence number is stored. */
+  private next: number;
+  /** The sequence number after the last event written. */
+  private written: number;
+  private started = false;
+  private closed = false;
+  private stopped = false;
+  private closing: Promise<void> | undefined;
+  private pumping = false;
+  private storeOpened = false;
+  private flushTimer: Timer | undefined;
+  private retryTimer: Timer | undefined;
+  private waiters: { target: number; resolve: (done: boolean) => void; timer?: Timer }[] = [];
+  private consecutiveFailures = 0;
+  private inserted = 0;
+  private failedBatches = 0;
+  private droppedAfterClose = 0;
+  private lastError: string | null = null;
+  private storeHealthy = true;
+
+  constructor(options: EventBusOptions) {
+    this.store = options.store;
+    this.spool = options.spool;
+    this.ring = new Ring(options.ringCapacity ?? 100_000);
+    this.batchSize = options.batchSize ?? 1000;
+    this.flushIntervalMs = options.flushIntervalMs ?? 250;
+    this.retryBaseMs = options.retryBaseMs ?? 100;
+    this.retryMaxMs = options.retryMaxMs ?? 30_000;
+    this.closeTimeoutMs = options.closeTimeoutMs ?? 5_000;
+    this.clock = options.clock ?? backgroundClock;
+    this.random = options.random ?? Math.random;
+    this.onStoreError = options.onStoreError ?? (() => {});
+    const { ackSeq, nextSeq } = this.spool.stats();
+    this.next = ackSeq;
+    this.written = nextSeq;
+  }
+
+  /**
+   * Starts the flush loop. It first replays what an earlier run left unacknowledged in the spool,
+   * then stores new events; it does not wait for the store, which may be down (see `drain`).
+   */
+  start(): void {
+    if (this.started || this.closed) return;
+    this.started = true;
+    this.kick();
+  }
+
+  write(event: WideEvent): void {
+    this.push(event);
+  }
+
+  /** Like `write`, and resolves true once the event is on disk (false if the spool refused it). */
+  append(event: WideEvent): Promise<boolean> {
+    return this.push(event) < 0 ? Promise.resolve(false) : this.spool.sync();
+  }
+
+  /** Flushes now; resolves true once everything written so far is stored, false after `timeoutMs`. */
+  drain(timeoutMs = Number.POSITIVE_INFINITY): Promise<boolean> {
+    const target = this.written;
+    if (this.next >= target) return Promise.resolve(true);
+    if (this.stopped) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const waiter: (typeof this.waiters)[number] = { target, resolve };
+      if (Number.isFinite(timeoutMs)) {
+        waiter.timer = this.clock.setTimer(timeoutMs, () => {
+          this.waiters = this.waiters.filter((w) => w !== waiter);
+          resolve(false);
+        });
+      }
+      this.waiters.push(waiter);
+      this.kick();
+    });
+  }
+
+  stats(): EventBusStats {
+    const spool = this.spool.stats();
+    return {
+      buffered: this.ring.length,
+      pending: this.written - this.next,
+      spooledBytes: spool.bytes,
+      inserted: this.inserted,
+      failedBatches: this.failedBatches,
+      dropped: spool.droppedEvents + this.droppedAfterClose,
+      lastError: this.lastError,
+      storeHealthy: this.storeHealthy,
+    };
+  }
+
+  /**
+   * Stops taking events, stores what it can within `closeTimeoutMs` (one immediate attempt even
+   * while backing off) and closes the spool; whatever is left is replayed by the next start.
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.closed = true;
+      if (this.started) {
+        this.retryTimer?.cancel();
+        this.retryTimer = undefined;
+        await this.drain(this.closeTimeoutMs);
+      }
+      this.stopped = true;
+      this.flushTimer?.cancel();
+      this.retryTimer?.cancel();
+      for (const waiter of this.waiters) {
+        waiter.timer?.cancel();
+        waiter.resolve(false);
+      }
+      this.waiters = [];
+      await this.spool.close();
+    })();
+    return this.closing;
+  }
+
+  private push(event: WideEvent): number {
+    if (this.closed) {
+      this.droppedAfterClose++;
+      return -1;
+    }
+    const seq = this.spool.append([event]);
+    if (seq < 0) return -1;
+    this.ring.push(seq, event);
+    this.written = seq + 1;
+    if (!this.started || this.pumping || this.retryTimer) return seq;
+    if (this.written - this.next >= this.batchSize) this.kick();
+    else this.flushTimer ??= this.clock.setTimer(this.flushIntervalMs, () => this.onFlushTimer());
+    return seq;
+  }
+
+  private onFlushTimer(): void {
+    this.flushTimer = undefined;
+    this.kick();
+  }
+
+  private kick(): void {
+    if (!this.started || this.stopped || this.pumping || this.retryTimer) return;
+    this.flushTimer?.cancel();
+    this.flushTimer = undefined;
+    this.pumping = true;
+    void this.pump().finally(() => {
+      this.pumping = false;
+      if (this.stopped || this.retryTimer || this.next >= this.written) return;
+      this.flushTimer ??= this.clock.setTimer(this.flushIntervalMs, () => this.onFlushTimer());
+    });
+  }
+
+  private async pump(): Promise<void> {
+    try {
+      if (!this.storeOpened) {
+        await this.store.open();
+        this.storeOpened = true;
+      }
+      for (;;) {
+        if (this.stopped) return;
+        const batch = await this.takeBatch();
+        if (!batch) return;
+        await this.store.insert(batch.events);
+        this.stored(batch);
+      }
+    } catch (error) {
+      this.failed(error);
+    }
+  }
+
+  /** The next events to store: from the ring when it holds them, otherwise from the spool. */
+  private async takeBatch(): Promise<{ events: WideEvent[]; endSeq: number } | undefined> {
+    for (;;) {
+      if (this.next >= this.written) return undefined;
+      this.ring.dropBelow(this.next);
+      if (this.ring.length > 0 && this.ring.lo === this.next) return this.ring.take(this.batchSize);
+      const until = this.ring.length > 0 ? this.ring.lo : this.written;
+      let batch = await this.spool.read(this.next, Math.min(this.batchSize, until - this.next));
+      if (batch.events.length === 0) {
+        // Possibly not group-committed yet; if still absent, the spool lost them (counted there).
+        await this.spool.sync();
+        batch = await this.spool.read(this.next, Math.min(this.batchSize, until - this.next));
+      }
+      if (batch.events.length > 0) return batch;
+      this.next = until;
+      this.spool.ack(this.next);
+    }
+  }
+
+  private stored(batch: { events: WideEvent[]; endSeq: number }): void {
+    this.next = Math.max(this.next, batch.endSeq);
+    this.ring.dropBelow(this.next);
+    this.spool.ack(this.next);
+    this.inserted += batch.events.length;
+    this.consecutiveFailures = 0;
+    this.storeHealthy = true;
+    const done = this.waiters.filter((w) => w.target <= this.next);
+    if (done.length === 0) return;
+    this.waiters = this.waiters.filter((w) => w.target > this.next);
+    for (const waiter of done) {
+      waiter.timer?.cancel();
+      waiter.resolve(true);
+    }
+  }
+
+  private failed(error: unknown): void {
+    this.failedBatches++;
+    this.consecutiveFailures++;
+    this.storeHealthy = false;
+    this.lastError = error instanceof Error ? error.message : String(error);
+    this.onStoreError(error, this.consecutiveFailures);
+    if (this.stopped) return;
+    const ceiling = Math.min(this.retryMaxMs, this.retryBaseMs * 2 ** (this.consecutiveFailures - 1));
+    // Half fixed, half jitter: bounded below so an outage is not hammered, spread so many
+    // gateways do not retry in step.
+    const delay = ceiling / 2 + (this.random() * ceiling) / 2;
+    this.retryTimer = this.clock.setTimer(delay, () => {
+      this.retryTimer = undefined;
+      this.kick();
+    });
+  }
+}
+
+/** The system clock, with timers that do not keep the process alive. */
+const backgroundClock: Clock = {
+  now: () => performance.now(),
+  setTimer(ms, fn) {
+    const handle = setTimeout(fn, Math.max(0, ms));
+    handle.unref();
+    return { cancel: () => clearTimeout(handle) };
+  },
+};
+
+/** A fixed-size FIFO of events with consecutive sequence numbers; full, it forgets the oldest. */
+class Ring {
+  private readonly slots: (WideEvent | undefined)[];
+  private head = 0;
+  length = 0;
+  /** Sequence number of the oldest event held. */
+  lo = 0;
+
+  constructor(capacity: number) {
+    this.slots = new Array(Math.max(1, capacity));
+  }
+
+  push(seq: number, event: WideEvent): void {
+    if (this.length > 0 && seq !== this.lo + this.length) this.clear();
+    if (this.length === 0) this.lo = seq;
+    if (this.length === this.slots.length) this.shift(1);
+    this.slots[(this.head + this.length) % this.slots.length] = event;
+    this.length++;
+  }
+
+  dropBelow(seq: number): void {
+    if (seq > this.lo) this.shift(Math.min(this.length, seq - this.lo));
+    if (this.length === 0) this.lo = Math.max(this.lo, seq);
+  }
+
+  /** Copies up to `max` of the oldest events, leaving them in place until they are stored. */
+  take(max: number): { events: WideEvent[]; endSeq: number } {
+    const n = Math.min(max, this.length);
+    const events: WideEvent[] = new Array(n);
+    for (let i = 0; i < n; i++) events[i] = this.slots[(this.head + i) % this.slots.length]!;
+    return { events, endSeq: this.lo + n };
+  }
+
+  private shift(n: number): void {
+    for (let i = 0; i < n; i++) this.slots[(this.head + i) % this.slots.length] = undefined;
+    this.head = (this.head + n) % this.slots.length;
+    this.length -= n;
+    this.lo += n;
+  }
+
+  private clear(): void {
+    this.shift(this.length);
+  }
+}

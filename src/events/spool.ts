@@ -1,0 +1,579 @@
+import { type FileHandle, mkdir, open, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
+import { type Clock, systemClock, type Timer } from '../time/clock.js';
+import type { WideEvent } from './wide-event.js';
+
+/**
+ * What the spool does when its disk budget is full. Neither blocks the caller:
+ * `drop-newest` refuses new events, `drop-oldest` deletes the oldest unacknowledged segment.
+ */
+export type SpoolFullPolicy = 'drop-newest' | 'drop-oldest';
+
+export interface SpoolAlarm {
+  reason: 'budget-exhausted' | 'write-failed';
+  policy: SpoolFullPolicy;
+  /** Events lost since the spool was opened. */
+  droppedEvents: number;
+  usedBytes: number;
+  maxBytes: number;
+  message: string;
+}
+
+export interface SpoolOptions {
+  dir: string;
+  /** A segment file is closed and a new one started once it would exceed this. Default 16 MiB. */
+  segmentBytes?: number;
+  /** Disk budget for all segments. Default 1 GiB. */
+  maxBytes?: number;
+  onFull?: SpoolFullPolicy;
+  /** Group commit: appends are written and fdatasync'ed together at most this often. Default 5 ms. */
+  syncIntervalMs?: number;
+  /** Events are being lost: raised when it starts and at most every `alarmIntervalMs` while it lasts. */
+  onAlarm?: (alarm: SpoolAlarm) => void;
+  alarmIntervalMs?: number;
+  /** A torn or corrupt record was skipped (typically the tail of a crash mid-write). */
+  onWarning?: (message: string) => void;
+  clock?: Clock;
+}
+
+/** Events read back from the spool; `endSeq` is the sequence number after the last one. */
+export interface SpoolBatch {
+  events: WideEvent[];
+  endSeq: number;
+}
+
+/** One group-committed record: events with sequence numbers `seq`, `seq + 1`, … */
+export interface SpoolRecord {
+  seq: number;
+  events: WideEvent[];
+}
+
+export interface SpoolStats {
+  bytes: number;
+  segments: number;
+  /** Every event with a lower sequence number is acknowledged (stored downstream). */
+  ackSeq: number;
+  /** The sequence number the next appended event gets. */
+  nextSeq: number;
+  droppedEvents: number;
+}
+
+interface RecordIndex {
+  offset: number;
+  length: number;
+  seq: number;
+  count: number;
+}
+
+interface Segment {
+  id: number;
+  path: string;
+  /** Bytes on disk, valid or not: what counts against the budget. */
+  size: number;
+  records: RecordIndex[];
+  /** Sequence number after the last valid record; 0 when it has none. */
+  endSeq: number;
+}
+
+interface PendingRun {
+  seq: number;
+  jsons: string[];
+}
+
+interface Deferred {
+  promise: Promise<boolean>;
+  resolve: (durable: boolean) => void;
+}
+
+const HEADER_BYTES = 8;
+const RECORD_OVERHEAD = HEADER_BYTES + '{"seq":,"count":,"events":[]}'.length + 24;
+const SEGMENT_NAME = /^(\d+)\.seg$/;
+const PAYLOAD_HEAD = /^\{"seq":(\d+),"count":(\d+),"events":\[/;
+const ACK_FILE = 'ack';
+
+/**
+ * An append-only spool of wide events on disk, so that neither a crash nor a store outage loses
+ * an event the gateway has acknowledged. Segment files (`000001.seg`, …) hold records framed as
+ * [length u32 LE][crc32 u32 LE][payload], the payload being `{"seq","count","events":[…]}`.
+ * Every event gets a sequence number; `ack(seq)` records (in the `ack` file) that everything
+ * below `seq` is stored, and deletes segments that hold nothing else.
+ *
+ * Appends are group-committed: buffered in memory and written + fdatasync'ed together every
+ * `syncIntervalMs`, so a request never waits for the disk and a crash loses only the last few ms.
+ */
+export class Spool {
+  private readonly segmentBytes: number;
+  private readonly maxBytes: number;
+  private readonly policy: SpoolFullPolicy;
+  private readonly syncIntervalMs: number;
+  private readonly alarmIntervalMs: number;
+  private readonly onAlarm: (alarm: SpoolAlarm) => void;
+  private readonly onWarning: (message: string) => void;
+  private readonly clock: Clock;
+  private readonly warned = new Set<string>();
+
+  private active: { segment: Segment; handle: FileHandle } | undefined;
+  private rollBeforeNextWrite = false;
+  private diskBytes = 0;
+  private pending: PendingRun[] = [];
+  private pendingBytes = 0;
+  private group: Deferred | undefined;
+  private inflight: Promise<boolean> | undefined;
+  private commitTimer: Timer | undefined;
+  private committing: Promise<void> | undefined;
+  private ackWrite: Promise<void> | undefined;
+  private ackDirty = false;
+  private dropped = 0;
+  private lastAlarmAt = Number.NEGATIVE_INFINITY;
+  private closed = false;
+
+  private constructor(
+    private readonly dir: string,
+    private segments: Segment[],
+    private ackSeq: number,
+    private nextSeq: number,
+    options: SpoolOptions,
+  ) {
+    this.segmentBytes = options.segmentBytes ?? 16 * 1024 * 1024;
+    this.maxBytes = options.maxBytes ?? 1024 * 1024 * 1024;
+    this.policy = options.onFull ?? 'drop-newest';
+    this.syncIntervalMs = options.syncIntervalMs ?? 5;
+    this.alarmIntervalMs = options.alarmIntervalMs ?? 10_000;
+    this.onAlarm = options.onAlarm ?? ((alarm) => process.emitWarning(alarm.message, 'SluiceSpoolAlarm'));
+    this.onWarning = options.onWarning ?? ((message) => process.emitWarning(message, 'SluiceSpoolWarning'));
+    this.clock = options.clock ?? systemClock;
+    for (const segment of segments) this.diskBytes += segment.size;
+  }
+
+  /**
+   * Opens (or creates) the spool in `options.dir`: indexes the segments left by earlier runs,
+   * skipping torn or corrupt records with a warning, and starts a fresh segment for new appends.
+   */
+  static async open(options: SpoolOptions): Promise<Spool> {
+    const warnings: string[] = [];
+    await mkdir(options.dir, { recursive: true });
+    const ids = (await readdir(options.dir))
+      .map((name) => SEGMENT_NAME.exec(name)?.[1])
+      .filter((id): id is string => id !== undefined)
+      .map(Number)
+      .sort((a, b) => a - b);
+    const segments: Segment[] = [];
+    for (const id of ids) {
+      const path = segmentPath(options.dir, id);
+      segments.push(scanSegment(id, path, await readFile(path), (message) => warnings.push(message)));
+    }
+    const ackSeq = await readAck(options.dir);
+    const lastEnd = segments.reduce((max, segment) => Math.max(max, segment.endSeq), 0);
+    const spool = new Spool(options.dir, [], ackSeq, Math.max(ackSeq, lastEnd), options);
+    for (const message of warnings) spool.onWarning(message);
+    // Nothing left to replay in these: fully acknowledged, or nothing valid at all.
+    for (const segment of segments) {
+      if (segment.endSeq <= ackSeq) await unlink(segment.path).catch(() => {});
+      else spool.segments.push(segment);
+    }
+    for (const segment of spool.segments) spool.diskBytes += segment.size;
+    await spool.roll((ids.at(-1) ?? 0) + 1);
+    return spool;
+  }
+
+  /**
+   * Queues events for the next group commit and returns the sequence number of the first, or -1
+   * when the disk budget is full and they were refused (counted and alarmed). Never waits.
+   */
+  append(events: readonly WideEvent[]): number {
+    if (this.closed || events.length === 0) return -1;
+    const jsons = events.map((event) => JSON.stringify(event));
+    let bytes = RECORD_OVERHEAD;
+    for (const json of jsons) bytes += Buffer.byteLength(json) + 1;
+    if (!this.makeRoom(bytes)) {
+      this.lose(events.length, 'budget-exhausted');
+      return -1;
+    }
+    const seq = this.nextSeq;
+    this.nextSeq += events.length;
+    const last = this.pending.at(-1);
+    if (last && last.seq + last.jsons.length === seq) last.jsons.push(...jsons);
+    else this.pending.push({ seq, jsons });
+    this.pendingBytes += bytes;
+    if (!this.commitTimer && !this.committing) {
+      this.commitTimer = this.clock.setTimer(this.syncIntervalMs, () => {
+        this.commitTimer = undefined;
+        void this.commitAll();
+      });
+    }
+    return seq;
+  }
+
+  /** Resolves true once everything appended so far is on disk (false if writing it failed). */
+  sync(): Promise<boolean> {
+    if (this.pending.length > 0) {
+      this.group ??= deferred();
+      return this.group.promise;
+    }
+    return this.inflight ?? Promise.resolve(true);
+  }
+
+  /** Records that every event with a sequence number below `seq` is stored downstream. */
+  ack(seq: number): void {
+    if (this.closed || seq <= this.ackSeq) return;
+    this.ackSeq = seq;
+    while (this.segments.length > 0) {
+      const oldest = this.segments[0]!;
+      if (oldest === this.active?.segment || oldest.endSeq > seq) break;
+      this.removeOldest();
+    }
+    this.ackDirty = true;
+    if (!this.ackWrite) this.ackWrite = this.writeAckFile();
+  }
+
+  /** Up to `maxEvents` spooled events from `fromSeq` on, in order; gaps (lost events) are skipped. */
+  async read(fromSeq: number, maxEvents: number): Promise<SpoolBatch> {
+    const records = await this.readRecords(fromSeq, maxEvents);
+    const events: WideEvent[] = [];
+    let endSeq = fromSeq;
+    for (const record of records) {
+      for (const event of record.events) events.push(event);
+      endSeq = record.seq + record.events.length;
+    }
+    return { events, endSeq };
+  }
+
+  /** The unacknowledged records, oldest first. */
+  async *replay(fromSeq: number = this.ackSeq): AsyncGenerator<SpoolRecord> {
+    let seq = fromSeq;
+    for (;;) {
+      const records = await this.readRecords(seq, 1000);
+      if (records.length === 0) return;
+      for (const record of records) {
+        yield record;
+        seq = record.seq + record.events.length;
+      }
+    }
+  }
+
+  stats(): SpoolStats {
+    return {
+      bytes: this.diskBytes + this.pendingBytes,
+      segments: this.segments.length,
+      ackSeq: this.ackSeq,
+      nextSeq: this.nextSeq,
+      droppedEvents: this.dropped,
+    };
+  }
+
+  /** Writes and fsyncs what is pending, records the acknowledged position and closes the files. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.commitTimer?.cancel();
+    this.commitTimer = undefined;
+    await this.commitAll();
+    await this.active?.handle.close();
+    this.active = undefined;
+    await this.ackWrite;
+  }
+
+  private async commitAll(): Promise<void> {
+    if (this.committing) return this.committing;
+    this.committing = (async () => {
+      while (this.pending.length > 0) await this.commitOnce();
+    })();
+    try {
+      await this.committing;
+    } finally {
+      this.committing = undefined;
+    }
+  }
+
+  private async commitOnce(): Promise<void> {
+    const runs = this.pending;
+    const group = this.group ?? deferred();
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.group = undefined;
+    this.inflight = group.promise;
+    let durable = true;
+    let written = 0;
+    try {
+      const frames = runs.map((run) => ({ run, frame: frame(run) }));
+      let batch: { frame: Buffer; index: RecordIndex }[] = [];
+      let batchBytes = 0;
+      for (const { run, frame: bytes } of frames) {
+        const active = await this.writable();
+        if (
+          active.segment.size + batchBytes > 0 &&
+          active.segment.size + batchBytes + bytes.length > this.segmentBytes
+        ) {
+          await this.writeRecords(batch);
+          written += batch.length;
+          batch = [];
+          batchBytes = 0;
+          if (active.segment.size > 0) await this.roll(active.segment.id + 1);
+        }
+        const offset = this.active!.segment.size + batchBytes;
+        batch.push({
+          frame: bytes,
+          index: { offset, length: bytes.length - HEADER_BYTES, seq: run.seq, count: run.jsons.length },
+        });
+        batchBytes += bytes.length;
+      }
+      await this.writeRecords(batch);
+      written += batch.length;
+    } catch (error) {
+      durable = false;
+      this.rollBeforeNextWrite = true;
+      const lost = runs.slice(written).reduce((sum, run) => sum + run.jsons.length, 0);
+      this.lose(lost, 'write-failed', error);
+    }
+    group.resolve(durable);
+    if (this.inflight === group.promise) this.inflight = undefined;
+  }
+
+  private async writable(): Promise<{ segment: Segment; handle: FileHandle }> {
+    if (this.rollBeforeNextWrite || !this.active) {
+      this.rollBeforeNextWrite = false;
+      await this.roll((this.segments.at(-1)?.id ?? 0) + 1);
+    }
+    return this.active!;
+  }
+
+  private async writeRecords(records: { frame: Buffer; index: RecordIndex }[]): Promise<void> {
+    if (records.length === 0) return;
+    const { segment, handle } = this.active!;
+    const buffer = Buffer.concat(records.map((record) => record.frame));
+    for (let done = 0; done < buffer.length; ) {
+      done += (await handle.write(buffer, done)).bytesWritten;
+    }
+    await handle.datasync();
+    segment.size += buffer.length;
+    this.diskBytes += buffer.length;
+    for (const { index } of records) {
+      segment.records.push(index);
+      segment.endSeq = index.seq + index.count;
+    }
+  }
+
+  /** Starts a new, empty segment file and makes it the one appended to. */
+  private async roll(id: number): Promise<void> {
+    const previous = this.active;
+    const segment: Segment = { id, path: segmentPath(this.dir, id), size: 0, records: [], endSeq: 0 };
+    const handle = await open(segment.path, 'wx');
+    // The new directory entry must survive a power cut too, not just the file's contents.
+    const dir = await open(this.dir, 'r');
+    await dir.sync().finally(() => dir.close());
+    this.active = { segment, handle };
+    this.segments.push(segment);
+    if (previous) {
+      await previous.handle.close();
+      if (previous.segment.records.length === 0) this.removeSegment(previous.segment);
+    }
+  }
+
+  private makeRoom(bytes: number): boolean {
+    if (this.diskBytes + this.pendingBytes + bytes <= this.maxBytes) return true;
+    if (this.policy === 'drop-newest') return false;
+    while (this.diskBytes + this.pendingBytes + bytes > this.maxBytes) {
+      const oldest = this.segments[0];
+      if (!oldest || oldest === this.active?.segment) return false;
+      let lost = 0;
+      for (const record of oldest.records)
+        lost += Math.max(0, record.seq + record.count - Math.max(record.seq, this.ackSeq));
+      this.removeOldest();
+      if (lost > 0) this.lose(lost, 'budget-exhausted');
+    }
+    return true;
+  }
+
+  private lose(events: number, reason: SpoolAlarm['reason'], error?: unknown): void {
+    this.dropped += events;
+    const now = this.clock.now();
+    if (now - this.lastAlarmAt < this.alarmIntervalMs) return;
+    this.lastAlarmAt = now;
+    const usedBytes = this.diskBytes + this.pendingBytes;
+    const what =
+      reason === 'write-failed'
+        ? `writing to the event spool in ${this.dir} failed (${error instanceof Error ? error.message : String(error)})`
+        : `the event spool in ${this.dir} is full (${usedBytes} of ${this.maxBytes} bytes; policy ${this.policy})`;
+    this.onAlarm({
+      reason,
+      policy: this.policy,
+      droppedEvents: this.dropped,
+      usedBytes,
+      maxBytes: this.maxBytes,
+      message: `EVENTS LOST: ${what}; ${this.dropped} events dropped so far. Is the event store down? Raise the spool budget or fix the store.`,
+    });
+  }
+
+  private removeOldest(): void {
+    const oldest = this.segments[0];
+    if (oldest) this.removeSegment(oldest);
+  }
+
+  private removeSegment(segment: Segment): void {
+    this.segments = this.segments.filter((s) => s !== segment);
+    this.diskBytes -= segment.size;
+    // A reader with the file open keeps reading it; later readers no longer see it in the index.
+    void unlink(segment.path).catch(() => {});
+  }
+
+  private async writeAckFile(): Promise<void> {
+    // Not fsync'ed on purpose: a lost ack only means replaying events the store already has,
+    // which its idempotent insert skips.
+    while (this.ackDirty) {
+      this.ackDirty = false;
+      const tmp = join(this.dir, `${ACK_FILE}.tmp`);
+      try {
+        await writeFile(tmp, String(this.ackSeq));
+        await rename(tmp, join(this.dir, ACK_FILE));
+      } catch (error) {
+        this.warnOnce(
+          `ack-write`,
+          `could not record the acknowledged position in ${this.dir}: ${String(error)}`,
+        );
+      }
+    }
+    this.ackWrite = undefined;
+  }
+
+  private async readRecords(fromSeq: number, maxEvents: number): Promise<SpoolRecord[]> {
+    const out: SpoolRecord[] = [];
+    let wanted = maxEvents;
+    for (const segment of this.segments) {
+      if (wanted <= 0) break;
+      if (segment.endSeq <= fromSeq) continue;
+      const records = segment.records;
+      let first = firstRecordEndingAfter(records, fromSeq);
+      let last = first;
+      let count = 0;
+      for (; last < records.length && count < wanted; last++) {
+        const record = records[last]!;
+        count += record.seq + record.count - Math.max(record.seq, fromSeq);
+      }
+      if (first >= last) continue;
+      const start = records[first]!.offset;
+      const end = records[last - 1]!.offset + HEADER_BYTES + records[last - 1]!.length;
+      const span = Buffer.alloc(end - start);
+      let handle: FileHandle;
+      try {
+        handle = await open(segment.path, 'r');
+      } catch {
+        continue; // deleted since (acknowledged or dropped for room)
+      }
+      try {
+        await handle.read(span, 0, span.length, start);
+      } finally {
+        await handle.close();
+      }
+      for (; first < last; first++) {
+        const index = records[first]!;
+        const at = index.offset - start;
+        const payload = span.subarray(at + HEADER_BYTES, at + HEADER_BYTES + index.length);
+        if (span.readUInt32LE(at) !== index.length || span.readUInt32LE(at + 4) !== crc32(payload)) {
+          this.warnOnce(
+            `${segment.id}:${index.offset}`,
+            corruptMessage(segment.path, index.offset, 'checksum'),
+          );
+          continue;
+        }
+        const parsed = JSON.parse(payload.toString('utf8')) as { events: WideEvent[] };
+        const skip = Math.max(0, fromSeq - index.seq);
+        const events = parsed.events.slice(skip, skip + wanted);
+        if (events.length === 0) continue;
+        out.push({ seq: index.seq + skip, events });
+        wanted -= events.length;
+        fromSeq = index.seq + skip + events.length;
+      }
+    }
+    return out;
+  }
+
+  private warnOnce(key: string, message: string): void {
+    if (this.warned.has(key)) return;
+    this.warned.add(key);
+    this.onWarning(message);
+  }
+}
+
+function deferred(): Deferred {
+  let resolve!: (durable: boolean) => void;
+  const promise = new Promise<boolean>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
+
+function segmentPath(dir: string, id: number): string {
+  return join(dir, `${String(id).padStart(6, '0')}.seg`);
+}
+
+function frame(run: PendingRun): Buffer {
+  const payload = Buffer.from(
+    `{"seq":${run.seq},"count":${run.jsons.length},"events":[${run.jsons.join(',')}]}`,
+  );
+  const header = Buffer.allocUnsafe(HEADER_BYTES);
+  header.writeUInt32LE(payload.length, 0);
+  header.writeUInt32LE(crc32(payload), 4);
+  return Buffer.concat([header, payload]);
+}
+
+/**
+ * Indexes the valid records of a segment. A record whose checksum does not match is skipped; a
+ * length that runs past the end of the file is a torn write (a crash mid-append) and ends the
+ * segment, since nothing after it can be framed.
+ */
+function scanSegment(id: number, path: string, bytes: Buffer, warn: (message: string) => void): Segment {
+  const segment: Segment = { id, path, size: bytes.length, records: [], endSeq: 0 };
+  let offset = 0;
+  while (offset < bytes.length) {
+    if (bytes.length - offset < HEADER_BYTES) {
+      warn(corruptMessage(path, offset, 'torn'));
+      break;
+    }
+    const length = bytes.readUInt32LE(offset);
+    const end = offset + HEADER_BYTES + length;
+    if (length === 0 || end > bytes.length) {
+      warn(corruptMessage(path, offset, 'torn'));
+      break;
+    }
+    const payload = bytes.subarray(offset + HEADER_BYTES, end);
+    const head = PAYLOAD_HEAD.exec(payload.subarray(0, 64).toString('latin1'));
+    if (bytes.readUInt32LE(offset + 4) !== crc32(payload) || !head) {
+      warn(corruptMessage(path, offset, 'checksum'));
+    } else {
+      const seq = Number(head[1]);
+      const count = Number(head[2]);
+      segment.records.push({ offset, length, seq, count });
+      segment.endSeq = seq + count;
+    }
+    offset = end;
+  }
+  return segment;
+}
+
+function corruptMessage(path: string, offset: number, kind: 'torn' | 'checksum'): string {
+  return kind === 'torn'
+    ? `event spool ${path}: torn record at byte ${offset} (a crash mid-write); skipping the rest of the segment`
+    : `event spool ${path}: record at byte ${offset} fails its checksum; skipping it`;
+}
+
+function firstRecordEndingAfter(records: readonly RecordIndex[], seq: number): number {
+  let lo = 0;
+  let hi = records.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const record = records[mid]!;
+    if (record.seq + record.count <= seq) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+async function readAck(dir: string): Promise<number> {
+  try {
+    const value = Number((await readFile(join(dir, ACK_FILE), 'utf8')).trim());
+    return Number.isSafeInteger(value) && value >= 0 ? value : 0;
+  } catch {
+    return 0;
+  }
+}

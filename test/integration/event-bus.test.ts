@@ -1,0 +1,341 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { EventBus, type EventBusOptions } from '../../src/events/bus.js';
+import type { EventStore } from '../../src/events/event-store.js';
+import { Spool, type SpoolAlarm, type SpoolOptions } from '../../src/events/spool.js';
+import type { WideEvent } from '../../src/events/wide-event.js';
+import type { Clock } from '../../src/time/clock.js';
+import { ManualClock } from '../../src/time/manual-clock.js';
+
+function event(id: string): WideEvent {
+  return {
+    schemaVersion: 1,
+    id,
+    time: '2025-01-01T00:00:00.000Z',
+    operation: 'chat',
+    wire: 'openai',
+    stream: false,
+    keyName: null,
+    requestedModel: 'gpt-4o-mini',
+    route: null,
+    target: 'sim/gpt-4o-mini',
+    provider: 'sim',
+    model: 'gpt-4o-mini',
+    status: 200,
+    errorCode: null,
+    errorMessage: null,
+    clientAborted: false,
+    timings: { totalMs: 12, firstTokenMs: null },
+    tokens: { input: 10, output: 20, cachedInput: 0, cacheWrite: 0, reasoning: 0 },
+    attempts: [],
+    retries: 0,
+    fallbacks: 0,
+    hedges: 0,
+    priority: null,
+    queuedMs: 0,
+    shed: false,
+  };
+}
+
+const ids = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
+
+/** Keyed by id like a real store's idempotent insert; can be switched into an outage. */
+class FakeStore implements EventStore {
+  readonly name = 'fake';
+  readonly rows = new Map<string, WideEvent>();
+  readonly batchSizes: number[] = [];
+  outage: Error | null = null;
+  hang = false;
+
+  async open(): Promise<void> {}
+
+  async insert(events: readonly WideEvent[]): Promise<void> {
+    if (this.hang) return new Promise(() => {});
+    if (this.outage) throw this.outage;
+    this.batchSizes.push(events.length);
+    for (const e of events) if (!this.rows.has(e.id)) this.rows.set(e.id, e);
+  }
+
+  async list(query: { limit: number }): Promise<WideEvent[]> {
+    return [...this.rows.values()].slice(0, query.limit);
+  }
+
+  async count(): Promise<number> {
+    return this.rows.size;
+  }
+
+  async close(): Promise<void> {}
+}
+
+describe('EventBus', () => {
+  let dir: string;
+  const alarms: SpoolAlarm[] = [];
+  const buses: EventBus[] = [];
+
+  async function openBus(
+    store: EventStore,
+    options: Partial<EventBusOptions> = {},
+    spool: Partial<SpoolOptions> = {},
+  ) {
+    const bus = new EventBus({
+      store,
+      spool: await Spool.open({ dir, onAlarm: (alarm) => alarms.push(alarm), onWarning: () => {}, ...spool }),
+      flushIntervalMs: 5,
+      retryBaseMs: 5,
+      retryMaxMs: 20,
+      closeTimeoutMs: 100,
+      ...options,
+    });
+    buses.push(bus);
+    return bus;
+  }
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'sluice-bus-'));
+    alarms.length = 0;
+  });
+  afterEach(async () => {
+    await Promise.all(buses.splice(0).map((bus) => bus.close()));
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('stores every written event once, in batches of at most batchSize', async () => {
+    const store = new FakeStore();
+    const bus = await openBus(store, { batchSize: 100 });
+    bus.start();
+    for (const id of ids('e', 1050)) bus.write(event(id));
+    expect(await bus.drain()).toBe(true);
+    expect([...store.rows.keys()]).toEqual(ids('e', 1050));
+    expect(Math.max(...store.batchSizes)).toBeLessThanOrEqual(100);
+    expect(bus.stats()).toMatchObject({
+      pending: 0,
+      inserted: 1050,
+      failedBatches: 0,
+      dropped: 0,
+      storeHealthy: true,
+    });
+  });
+
+  it('stores a partial batch once flushIntervalMs has passed on its clock', async () => {
+    const store = new FakeStore();
+    const clock = new ManualClock();
+    const bus = await openBus(store, { clock, batchSize: 100, flushIntervalMs: 250 });
+    bus.start();
+    await sleep(20); // the start-up pass, finding nothing to replay
+    for (const id of ids('e', 3)) await bus.append(event(id));
+    await sleep(20);
+    expect(store.rows.size).toBe(0);
+    clock.advance(249);
+    await sleep(20);
+    expect(store.rows.size).toBe(0);
+    clock.advance(1);
+    await vi.waitFor(() => expect(store.rows.size).toBe(3));
+  });
+
+  it('resolves append once the event is on disk in the spool', async () => {
+    const store = new FakeStore();
+    store.outage = new Error('down');
+    const bus = await openBus(store);
+    expect(await bus.append(event('e-0'))).toBe(true);
+    const reader = await Spool.open({ dir, onWarning: () => {} });
+    expect((await reader.read(0, 10)).events.map((e) => e.id)).toEqual(['e-0']);
+    await reader.close();
+  });
+
+  it('keeps events through a store outage under a steady stream and stores each exactly once when it returns', async () => {
+    const store = new FakeStore();
+    const errors: number[] = [];
+    const bus = await openBus(store, { batchSize: 50, onStoreError: (_, failures) => errors.push(failures) });
+    bus.start();
+    const written = ids('e', 2000);
+    for (let i = 0; i < written.length; i += 100) {
+      if (i === 400) store.outage = new Error('clickhouse: connection refused');
+      if (i === 1400) store.outage = null;
+      for (const id of written.slice(i, i + 100)) bus.write(event(id));
+      await sleep(5);
+      if (i === 1300) {
+        expect(bus.stats()).toMatchObject({
+          storeHealthy: false,
+          lastError: 'clickhouse: connection refused',
+        });
+        expect(bus.stats().pending).toBeGreaterThan(0);
+      }
+    }
+    expect(await bus.drain()).toBe(true);
+    expect(store.rows.size).toBe(2000);
+    expect([...store.rows.keys()].sort()).toEqual([...written].sort());
+    expect(errors.length).toBeGreaterThan(0);
+    expect(bus.stats()).toMatchObject({ pending: 0, storeHealthy: true, dropped: 0 });
+    expect(bus.stats().failedBatches).toBe(errors.length);
+  });
+
+  it('reads events that overflowed the in-memory ring back from the spool', async () => {
+    const store = new FakeStore();
+    store.outage = new Error('down');
+    const bus = await openBus(store, { ringCapacity: 10, batchSize: 64 });
+    bus.start();
+    for (const id of ids('e', 500)) bus.write(event(id));
+    expect(bus.stats().buffered).toBe(10);
+    await sleep(20);
+    store.outage = null;
+    expect(await bus.drain()).toBe(true);
+    expect([...store.rows.keys()].sort()).toEqual(ids('e', 500).sort());
+  });
+
+  it('replays on restart what a closed bus could not store, and nothing that was stored', async () => {
+    const down = new FakeStore();
+    down.outage = new Error('down');
+    const first = await openBus(down);
+    first.start();
+    for (const id of ids('e', 300)) first.write(event(id));
+    await first.close();
+
+    const store = new FakeStore();
+    const second = await openBus(store);
+    second.start();
+    expect(await second.drain()).toBe(true);
+    expect([...store.rows.keys()]).toEqual(ids('e', 300));
+    await second.close();
+
+    const later = new FakeStore();
+    const third = await openBus(later);
+    third.start();
+    expect(await third.drain()).toBe(true);
+    await sleep(20);
+    expect(later.batchSizes).toEqual([]);
+  });
+
+  it('replays on restart the events of a bus abandoned without close', async () => {
+    const down = new FakeStore();
+    down.outage = new Error('down');
+    const abandoned = await openBus(down);
+    abandoned.start();
+    const written = ids('e', 300);
+    const durable = written.map((id) => abandoned.append(event(id)));
+    expect(await Promise.all(durable)).toEqual(written.map(() => true));
+
+    const store = new FakeStore();
+    const next = await openBus(store);
+    next.start();
+    expect(await next.drain()).toBe(true);
+    expect([...store.rows.keys()]).toEqual(written);
+  });
+
+  it('backs off exponentially between failed inserts, up to the cap, and starts over after a success', async () => {
+    const timers: { ms: number; fire: () => void }[] = [];
+    const clock: Clock = {
+      now: () => 0,
+      setTimer: (ms, fire) => {
+        timers.push({ ms, fire });
+        return { cancel: () => {} };
+      },
+    };
+    const store = new FakeStore();
+    store.outage = new Error('down');
+    const bus = await openBus(store, { clock, random: () => 1, retryBaseMs: 100, retryMaxMs: 1000 });
+    bus.write(event('e-0'));
+    bus.start();
+    const delays: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      await vi.waitFor(() => expect(timers.length).toBe(i + 1));
+      delays.push(timers[i]!.ms);
+      timers[i]!.fire();
+    }
+    expect(delays).toEqual([100, 200, 400, 800, 1000, 1000]);
+    store.outage = null;
+    await vi.waitFor(() => expect(store.rows.size).toBe(1));
+    store.outage = new Error('down again');
+    bus.write(event('e-1'));
+    const flush = timers.at(-1)!;
+    expect(flush.ms).toBe(5); // flushIntervalMs
+    flush.fire();
+    await vi.waitFor(() => expect(timers.at(-1)?.ms).toBe(100));
+    expect(bus.stats().failedBatches).toBe(7);
+    store.outage = null; // so close() can drain without a timer firing
+  });
+
+  it('never waits on a hung store: writes return, close gives up after its timeout, the next start stores them', async () => {
+    const hung = new FakeStore();
+    hung.hang = true;
+    const bus = await openBus(hung, { closeTimeoutMs: 50 });
+    bus.start();
+    for (const id of ids('e', 100)) bus.write(event(id));
+    await bus.close();
+    expect(bus.stats().pending).toBe(100);
+
+    const store = new FakeStore();
+    const next = await openBus(store);
+    next.start();
+    expect(await next.drain()).toBe(true);
+    expect(store.rows.size).toBe(100);
+  });
+
+  it('reports events dropped by a full spool in stats and through the alarm', async () => {
+    const store = new FakeStore();
+    store.outage = new Error('down');
+    const bus = await openBus(store, {}, { maxBytes: 16 * 1024, onFull: 'drop-newest' });
+    bus.start();
+    for (const id of ids('e', 200)) bus.write(event(id));
+    const { dropped } = bus.stats();
+    expect(dropped).toBeGreaterThan(0);
+    expect(alarms[0]).toMatchObject({ reason: 'budget-exhausted', droppedEvents: expect.any(Number) });
+    expect(await bus.append(event('one-more'))).toBe(false);
+
+    store.outage = null;
+    expect(await bus.drain()).toBe(true);
+    expect(store.rows.size).toBe(200 - dropped);
+    expect(store.rows.has('e-0')).toBe(true);
+  });
+
+  it('loses no acknowledged event when the process is killed mid-stream (SIGKILL), and stores each once', async () => {
+    const child = join(import.meta.dirname, '../support/bus-crash-child.mjs');
+    const spoolDir = join(dir, 'spool');
+    const storeFile = join(dir, 'store.jsonl');
+
+    const writer = spawn(process.execPath, [child, 'write', spoolDir, storeFile], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let output = '';
+    writer.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    const exited = new Promise((resolve) => writer.on('exit', resolve));
+    await vi.waitFor(
+      async () => {
+        expect(output.split('\n').length).toBeGreaterThan(2000);
+        expect((await readFile(storeFile, 'utf8').catch(() => '')).length).toBeGreaterThan(0);
+      },
+      { timeout: 20_000, interval: 20 },
+    );
+    writer.kill('SIGKILL');
+    await exited;
+    // Only whole lines: a line cut by the kill was never fully printed, so never acknowledged.
+    const acknowledged = output.split('\n').slice(0, -1);
+    const storedBeforeRecovery = (await readFile(storeFile, 'utf8')).split('\n').length - 1;
+    expect(storedBeforeRecovery).toBeLessThan(acknowledged.length);
+
+    const recover = spawn(process.execPath, [child, 'recover', spoolDir, storeFile], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let recovered = '';
+    recover.stdout.on('data', (chunk: Buffer) => {
+      recovered += chunk.toString();
+    });
+    expect(await new Promise((resolve) => recover.on('exit', resolve))).toBe(0);
+    expect(recovered).toBe('recovered\n');
+
+    const stored = new Map<string, number>();
+    for (const line of (await readFile(storeFile, 'utf8')).split('\n')) {
+      if (!line) continue;
+      const id = (JSON.parse(line) as WideEvent).id;
+      stored.set(id, (stored.get(id) ?? 0) + 1);
+    }
+    const missing = acknowledged.filter((id) => !stored.has(id));
+    expect(missing).toEqual([]);
+    expect([...stored.values()].every((n) => n === 1)).toBe(true);
+  });
+});

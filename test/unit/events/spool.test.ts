@@ -1,0 +1,231 @@
+import { mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Spool, type SpoolAlarm, type SpoolOptions } from '../../../src/events/spool.js';
+import type { WideEvent } from '../../../src/events/wide-event.js';
+
+function event(id: string): WideEvent {
+  return {
+    schemaVersion: 1,
+    id,
+    time: '2025-01-01T00:00:00.000Z',
+    operation: 'chat',
+    wire: 'openai',
+    stream: false,
+    keyName: null,
+    requestedModel: 'gpt-4o-mini',
+    route: null,
+    target: 'sim/gpt-4o-mini',
+    provider: 'sim',
+    model: 'gpt-4o-mini',
+    status: 200,
+    errorCode: null,
+    errorMessage: null,
+    clientAborted: false,
+    timings: { totalMs: 12, firstTokenMs: null },
+    tokens: { input: 10, output: 20, cachedInput: 0, cacheWrite: 0, reasoning: 0 },
+    attempts: [],
+    retries: 0,
+    fallbacks: 0,
+    hedges: 0,
+    priority: null,
+    queuedMs: 0,
+    shed: false,
+  };
+}
+
+const events = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => event(`${prefix}-${i}`));
+
+async function replayedIds(spool: Spool, fromSeq?: number): Promise<string[]> {
+  const ids: string[] = [];
+  for await (const record of spool.replay(fromSeq)) ids.push(...record.events.map((e) => e.id));
+  return ids;
+}
+
+async function segmentFiles(dir: string): Promise<string[]> {
+  return (await readdir(dir)).filter((name) => name.endsWith('.seg')).sort();
+}
+
+describe('Spool', () => {
+  let dir: string;
+  const warnings: string[] = [];
+  const alarms: SpoolAlarm[] = [];
+  const open = (options: Partial<SpoolOptions> = {}) =>
+    Spool.open({
+      dir,
+      onWarning: (message) => warnings.push(message),
+      onAlarm: (alarm) => alarms.push(alarm),
+      ...options,
+    });
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'sluice-spool-'));
+    warnings.length = 0;
+    alarms.length = 0;
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('gives appended events consecutive sequence numbers and replays them in order after a reopen', async () => {
+    const spool = await open();
+    expect(spool.append(events('a', 3))).toBe(0);
+    expect(spool.append(events('b', 2))).toBe(3);
+    expect(await spool.sync()).toBe(true);
+    expect(await replayedIds(spool)).toEqual(['a-0', 'a-1', 'a-2', 'b-0', 'b-1']);
+    await spool.close();
+
+    const reopened = await open();
+    expect(await replayedIds(reopened)).toEqual(['a-0', 'a-1', 'a-2', 'b-0', 'b-1']);
+    expect(reopened.append([event('c-0')])).toBe(5);
+    await reopened.close();
+    expect(warnings).toEqual([]);
+  });
+
+  it('group-commits appends made within one sync interval into a single record', async () => {
+    const spool = await open({ syncIntervalMs: 20 });
+    for (const e of events('a', 5)) spool.append([e]);
+    await spool.sync();
+    const records = [];
+    for await (const record of spool.replay()) records.push(record);
+    expect(records).toEqual([{ seq: 0, events: events('a', 5) }]);
+    await spool.close();
+  });
+
+  it('reads from any sequence number, within a record or across records', async () => {
+    const spool = await open();
+    spool.append(events('a', 3));
+    await spool.sync();
+    spool.append(events('b', 3));
+    await spool.sync();
+    const batch = await spool.read(2, 3);
+    expect(batch.events.map((e) => e.id)).toEqual(['a-2', 'b-0', 'b-1']);
+    expect(batch.endSeq).toBe(5);
+    expect(await spool.read(6, 10)).toEqual({ events: [], endSeq: 6 });
+    await spool.close();
+  });
+
+  it('skips a torn tail (a crash mid-write) with a warning and keeps the records before it', async () => {
+    const spool = await open();
+    for (const prefix of ['a', 'b', 'c']) {
+      spool.append(events(prefix, 2));
+      await spool.sync();
+    }
+    await spool.close();
+    const [segment] = await segmentFiles(dir);
+    const path = join(dir, segment!);
+    const size = (await readFile(path)).length;
+    await truncate(path, size - 3);
+
+    const reopened = await open();
+    expect(await replayedIds(reopened)).toEqual(['a-0', 'a-1', 'b-0', 'b-1']);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/torn record/);
+    // New events go to a fresh segment, never after the torn bytes.
+    reopened.append([event('d-0')]);
+    await reopened.close();
+    expect(await replayedIds(await open())).toEqual(['a-0', 'a-1', 'b-0', 'b-1', 'd-0']);
+  });
+
+  it('skips a record whose checksum fails with a warning and keeps the good records on both sides', async () => {
+    const spool = await open();
+    for (const prefix of ['a', 'b', 'c']) {
+      spool.append(events(prefix, 2));
+      await spool.sync();
+    }
+    await spool.close();
+    const [segment] = await segmentFiles(dir);
+    const path = join(dir, segment!);
+    const bytes = await readFile(path);
+    const second = 8 + bytes.readUInt32LE(0);
+    const flipAt = second + 8 + 40;
+    bytes[flipAt] = bytes[flipAt]! ^ 0xff;
+    await writeFile(path, bytes);
+
+    const reopened = await open();
+    expect(await replayedIds(reopened)).toEqual(['a-0', 'a-1', 'c-0', 'c-1']);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/checksum/);
+    await reopened.close();
+  });
+
+  it('never throws on garbage: a segment of random bytes is skipped with a warning', async () => {
+    await writeFile(join(dir, '000001.seg'), Buffer.from('not a spool record at all, just bytes'));
+    const spool = await open();
+    expect(await replayedIds(spool)).toEqual([]);
+    expect(warnings.length).toBeGreaterThan(0);
+    await spool.close();
+  });
+
+  it('rolls segments at segmentBytes and deletes the ones fully acknowledged', async () => {
+    const spool = await open({ segmentBytes: 4096 });
+    for (let i = 0; i < 12; i++) {
+      spool.append(events(`r${i}`, 3));
+      await spool.sync();
+    }
+    const before = await segmentFiles(dir);
+    expect(before.length).toBeGreaterThan(3);
+
+    spool.ack(30);
+    await spool.close();
+    const after = await segmentFiles(dir);
+    expect(after.length).toBeLessThan(before.length);
+    expect(after[0]! > before[0]!).toBe(true);
+
+    const reopened = await open({ segmentBytes: 4096 });
+    expect(await replayedIds(reopened)).toEqual(['r10-0', 'r10-1', 'r10-2', 'r11-0', 'r11-1', 'r11-2']);
+    expect(reopened.stats()).toMatchObject({ ackSeq: 30, nextSeq: 36 });
+    await reopened.close();
+  });
+
+  it('replays from the middle of a partly acknowledged record', async () => {
+    const spool = await open();
+    spool.append(events('a', 4));
+    await spool.sync();
+    spool.ack(2);
+    await spool.close();
+    const reopened = await open();
+    expect(await replayedIds(reopened)).toEqual(['a-2', 'a-3']);
+    await reopened.close();
+  });
+
+  it('with drop-newest, refuses events once the disk budget is full, counts them and raises an alarm', async () => {
+    const spool = await open({ maxBytes: 8 * 1024, onFull: 'drop-newest' });
+    let accepted = 0;
+    let refused = 0;
+    for (let i = 0; i < 40; i++) {
+      if (spool.append([event(`e-${i}`)]) >= 0) accepted++;
+      else refused++;
+      await spool.sync();
+    }
+    expect(refused).toBeGreaterThan(0);
+    expect(spool.stats().droppedEvents).toBe(refused);
+    expect(spool.stats().bytes).toBeLessThanOrEqual(8 * 1024);
+    expect(alarms).toHaveLength(1); // loud, but not once per event
+    expect(alarms[0]).toMatchObject({ reason: 'budget-exhausted', policy: 'drop-newest' });
+    expect(alarms[0]!.message).toMatch(/EVENTS LOST/);
+    // The oldest events are the ones kept.
+    const ids = await replayedIds(spool);
+    expect(ids).toHaveLength(accepted);
+    expect(ids[0]).toBe('e-0');
+    await spool.close();
+  });
+
+  it('with drop-oldest, deletes the oldest unacknowledged segment to make room, counting its events as lost', async () => {
+    const spool = await open({ maxBytes: 8 * 1024, segmentBytes: 2048, onFull: 'drop-oldest' });
+    for (let i = 0; i < 40; i++) {
+      expect(spool.append([event(`e-${i}`)])).toBeGreaterThanOrEqual(0);
+      await spool.sync();
+    }
+    const { droppedEvents, bytes } = spool.stats();
+    expect(droppedEvents).toBeGreaterThan(0);
+    expect(bytes).toBeLessThanOrEqual(8 * 1024);
+    expect(alarms[0]).toMatchObject({ reason: 'budget-exhausted', policy: 'drop-oldest' });
+    const ids = await replayedIds(spool);
+    expect(ids).toHaveLength(40 - droppedEvents);
+    expect(ids.at(-1)).toBe('e-39');
+    expect(ids[0]).toBe(`e-${droppedEvents}`);
+    await spool.close();
+  });
+});
