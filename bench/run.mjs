@@ -1,0 +1,896 @@
+#!/usr/bin/env node
+/**
+ * The gateway benchmark: the simulator directly, through Sluice, through a minimal Node proxy and
+ * through the Portkey gateway, side by side in one run on loopback. Throughput at a fixed
+ * concurrency (wrk), latency and time to first token at a fixed request rate (bench/open-loop.mjs),
+ * CPU time per request and memory of each server. Figures are medians of `--rounds` rounds;
+ * ratios are taken within a round, against baselines measured minutes apart at most.
+ * bench/README.md explains each figure; docs/benchmarks.md holds the latest table.
+ *
+ *   npm run bench                      # build, run, rewrite the table in docs/benchmarks.md
+ *   npm run bench -- --quick --no-docs # a 2-minute smoke run
+ *   npm run bench -- --profile         # CPU profiles of Sluice under load, summarised
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { createServer } from 'node:net';
+import { cpus, homedir, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { summariseProfile } from './cpu-profile.mjs';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const PORTKEY_VERSION = '1.15.2';
+// Portkey 1.15.2 mutates the headers of the upstream fetch() response when it streams; newer
+// @hono/node-server releases (1.14+, which its "^1.3.3" range resolves to) pass those immutable
+// headers through, so every stream fails with "TypeError: immutable" (Portkey-AI/gateway#1389,
+// #1550). 1.13.8 is the last release that copies them.
+const PORTKEY_NODE_SERVER = '1.13.8';
+
+const { values: flags } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '3' },
+    seconds: { type: 'string', default: '10' },
+    warmup: { type: 'string', default: '3' },
+    concurrency: { type: 'string', default: '64' },
+    rate: { type: 'string', default: '1000' },
+    'stream-rate': { type: 'string', default: '300' },
+    quick: { type: 'boolean', default: false },
+    'no-portkey': { type: 'boolean', default: false },
+    'no-docs': { type: 'boolean', default: false },
+    profile: { type: 'boolean', default: false },
+    render: { type: 'string' },
+    cache: { type: 'string' },
+    keep: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+if (flags.help) {
+  process.stdout.write(`usage: node bench/run.mjs [options]   (see bench/README.md)
+  --rounds N         rounds, each measuring every path once (default 3); medians are reported
+  --seconds S        length of each measured run (default 10)
+  --warmup S         unmeasured load before each run (default 3)
+  --concurrency C    wrk connections for throughput (default 64)
+  --rate R           requests per second for the latency runs (default 1000)
+  --stream-rate R    streams per second for the time-to-first-token runs (default 300)
+  --quick            1 round of 3 s runs: a smoke test, not figures to publish
+  --no-portkey       skip the Portkey gateway
+  --no-docs          do not rewrite the table in docs/benchmarks.md
+  --profile          instead: CPU-profile Sluice under load and print where the time goes
+  --render FILE      instead: print (and write to the docs) the table of a saved results file
+  --cache DIR        where Portkey is installed (default ~/.cache/sluice-bench)
+  --keep             keep the work directory (configs, server logs, profiles)
+`);
+  process.exit(0);
+}
+const quick = flags.quick;
+const config = {
+  rounds: quick ? 1 : positive('rounds'),
+  seconds: quick ? 3 : positive('seconds'),
+  warmup: quick ? 1 : positive('warmup'),
+  concurrency: positive('concurrency'),
+  rate: positive('rate'),
+  streamRate: positive('stream-rate'),
+};
+const withPortkey = !flags['no-portkey'];
+const writeDocs = !flags['no-docs'] && !quick;
+
+function positive(name) {
+  const value = Number(flags[name]);
+  if (!Number.isFinite(value) || value <= 0) fail(`--${name} must be a positive number`);
+  return value;
+}
+
+function fail(message) {
+  process.stderr.write(`bench: ${message}\n`);
+  process.exit(1);
+}
+
+const log = (message) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${message}\n`);
+
+// ---------------------------------------------------------------------------------------------
+// Machine: two roles pinned apart, when there are two cores to pin to.
+
+const clockTicks = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
+const cores = cpus().length;
+const hasTaskset = spawnSync('taskset', ['-V']).status === 0;
+const pinned = hasTaskset && cores >= 2;
+// CPU 0: the load generator and the simulator (the same work per request on every path).
+// CPU 1: the proxy under test, alone, so its cost is not mixed with the client's.
+const LOAD_CPU = '0';
+const SERVER_CPU = '1';
+
+function command(cpu, cmd, args) {
+  return pinned && cpu !== undefined ? ['taskset', ['-c', cpu, cmd, ...args]] : [cmd, args];
+}
+
+if (!flags.render && spawnSync('wrk', ['-v']).error) fail('wrk is not installed: apt-get install -y wrk');
+const cli = join(root, 'dist/cli/main.js');
+if (!existsSync(cli)) fail('dist/cli/main.js is missing: npm run build');
+
+const work = mkdtempSync(join(tmpdir(), 'sluice-bench-'));
+
+// ---------------------------------------------------------------------------------------------
+// Processes: every child is tracked and stopped on exit, whatever happens.
+
+/** @type {Set<import('node:child_process').ChildProcess>} */
+const children = new Set();
+process.on('exit', () => {
+  for (const child of children) child.kill('SIGKILL');
+});
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(130));
+
+/** Starts a server; its output goes to <work>/<name>.log. */
+function startServer(name, cmd, args, { cpu = SERVER_CPU, env = {} } = {}) {
+  const [bin, argv] = command(cpu, cmd, args);
+  const out = openSync(join(work, `${name}.log`), 'a');
+  const child = spawn(bin, argv, { stdio: ['ignore', out, out], env: { ...process.env, ...env } });
+  children.add(child);
+  child.on('exit', () => children.delete(child));
+  return child;
+}
+
+/** Stops a server: SIGTERM, then SIGKILL after 10 s. */
+async function stopServer(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** Runs a tool to completion and returns its stdout; killed after `timeoutMs`. */
+function runTool(cmd, args, { cpu = LOAD_CPU, env = {}, timeoutMs }) {
+  const [bin, argv] = command(cpu, cmd, args);
+  return new Promise((resolve, reject) => {
+    const child = spawn(bin, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => {
+      stdout += chunk;
+    });
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk;
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(stdout);
+      else reject(new Error(`${cmd} ${signal ? `killed (${signal})` : `exited ${code}`}: ${stderr.trim()}`));
+    });
+  });
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = /** @type {import('node:net').AddressInfo} */ (server.address());
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Polls `url` until it answers; servers start slowly on a busy core, so up to 60 s. */
+async function waitReady(url, child, name) {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null)
+      throw new Error(`${name} exited with ${child.exitCode}: see ${work}/${name}.log`);
+    try {
+      const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
+      await response.arrayBuffer();
+      if (response.status < 500) return;
+    } catch {}
+    await sleep(250);
+  }
+  throw new Error(`${name} did not answer ${url} within 60 s: see ${work}/${name}.log`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// /proc: CPU time and memory of a process, and how busy the whole machine is.
+
+function cpuTicks(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // utime, stime, and (for this process) cutime, cstime: the load tools it has waited for.
+  return { own: Number(fields[11]) + Number(fields[12]), children: Number(fields[13]) + Number(fields[14]) };
+}
+
+function machineTicks() {
+  const [, ...numbers] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/);
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = numbers.map(Number);
+  return {
+    busy: user + nice + system + irq + softirq + steal,
+    all: user + nice + system + idle + iowait + irq + softirq + steal,
+  };
+}
+
+function memoryKiB(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const field = (name) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? Number.NaN);
+  return { rss: field('VmRSS'), peak: field('VmHWM') };
+}
+
+/** CPU used by each pid and by everything else on the machine, between start() and stop(). */
+function cpuMeter(pids) {
+  const before = { at: performance.now(), machine: machineTicks(), self: cpuTicks(process.pid) };
+  const ticks = new Map(pids.map((pid) => [pid, cpuTicks(pid).own]));
+  return () => {
+    const seconds = (performance.now() - before.at) / 1000;
+    const machine = machineTicks();
+    const self = cpuTicks(process.pid);
+    const used = new Map(pids.map((pid) => [pid, (cpuTicks(pid).own - (ticks.get(pid) ?? 0)) / clockTicks]));
+    const ours =
+      [...used.values()].reduce((a, b) => a + b, 0) +
+      (self.own - before.self.own + self.children - before.self.children) / clockTicks;
+    const busy = (machine.busy - before.machine.busy) / clockTicks;
+    return { seconds, used, backgroundCores: Math.max(0, (busy - ours) / seconds) };
+  };
+}
+
+/**
+ * Waits (at most 20 s per run, 5 min per benchmark) while other processes keep more than a
+ * quarter of a core busy: on a shared 2-core machine a compiler in the background moves every
+ * figure. What remains is recorded as `backgroundCores` next to each result.
+ */
+let quietWaitLeftMs = 300_000;
+async function waitForQuiet() {
+  const started = Date.now();
+  const until = started + Math.min(20_000, quietWaitLeftMs);
+  do {
+    const before = machineTicks();
+    await sleep(1000);
+    if ((machineTicks().busy - before.busy) / clockTicks < 0.25) break;
+  } while (Date.now() < until);
+  quietWaitLeftMs = Math.max(0, quietWaitLeftMs - (Date.now() - started));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The upstream and the paths to it.
+
+const bodies = {
+  plain: { model: 'bench', messages: [{ role: 'user', content: 'Say hello to the benchmark.' }] },
+  stream: {
+    model: 'bench',
+    stream: true,
+    stream_options: { include_usage: true },
+    messages: [{ role: 'user', content: 'Say hello to the benchmark.' }],
+  },
+};
+const bodyFile = { plain: join(work, 'plain.json'), stream: join(work, 'stream.json') };
+for (const mode of /** @type {const} */ (['plain', 'stream'])) {
+  writeFileSync(bodyFile[mode], JSON.stringify(bodies[mode]));
+}
+
+// One fast, wide model: the upstream must not be what limits the paths under test.
+const simConfig = `seed: 42
+models:
+  - name: sim-fast
+    slots: 4096
+    queueLimit: 100000
+    prefillBaseMs: 0
+    prefillMsPerToken: 0
+    decodeMsPerToken: 0
+    batchSlowdown: 0
+    outputTokens: { mean: 16, spread: 0 }
+`;
+
+/**
+ * @typedef {object} Path one way to the simulator
+ * @property {string} key
+ * @property {string} label
+ * @property {string} url empty when the server could not be started
+ * @property {Record<string, string>} headers
+ * @property {import('node:child_process').ChildProcess} [child]
+ * @property {Partial<Record<'plain' | 'stream', string>>} unavailable why a kind of request is not measured
+ */
+
+async function startSim() {
+  const port = await freePort();
+  writeFileSync(join(work, 'sim.yaml'), simConfig);
+  const child = startServer(
+    'sim',
+    process.execPath,
+    [cli, 'sim', '--port', String(port), '--config', join(work, 'sim.yaml')],
+    {
+      cpu: LOAD_CPU,
+    },
+  );
+  const url = `http://127.0.0.1:${port}`;
+  await waitReady(`${url}/healthz`, child, 'sim');
+  return { child, url, port };
+}
+
+async function startSluice(simUrl, nodeFlags = []) {
+  const port = await freePort();
+  const file = join(work, 'sluice.yaml');
+  writeFileSync(
+    file,
+    `server: { host: 127.0.0.1, port: ${port} }
+logLevel: warn
+dataDir: ${join(work, 'sluice-data')}
+providers:
+  sim: { type: sim, baseUrl: '${simUrl}' }
+routes:
+  bench:
+    targets: [{ provider: sim, model: sim-fast }]
+events: { sink: none }
+`,
+  );
+  const child = startServer('sluice', process.execPath, [...nodeFlags, cli, 'up', '--config', file]);
+  const url = `http://127.0.0.1:${port}`;
+  await waitReady(`${url}/healthz`, child, 'sluice');
+  return { child, url };
+}
+
+async function startMinimal(simUrl) {
+  const port = await freePort();
+  const child = startServer('minimal', process.execPath, [
+    join(root, 'bench/minimal-proxy.mjs'),
+    '--port',
+    String(port),
+    '--upstream',
+    simUrl,
+  ]);
+  const url = `http://127.0.0.1:${port}`;
+  await waitReady(`${url}/healthz`, child, 'minimal');
+  return { child, url };
+}
+
+/** Installs Portkey into the cache (once) with npm; returns its entry point or why not. */
+function installPortkey() {
+  const base = flags.cache ?? process.env.SLUICE_BENCH_CACHE ?? join(homedir(), '.cache', 'sluice-bench');
+  const dir = join(base, `portkey-gateway-${PORTKEY_VERSION}`);
+  const entry = join(dir, 'node_modules/@portkey-ai/gateway/build/start-server.js');
+  if (existsSync(entry)) return { entry, dir };
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(
+    join(dir, 'package.json'),
+    `${JSON.stringify({ private: true, overrides: { '@hono/node-server': PORTKEY_NODE_SERVER } }, null, 2)}\n`,
+  );
+  log(`installing @portkey-ai/gateway@${PORTKEY_VERSION} into ${dir}`);
+  const npm = spawnSync(
+    'npm',
+    ['install', '--prefix', dir, '--no-audit', '--no-fund', `@portkey-ai/gateway@${PORTKEY_VERSION}`],
+    { encoding: 'utf8', timeout: 600_000 },
+  );
+  if (npm.status !== 0 || !existsSync(entry)) {
+    const detail = (npm.stderr || npm.error?.message || '').trim().split('\n').slice(-5).join(' ');
+    return { error: `npm install @portkey-ai/gateway@${PORTKEY_VERSION} failed: ${detail}` };
+  }
+  return { entry, dir };
+}
+
+async function startPortkey(simUrl) {
+  const install = installPortkey();
+  if (install.error) return { error: install.error };
+  const port = await freePort();
+  // 1.15.2 reads only "--port=N": with "--port N" it silently listens on 8787.
+  const child = startServer('portkey', process.execPath, [install.entry, `--port=${port}`, '--headless']);
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitReady(`${url}/`, child, 'portkey');
+  } catch (error) {
+    await stopServer(child);
+    return { error: `Portkey did not start: ${error.message}` };
+  }
+  const headers = {
+    'x-portkey-provider': 'openai',
+    'x-portkey-custom-host': `${simUrl}/v1`,
+    authorization: 'Bearer sk-bench',
+  };
+  return { child, url, headers, dir: install.dir };
+}
+
+/** One request of each kind through a path: what does not work is not measured, and says why. */
+async function probe(path, mode) {
+  try {
+    const response = await fetch(`${path.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...path.headers },
+      body: JSON.stringify(bodies[mode]),
+      signal: AbortSignal.timeout(10_000),
+    });
+    const text = await response.text();
+    if (response.status !== 200) return `HTTP ${response.status}: ${text.slice(0, 200)}`;
+    if (mode === 'plain' && !JSON.parse(text).choices?.[0]?.message)
+      return `no choices: ${text.slice(0, 200)}`;
+    if (mode === 'stream' && !(text.startsWith('data: ') && text.includes('data: [DONE]')))
+      return `not an event stream: ${text.slice(0, 200)}`;
+    return undefined;
+  } catch (error) {
+    return error.message;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Measurements.
+
+const median = (xs) => {
+  const sorted = xs.filter((x) => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b);
+  if (sorted.length === 0) return null;
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
+
+function wrk(path, mode, seconds) {
+  const args = ['-t1', `-c${config.concurrency}`, `-d${seconds}s`, '--timeout', '10s'];
+  args.push('-s', join(root, 'bench/post.lua'), `${path.url}/v1/chat/completions`);
+  const headers = Object.entries(path.headers)
+    .map(([name, value]) => `${name}: ${value}`)
+    .join('\n');
+  return runTool('wrk', args, {
+    env: { BENCH_BODY_FILE: bodyFile[mode], BENCH_HEADERS: headers },
+    timeoutMs: (seconds + 30) * 1000,
+  }).then((stdout) => JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}'));
+}
+
+/** Every server's pid: what they use is ours, not background. */
+const serverPids = [];
+
+/**
+ * Runs a measurement after waiting for quiet; when other processes still took more than
+ * `NOISY` cores during it, runs it once more and keeps the less disturbed of the two.
+ */
+const NOISY = 0.3;
+async function leastDisturbed(measure) {
+  let best;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    await waitForQuiet();
+    const result = await measure();
+    if (!best || result.backgroundCores < best.backgroundCores) best = result;
+    if (result.backgroundCores < NOISY) break;
+    log(
+      `  ${result.backgroundCores.toFixed(2)} cores busy elsewhere during the run${attempt === 0 ? ': once more' : ''}`,
+    );
+  }
+  return best;
+}
+
+async function throughput(path, mode, sim) {
+  await wrk(path, mode, config.warmup);
+  const stop = cpuMeter(serverPids);
+  const result = await wrk(path, mode, config.seconds);
+  const cpu = stop();
+  const errors = result.connect + result.read + result.write + result.timeout + result.status;
+  const perRequest = (pid) => ((cpu.used.get(pid) ?? 0) * 1e6) / Math.max(1, result.requests);
+  return {
+    rps: result.requests / (result.durationUs / 1e6),
+    errors,
+    closedLoopP50Ms: result.p50Us / 1000,
+    closedLoopP99Ms: result.p99Us / 1000,
+    simCpuUs: perRequest(sim.child.pid),
+    proxyCpuUs: path.key === 'direct' ? null : perRequest(path.child.pid),
+    backgroundCores: cpu.backgroundCores,
+  };
+}
+
+async function latency(path, mode) {
+  const rate = mode === 'stream' ? config.streamRate : config.rate;
+  const args = [join(root, 'bench/open-loop.mjs'), '--url', `${path.url}/v1/chat/completions`];
+  args.push('--body', bodyFile[mode], '--headers', JSON.stringify(path.headers));
+  args.push('--rate', String(rate), '--seconds', String(config.seconds), '--warmup', String(config.warmup));
+  if (mode === 'stream') args.push('--stream');
+  const stop = cpuMeter(serverPids);
+  const stdout = await runTool(process.execPath, args, {
+    timeoutMs: (config.seconds + config.warmup + 40) * 1000,
+  });
+  const cpu = stop();
+  const result = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}');
+  return { ...result, backgroundCores: cpu.backgroundCores };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The benchmark.
+
+async function benchmark() {
+  const started = new Date();
+  log(`work directory ${work}; ${pinned ? 'load and simulator on CPU 0, proxies on CPU 1' : 'no pinning'}`);
+  const sim = await startSim();
+  const sluice = await startSluice(sim.url);
+  const minimal = await startMinimal(sim.url);
+  /** @type {Path[]} */
+  const paths = [
+    {
+      key: 'direct',
+      label: 'simulator, direct',
+      url: sim.url,
+      headers: {},
+      child: sim.child,
+      unavailable: {},
+    },
+    { key: 'sluice', label: 'Sluice', url: sluice.url, headers: {}, child: sluice.child, unavailable: {} },
+    {
+      key: 'minimal',
+      label: 'minimal Node proxy',
+      url: minimal.url,
+      headers: {},
+      child: minimal.child,
+      unavailable: {},
+    },
+  ];
+  const notes = [];
+  if (withPortkey) {
+    const portkey = await startPortkey(sim.url);
+    if (portkey.error) {
+      notes.push(`Portkey ${PORTKEY_VERSION} not measured: ${portkey.error}`);
+      const unavailable = { plain: portkey.error, stream: portkey.error };
+      paths.push({ key: 'portkey', label: `Portkey ${PORTKEY_VERSION}`, url: '', headers: {}, unavailable });
+    } else {
+      paths.push({
+        key: 'portkey',
+        label: `Portkey ${PORTKEY_VERSION}`,
+        url: portkey.url,
+        headers: portkey.headers,
+        child: portkey.child,
+        unavailable: {},
+      });
+    }
+  }
+  for (const path of paths) {
+    for (const mode of /** @type {const} */ (['plain', 'stream'])) {
+      if (path.unavailable[mode]) continue;
+      const problem = await probe(path, mode);
+      if (problem) {
+        path.unavailable[mode] = problem;
+        notes.push(
+          `${path.label}, ${mode === 'plain' ? 'non-streaming' : 'streaming'}: not measured: ${problem}`,
+        );
+        log(`${path.label} ${mode}: ${problem}`);
+      }
+    }
+  }
+  for (const path of paths) if (path.child?.pid) serverPids.push(path.child.pid);
+  const idleMemory = Object.fromEntries(
+    paths.filter((p) => p.url).map((p) => [p.key, memoryKiB(/** @type {number} */ (p.child.pid))]),
+  );
+
+  /** @type {Record<string, Record<string, {throughput: any[], latency: any[]}>>} */
+  const results = {};
+  for (const path of paths) {
+    results[path.key] = { plain: { throughput: [], latency: [] }, stream: { throughput: [], latency: [] } };
+  }
+  for (let round = 0; round < config.rounds; round++) {
+    // Each round starts with a different path, so a slow drift in the machine is shared out.
+    const order = paths.map((_, i) => paths[(i + round) % paths.length]);
+    for (const mode of /** @type {const} */ (['plain', 'stream'])) {
+      for (const path of order) {
+        if (path.unavailable[mode]) continue;
+        log(`round ${round + 1}/${config.rounds} ${mode} ${path.label}: throughput`);
+        results[path.key][mode].throughput.push(await leastDisturbed(() => throughput(path, mode, sim)));
+      }
+      for (const path of order) {
+        if (path.unavailable[mode]) continue;
+        log(`round ${round + 1}/${config.rounds} ${mode} ${path.label}: latency`);
+        results[path.key][mode].latency.push(await leastDisturbed(() => latency(path, mode)));
+      }
+    }
+  }
+  const memory = Object.fromEntries(
+    paths
+      .filter((p) => p.url)
+      .map((p) => [
+        p.key,
+        { idle: idleMemory[p.key], after: memoryKiB(/** @type {number} */ (p.child.pid)) },
+      ]),
+  );
+  for (const path of paths) if (path.child) await stopServer(path.child);
+
+  const machine = {
+    date: started.toISOString(),
+    cores,
+    cpu: cpus()[0]?.model ?? 'unknown',
+    node: process.version,
+    pinned,
+    load: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),
+  };
+  return {
+    machine,
+    config,
+    paths: paths.map(({ key, label, unavailable }) => ({ key, label, unavailable })),
+    notes,
+    results,
+    memory,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The table.
+
+const fixed = (x, digits = 0) => (x === null || x === undefined ? 'n/a' : x.toFixed(digits));
+const signed = (x, digits = 2) =>
+  x === null || x === undefined ? 'n/a' : `${x >= 0 ? '+' : ''}${x.toFixed(digits)}`;
+const ratio = (x) => (x === null || x === undefined ? 'n/a' : `${x.toFixed(2)}×`);
+
+/** Median over rounds of a figure computed within each round (so ratios pair same-round runs). */
+function perRound(report, key, mode, kind, figure) {
+  const runs = report.results[key]?.[mode]?.[kind] ?? [];
+  return median(runs.map((run, round) => figure(run, round)));
+}
+
+function summarise(report) {
+  const modes = /** @type {const} */ (['plain', 'stream']);
+  const out = {};
+  for (const mode of modes) {
+    out[mode] = {};
+    for (const { key } of report.paths) {
+      const tp = (run, round, base) => {
+        const other = report.results[base]?.[mode]?.throughput[round];
+        return other ? run.rps / other.rps : null;
+      };
+      const added = (field, p) => (run, round) => {
+        const direct = report.results.direct[mode].latency[round];
+        const mine = run[field]?.[p];
+        return direct?.[field]?.[p] != null && mine != null ? mine - direct[field][p] : null;
+      };
+      out[mode][key] = {
+        rps: perRound(report, key, mode, 'throughput', (r) => r.rps),
+        vsMinimal: perRound(report, key, mode, 'throughput', (r, i) => tp(r, i, 'minimal')),
+        vsDirect: perRound(report, key, mode, 'throughput', (r, i) => tp(r, i, 'direct')),
+        proxyCpuUs: perRound(report, key, mode, 'throughput', (r) => r.proxyCpuUs),
+        simCpuUs: perRound(report, key, mode, 'throughput', (r) => r.simCpuUs),
+        errors:
+          (report.results[key]?.[mode]?.throughput ?? []).reduce((a, r) => a + r.errors, 0) +
+          (report.results[key]?.[mode]?.latency ?? []).reduce((a, r) => a + r.errors, 0),
+        p50: perRound(report, key, mode, 'latency', (r) => r.latencyMs?.p50),
+        p99: perRound(report, key, mode, 'latency', (r) => r.latencyMs?.p99),
+        addedP50: perRound(report, key, mode, 'latency', added('latencyMs', 'p50')),
+        addedP99: perRound(report, key, mode, 'latency', added('latencyMs', 'p99')),
+        ttftP50: perRound(report, key, mode, 'latency', (r) => r.firstChunkMs?.p50),
+        ttftP99: perRound(report, key, mode, 'latency', (r) => r.firstChunkMs?.p99),
+        addedTtftP50: perRound(report, key, mode, 'latency', added('firstChunkMs', 'p50')),
+        addedTtftP99: perRound(report, key, mode, 'latency', added('firstChunkMs', 'p99')),
+        lagP99: perRound(report, key, mode, 'latency', (r) => r.scheduleLagMs?.p99),
+      };
+    }
+  }
+  const background = median(
+    Object.values(report.results).flatMap((byMode) =>
+      Object.values(byMode).flatMap((kinds) =>
+        [...kinds.throughput, ...kinds.latency].map((r) => r.backgroundCores),
+      ),
+    ),
+  );
+  return { ...out, background };
+}
+
+/** A Markdown table padded as Biome formats it: the first column left-aligned, the others right. */
+function markdownTable(header, rows) {
+  const widths = header.map((_, i) => Math.max(3, ...[header, ...rows].map((row) => row[i].length)));
+  const line = (cells) =>
+    `| ${cells.map((text, i) => (i === 0 ? text.padEnd(widths[i]) : text.padStart(widths[i]))).join(' | ')} |`;
+  const rule = widths.map((width, i) => (i === 0 ? '-'.repeat(width) : `${'-'.repeat(width - 1)}:`));
+  return [line(header), `| ${rule.join(' | ')} |`, ...rows.map(line)].join('\n');
+}
+
+function renderTable(report) {
+  const s = summarise(report);
+  const { machine, config: c } = report;
+  const na = (mode, key) => report.paths.find((p) => p.key === key)?.unavailable[mode];
+  const dash = (key, text) => (key === 'direct' ? '—' : text);
+  const table = (mode, header, cells) =>
+    markdownTable(
+      header,
+      report.paths.map(({ key, label }) =>
+        na(mode, key) ? [label, ...header.slice(1).map(() => 'n/a')] : [label, ...cells(s[mode][key], key)],
+      ),
+    );
+  const lines = [
+    `Run ${machine.date.slice(0, 16).replace('T', ' ')} UTC · ${machine.cores} cores (${machine.cpu}) · ` +
+      `Node ${machine.node} · ${c.rounds} rounds of ${c.seconds} s after ${c.warmup} s warm-up, medians · ` +
+      `${machine.pinned ? 'load generator and simulator on CPU 0, proxy on CPU 1' : 'no CPU pinning'} · ` +
+      `other processes kept ${fixed(s.background, 2)} cores busy (median)`,
+    '',
+    `**Non-streaming** chat completion (16 output tokens): throughput with ${c.concurrency} connections ` +
+      `(wrk), latency at ${c.rate} requests/s (open loop).`,
+    '',
+    table(
+      'plain',
+      [
+        'path',
+        'req/s',
+        'vs minimal',
+        'vs direct',
+        'proxy CPU µs/req',
+        'p50 ms',
+        'p99 ms',
+        'added p50 ms',
+        'added p99 ms',
+        'errors',
+      ],
+      (r, key) => [
+        fixed(r.rps),
+        ratio(r.vsMinimal),
+        ratio(r.vsDirect),
+        dash(key, fixed(r.proxyCpuUs)),
+        fixed(r.p50, 2),
+        fixed(r.p99, 2),
+        dash(key, signed(r.addedP50)),
+        dash(key, signed(r.addedP99)),
+        String(r.errors),
+      ],
+    ),
+    '',
+    `**Streaming** (16 tokens, usage chunk): throughput with ${c.concurrency} connections, time to first ` +
+      `\`data:\` chunk (TTFT) at ${c.streamRate} streams/s.`,
+    '',
+    table(
+      'stream',
+      [
+        'path',
+        'streams/s',
+        'vs minimal',
+        'vs direct',
+        'proxy CPU µs/stream',
+        'TTFT p50 ms',
+        'TTFT p99 ms',
+        'added TTFT p50 ms',
+        'added TTFT p99 ms',
+        'errors',
+      ],
+      (r, key) => [
+        fixed(r.rps),
+        ratio(r.vsMinimal),
+        ratio(r.vsDirect),
+        dash(key, fixed(r.proxyCpuUs)),
+        fixed(r.ttftP50, 2),
+        fixed(r.ttftP99, 2),
+        dash(key, signed(r.addedTtftP50)),
+        dash(key, signed(r.addedTtftP99)),
+        String(r.errors),
+      ],
+    ),
+    '',
+    '**Memory** of each server process (MiB): resident at rest before the load, resident after it, peak.',
+    '',
+    markdownTable(
+      ['path', 'RSS idle', 'RSS after', 'peak RSS'],
+      report.paths
+        .filter(({ key }) => report.memory[key])
+        .map(({ key, label }) => {
+          const { idle, after } = report.memory[key];
+          const mib = (kib) => fixed(kib / 1024);
+          return [
+            `${label}${key === 'direct' ? ' (the simulator)' : ''}`,
+            mib(idle.rss),
+            mib(after.rss),
+            mib(after.peak),
+          ];
+        }),
+    ),
+    '',
+  ];
+  const sl = s.plain.sluice;
+  const throughputMet = sl.vsMinimal !== null && sl.vsMinimal >= 0.75;
+  // An added latency is only meaningful when the baseline itself kept up with the rate.
+  const baselineErrors = (report.results.direct?.plain?.latency ?? []).reduce(
+    (sum, run) => sum + Object.values(run.errorKinds ?? {}).reduce((a, b) => a + b, 0),
+    0,
+  );
+  const latencyMet = sl.addedP99 !== null && sl.addedP99 < 1;
+  const latencyVerdict =
+    baselineErrors > 0
+      ? `not measured: the simulator called directly could not sustain ${c.rate} requests/s on this machine (${baselineErrors} requests not served), so there is no baseline to add to`
+      : `${signed(sl.addedP99)} ms, ${latencyMet ? 'met' : 'missed'}`;
+  lines.push(
+    `Targets: Sluice throughput ≥ 0.75× the minimal proxy: **${ratio(sl.vsMinimal)}, ${throughputMet ? 'met' : 'missed'}** ` +
+      `(CPU per request ${fixed(s.plain.minimal.proxyCpuUs)} µs minimal vs ${fixed(sl.proxyCpuUs)} µs Sluice: ` +
+      `${sl.proxyCpuUs ? ratio(s.plain.minimal.proxyCpuUs / sl.proxyCpuUs) : 'n/a'} per core). ` +
+      `Added p99 latency < 1 ms at ${c.rate} requests/s: **${latencyVerdict}**.`,
+  );
+  const failures = [];
+  for (const { key, label } of report.paths) {
+    for (const mode of /** @type {const} */ (['plain', 'stream'])) {
+      const kinds = {};
+      for (const run of report.results[key]?.[mode]?.latency ?? []) {
+        for (const [kind, count] of Object.entries(run.errorKinds ?? {}))
+          kinds[kind] = (kinds[kind] ?? 0) + count;
+      }
+      const text = Object.entries(kinds)
+        .map(([kind, count]) => `${count} × ${kind}`)
+        .join(', ');
+      if (text) failures.push(`${label}, ${mode === 'plain' ? 'non-streaming' : 'streaming'}: ${text}`);
+    }
+  }
+  if (failures.length > 0) lines.push('', `Errors in the fixed-rate runs: ${failures.join('; ')}.`);
+  for (const note of report.notes) lines.push('', `Note: ${note}`);
+  return lines.join('\n');
+}
+
+function writeDocsTable(table) {
+  const file = join(root, 'docs/benchmarks.md');
+  const start = '<!-- bench:results:start -->';
+  const end = '<!-- bench:results:end -->';
+  const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
+  const from = text.indexOf(start);
+  const to = text.indexOf(end);
+  if (from < 0 || to < from) {
+    log(`docs/benchmarks.md has no ${start} … ${end} markers: table not written`);
+    return;
+  }
+  writeFileSync(file, `${text.slice(0, from + start.length)}\n${table}\n${text.slice(to)}`);
+  log('table written to docs/benchmarks.md');
+}
+
+// ---------------------------------------------------------------------------------------------
+// --profile: where Sluice spends its CPU under load.
+
+async function profile() {
+  const sim = await startSim();
+  const reports = [];
+  for (const mode of /** @type {const} */ (['plain', 'stream'])) {
+    const dir = join(work, `profile-${mode}`);
+    const sluice = await startSluice(sim.url, ['--cpu-prof', '--cpu-prof-dir', dir]);
+    const path = {
+      key: 'sluice',
+      label: 'Sluice',
+      url: sluice.url,
+      headers: {},
+      child: sluice.child,
+      unavailable: {},
+    };
+    await wrk(path, mode, config.warmup);
+    log(`profiling Sluice, ${mode}, ${config.seconds} s`);
+    const stop = cpuMeter([/** @type {number} */ (sluice.child.pid)]);
+    const result = await wrk(path, mode, config.seconds);
+    const cpu = stop();
+    await stopServer(sluice.child);
+    const file = readdirSync(dir).find((name) => name.endsWith('.cpuprofile'));
+    if (!file) throw new Error(`no profile written in ${dir}`);
+    const cpuUs = ((cpu.used.get(/** @type {number} */ (sluice.child.pid)) ?? 0) * 1e6) / result.requests;
+    reports.push(
+      `## ${mode === 'plain' ? 'Non-streaming' : 'Streaming'}: ${fixed(result.requests / (result.durationUs / 1e6))} req/s, ` +
+        `${fixed(cpuUs)} µs CPU per request (${join(dir, file)})\n\n${summariseProfile(
+          JSON.parse(readFileSync(join(dir, file), 'utf8')),
+          {
+            lastSeconds: config.seconds + 1,
+          },
+        )}`,
+    );
+  }
+  await stopServer(sim.child);
+  return reports.join('\n\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+
+try {
+  if (flags.profile) {
+    process.stdout.write(`${await profile()}\n`);
+  } else if (flags.render) {
+    const table = renderTable(JSON.parse(readFileSync(flags.render, 'utf8')));
+    process.stdout.write(`${table}\n`);
+    if (writeDocs) writeDocsTable(table);
+  } else {
+    const report = await benchmark();
+    const table = renderTable(report);
+    const resultsDir = join(root, 'bench/results');
+    mkdirSync(resultsDir, { recursive: true });
+    writeFileSync(join(resultsDir, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
+    process.stdout.write(`\n${table}\n\nraw results: bench/results/latest.json\n`);
+    if (writeDocs) writeDocsTable(table);
+  }
+} catch (error) {
+  log(`failed: ${error.stack ?? error}`);
+  log(`server logs in ${work}`);
+  process.exitCode = 1;
+  flags.keep = true;
+} finally {
+  for (const child of [...children]) await stopServer(child);
+  if (!flags.keep) rmSync(work, { recursive: true, force: true });
+}
