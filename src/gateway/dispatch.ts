@@ -411,31 +411,49 @@ export function dispatchChat(
       const adapter = target.provider.adapter;
       const upstream = translate(target, () => adapter.chatRequest(request, target.ref));
       if (!('url' in upstream)) return { ok: false, failure: upstream };
-      try {
-        // Non-streaming answers arrive whole at the end: only the total deadline applies.
-        const response = await undiciRequest(upstream.url, {
-          ...requestOptions(upstream),
-          signal,
-          dispatcher: target.provider.agent(plan.route.timeouts.connectMs),
-        });
-        attempt.status = response.statusCode;
-        attempt.firstByteMs = performance.now() - call.startedAt - attempt.startMs;
-        if (response.statusCode >= 400) {
-          return {
-            ok: false,
-            failure: await failureOf(target, response.statusCode, response.body, response.headers),
-          };
-        }
-        const completion = adapter.parseChat(await response.body.json(), target.ref);
+      return sendWhole(call, target, upstream, attempt, signal, deadline, (body) => {
+        const completion = adapter.parseChat(body, target.ref);
         call.usage = tokenUsage(completion.usage);
-        return { ok: true, value: completion, congested: quotaExhausted(response.headers) };
-      } catch (error) {
-        return { ok: false, ...deadline.failure(error, target) };
-      }
+        return completion;
+      });
     },
     flow,
     perOutputToken(call),
   );
+}
+
+/**
+ * One request whose answer arrives whole (non-streaming chat, embeddings): only the total
+ * deadline applies, since a provider sends nothing until the answer is complete.
+ */
+async function sendWhole<T>(
+  call: Call,
+  target: Target,
+  upstream: UpstreamRequest,
+  attempt: Attempt,
+  signal: AbortSignal,
+  deadline: Deadline,
+  parse: (body: unknown) => T,
+): Promise<Outcome<T>> {
+  try {
+    const response = await undiciRequest(upstream.url, {
+      ...requestOptions(upstream),
+      signal,
+      dispatcher: target.provider.agent(deadline.connectMs),
+    });
+    attempt.status = response.statusCode;
+    attempt.firstByteMs = performance.now() - call.startedAt - attempt.startMs;
+    if (response.statusCode >= 400) {
+      return {
+        ok: false,
+        failure: await failureOf(target, response.statusCode, response.body, response.headers),
+      };
+    }
+    const value = parse(await response.body.json());
+    return { ok: true, value, congested: quotaExhausted(response.headers) };
+  } catch (error) {
+    return { ok: false, ...deadline.failure(error, target) };
+  }
 }
 
 /**
@@ -594,23 +612,11 @@ export function dispatchEmbeddings(
           },
         };
       }
-      const embeddingsRequest = adapter.embeddingsRequest.bind(adapter);
-      const upstream = translate(target, () => embeddingsRequest(request, target.ref));
+      const { embeddingsRequest, parseEmbeddings } = adapter;
+      const upstream = translate(target, () => embeddingsRequest.call(adapter, request, target.ref));
       if (!('url' in upstream)) return { ok: false, failure: upstream };
-      try {
-        const response = await undiciRequest(upstream.url, {
-          ...requestOptions(upstream),
-          signal,
-          dispatcher: target.provider.agent(plan.route.timeouts.connectMs),
-        });
-        attempt.status = response.statusCode;
-        if (response.statusCode >= 400) {
-          return {
-            ok: false,
-            failure: await failureOf(target, response.statusCode, response.body, response.headers),
-          };
-        }
-        const embeddings = adapter.parseEmbeddings(await response.body.json(), target.ref);
+      return sendWhole(call, target, upstream, attempt, signal, deadline, (body) => {
+        const embeddings = parseEmbeddings.call(adapter, body, target.ref);
         call.usage = {
           inputTokens: embeddings.usage?.prompt_tokens ?? 0,
           outputTokens: 0,
@@ -618,10 +624,8 @@ export function dispatchEmbeddings(
           cacheWriteTokens: 0,
           reasoningTokens: 0,
         };
-        return { ok: true, value: embeddings, congested: quotaExhausted(response.headers) };
-      } catch (error) {
-        return { ok: false, ...deadline.failure(error, target) };
-      }
+        return embeddings;
+      });
     },
     flow,
     // Embeddings have no output: their whole time is the signal.
