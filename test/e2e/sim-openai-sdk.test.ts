@@ -1,13 +1,20 @@
-import { Ajv2020 } from 'ajv/dist/2020.js';
 import OpenAI from 'openai';
 import type {
   ChatCompletionCreateParamsNonStreaming,
-  ChatCompletionFunctionTool,
   ChatCompletionMessageFunctionToolCall,
 } from 'openai/resources/chat/completions';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { type RunningSimulator, startSimServer } from '../../src/sim/server.js';
 import { countTokens } from '../../src/sim/tokens.js';
+import {
+  ajv,
+  expectValidArguments,
+  functionCalls,
+  norm,
+  rejection,
+  tools,
+  weatherTool,
+} from '../support/openai-fixtures.js';
 
 // Quick models keep the file fast; no wrong answers or broken JSON, so exact checks hold.
 const quick = { prefillBaseMs: 1, prefillMsPerToken: 0, decodeMsPerToken: 0.2, batchSlowdown: 0 };
@@ -21,69 +28,6 @@ const config = {
     { name: 'sim-embed', kind: 'embedding' as const, prefillBaseMs: 1, embeddingDimensions: 256 },
   ],
 };
-
-const ajv = new Ajv2020({ allErrors: true, strict: false });
-
-const weatherTool: ChatCompletionFunctionTool = {
-  type: 'function',
-  function: {
-    name: 'get_weather',
-    description: 'The current weather in a city.',
-    parameters: {
-      type: 'object',
-      properties: {
-        city: { type: 'string' },
-        unit: { type: 'string', enum: ['celsius', 'fahrenheit'] },
-      },
-      required: ['city', 'unit'],
-      additionalProperties: false,
-    },
-  },
-};
-const timeTool: ChatCompletionFunctionTool = {
-  type: 'function',
-  function: {
-    name: 'get_time',
-    description: 'The local time in a time zone.',
-    parameters: {
-      type: 'object',
-      properties: {
-        timezone: { type: 'string' },
-        hour24: { type: 'boolean' },
-        offsetMinutes: { type: 'integer', minimum: -720, maximum: 840 },
-      },
-      required: ['timezone', 'hour24'],
-      additionalProperties: false,
-    },
-  },
-};
-const tools = [weatherTool, timeTool];
-const validators = new Map(tools.map((t) => [t.function.name, ajv.compile(t.function.parameters ?? {})]));
-
-function expectValidArguments(call: { function: { name: string; arguments: string } }): void {
-  const validate = validators.get(call.function.name);
-  expect(validate, `a tool named ${call.function.name}`).toBeDefined();
-  const args: unknown = JSON.parse(call.function.arguments);
-  expect(validate?.(args), `${call.function.arguments}: ${ajv.errorsText(validate?.errors)}`).toBe(true);
-}
-
-function functionCalls(
-  calls: readonly { type: string }[] | undefined,
-): ChatCompletionMessageFunctionToolCall[] {
-  return (calls ?? []).filter((c): c is ChatCompletionMessageFunctionToolCall => c.type === 'function');
-}
-
-/** The error a request fails with; fails the test if it succeeds. */
-async function rejection(request: Promise<unknown>): Promise<unknown> {
-  return request.then(
-    (value) => expect.unreachable(`expected an error, got ${JSON.stringify(value)}`),
-    (error: unknown) => error,
-  );
-}
-
-function norm(vector: readonly number[]): number {
-  return Math.sqrt(vector.reduce((sum, x) => sum + x * x, 0));
-}
 
 let sim: RunningSimulator;
 let client: OpenAI;
