@@ -100,8 +100,8 @@ export async function send({ url, headers, body, timeoutMs, t0 }) {
 
 /**
  * Sends `arrivals` at their times (open loop) and resolves when every request has ended.
- * `bodyFor(index)` gives a request's body and `headersFor(priority)` its headers. `onTick(ms)` is called every `tickMs`
- * while the run lasts (for sampling the servers).
+ * `bodyFor(index)` gives a request's body and `headersFor(priority)` its headers; `onTick(ms)` is
+ * called every `tickMs` while the run lasts (for sampling the servers).
  */
 export async function openLoop({
   url,

@@ -7,7 +7,7 @@
  * figure settles after a step; it writes the tables and a plot to docs/benchmarks.md and
  * docs/img/overload.png. docs/benchmarks.md ("Overload") describes the method.
  *
- *   npm run bench:overload                        # build, run (about 4 minutes), rewrite the docs
+ *   npm run bench:overload                        # build, run (about 5 minutes), rewrite the docs
  *   node bench/overload/run.mjs --quick --no-docs # a 1-minute smoke run of the harness
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -206,7 +206,7 @@ async function waitForQuiet() {
     await sleep(1000);
     if ((busyTicks() - before) / clockTicks < 0.25) return;
   } while (Date.now() < until);
-  log('the machine is still busy after 60 s: measuring anyway (see "background" in the table)');
+  log('the machine is still busy after 60 s: measuring anyway (the report says how busy)');
 }
 
 function freePort() {
@@ -479,7 +479,7 @@ async function measure(key, plan) {
 
 // ---------------------------------------------------------------------------------------------
 
-function analyse(result, plan, calibration) {
+function analyse(result, plan) {
   const bounds = phaseBounds(plan.phases);
   const phases = bounds.map((b, i) => summarisePhase(result.records, b, i));
   // Past the last step too: how the backlog drains.
@@ -495,7 +495,7 @@ function analyse(result, plan, calibration) {
     .map((s) => ({ t: s.t, value: s.limit }));
   const limitConvergence =
     limitSamples.length > 0 ? bounds.map((b) => convergence(limitSamples, b)) : undefined;
-  return { phases, series, p99Convergence, limitConvergence, capacity: calibration.capacityPerSecond };
+  return { phases, series, p99Convergence, limitConvergence };
 }
 
 function gitState() {
@@ -634,7 +634,7 @@ async function main() {
         const again = await measure(key, plan);
         if (again.backgroundCores < result.backgroundCores) result = again;
       }
-      result.analysis = analyse(result, plan, calibration);
+      result.analysis = analyse(result, plan);
       results.push(result);
     } catch (error) {
       log(`${systems[key].label}: not measured: ${error.message}`);
@@ -656,7 +656,7 @@ async function main() {
         git,
         calibration,
         plan: { ...plan, arrivals: plan.arrivals.length },
-        results: results.map(({ records, ...r }) => ({ ...r, records })),
+        results,
       },
       null,
       1,
