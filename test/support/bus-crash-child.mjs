@@ -21,7 +21,8 @@ function fileStore(path) {
       }
     },
     async insert(events) {
-      await sleep(20); // a slow store: at the kill, many acknowledged events are only in the spool
+      // A slow store (at most 1,000 events/s): at the kill, many acknowledged events are only in the spool.
+      await sleep(200);
       const lines = [];
       for (const event of events) {
         if (ids.has(event.id)) continue;
