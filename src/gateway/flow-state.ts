@@ -30,6 +30,7 @@ const maxTargets = 10_000;
 export class FlowState {
   private readonly targets = new Map<string, TargetFlow>();
   private readonly budgets = new Map<string, RetryBudget>();
+  private readonly specKeys = new WeakMap<object, string>();
   private readonly p2c: Balancer;
   private config: FlowConfig;
 
@@ -57,7 +58,12 @@ export class FlowState {
 
   target(target: Target): TargetFlow {
     const spec: LimitAlgorithmSpec = target.limit ?? this.config.limit;
-    const key = JSON.stringify(spec);
+    // Called on every attempt: the spec's key is computed once per spec object, not per request.
+    let key = this.specKeys.get(spec);
+    if (key === undefined) {
+      key = JSON.stringify(spec);
+      this.specKeys.set(spec, key);
+    }
     let flow = this.targets.get(target.id);
     if (flow && flow.spec === key) return flow;
     const { queue, breaker } = this.config;
