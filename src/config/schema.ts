@@ -248,6 +248,11 @@ export const sluiceConfigSchema = z.strictObject({
     .strictObject({
       host: z.string().default('127.0.0.1'),
       port: z.int().min(0).max(65_535).default(7878),
+      region: z
+        .string()
+        .min(1)
+        .optional()
+        .describe('This gateway’s region, recorded on every wide event (e.g. eu-west).'),
       bodyLimitBytes: z
         .int()
         .min(1024)

@@ -1,6 +1,7 @@
 import { type ClickHouseClient, createClient } from '@clickhouse/client';
 import {
   clickhouseType,
+  columnsAddedInVersion2,
   type EventRow,
   eventColumns,
   fromRow,
@@ -26,7 +27,17 @@ const INSERT_CHUNK = 10_000;
 const COLUMN_LIST = eventColumns.map((col) => col.name).join(', ');
 
 /** Schema changes in order; `open()` applies those newer than the highest recorded version. */
-function migrations(db: string): { version: number; name: string; statement: string }[] {
+interface Migration {
+  version: number;
+  name: string;
+  statement: string;
+  /** A query answering 1 when the change is already there (a crash between applying and recording it). */
+  appliedWhen?: string;
+}
+
+const version1Columns = eventColumns.filter((col) => !columnsAddedInVersion2.includes(col));
+
+function migrations(db: string): Migration[] {
   return [
     {
       version: 1,
@@ -35,12 +46,20 @@ function migrations(db: string): { version: number; name: string; statement: str
       // carries the same time, so (day, id) and the month partition are both fixed by the id.
       // `time` is derived for partitioning and range scans; 18.16 has no DateTime64.
       statement: `CREATE TABLE IF NOT EXISTS ${db}.events (
-        ${eventColumns.map((col) => `${col.name} ${clickhouseType(col)}`).join(',\n        ')},
+        ${version1Columns.map((col) => `${col.name} ${clickhouseType(col)}`).join(',\n        ')},
         time DateTime('UTC') MATERIALIZED toDateTime(intDiv(time_ms, 1000), 'UTC')
       ) ENGINE = ReplacingMergeTree
       PARTITION BY toYYYYMM(time)
       ORDER BY (toDate(time), id)`,
     },
+    ...columnsAddedInVersion2.map((col, index) => ({
+      version: 2 + index,
+      name: `wide event v2: add ${col.name}`,
+      // 18.16 has no ADD COLUMN IF NOT EXISTS: ask system.columns instead.
+      statement: `ALTER TABLE ${db}.events ADD COLUMN ${col.name} ${clickhouseType(col)}`,
+      appliedWhen: `SELECT count() AS n FROM system.columns
+        WHERE database = ${quote(db)} AND table = 'events' AND name = ${quote(col.name)}`,
+    })),
   ];
 }
 
@@ -114,7 +133,8 @@ export function clickhouseStore(options: ClickHouseStoreOptions): EventStore {
     const current = Number(applied?.version ?? 0);
     for (const migration of migrations(database)) {
       if (migration.version <= current) continue;
-      await db.command({ query: migration.statement });
+      const [present] = migration.appliedWhen ? await rows<{ n: string }>(migration.appliedWhen) : [];
+      if (Number(present?.n ?? 0) === 0) await db.command({ query: migration.statement });
       await db.command({
         query: `INSERT INTO ${database}.sluice_migrations (version, name, applied_at)
           VALUES (${migration.version}, ${quote(migration.name)}, now())`,

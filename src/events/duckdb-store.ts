@@ -1,5 +1,6 @@
 import { type DuckDBAppender, type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import {
+  columnsAddedInVersion2,
   duckdbType,
   type EventRowValue,
   eventColumns,
@@ -73,6 +74,10 @@ export function duckdbStore(options: DuckDBStoreOptions): EventStore {
         instance = await DuckDBInstance.create(options.path);
         connection = await instance.connect();
         await connection.run(CREATE_EVENTS);
+        // A file written by schema version 1 lacks the columns version 2 added.
+        for (const col of columnsAddedInVersion2) {
+          await connection.run(`ALTER TABLE events ADD COLUMN IF NOT EXISTS ${col.name} ${duckdbType(col)}`);
+        }
         await connection.run(CREATE_STAGING);
       }),
 

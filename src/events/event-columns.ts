@@ -49,7 +49,30 @@ export const eventColumns = [
   column('priority', 'string', true),
   column('queued_ms', 'float'),
   column('shed', 'bool'),
+  // Schema version 2: nullable, so rows stored before it read back as null.
+  column('trace_id', 'string', true),
+  column('key_id', 'string', true),
+  column('team', 'string', true),
+  column('org', 'string', true),
+  column('region', 'string', true),
+  column('route_version', 'string', true),
+  column('prompt_id', 'string', true),
+  column('prompt_version', 'string', true),
+  column('retrieval_index_hash', 'string', true),
+  column('error_class', 'string', true),
+  column('timings_upstream_ms', 'float', true),
+  column('cost_usd', 'float', true),
+  column('cache_status', 'string', true),
+  column('shed_reason', 'string', true),
+  column('tags', 'string', true),
+  column('request_body', 'string', true),
+  column('response_body', 'string', true),
 ] as const satisfies readonly EventColumn[];
+
+/** The columns each schema version added, for stores migrating a table created by an older version. */
+export const columnsAddedInVersion2 = eventColumns.slice(
+  eventColumns.findIndex((col) => col.name === 'trace_id'),
+);
 
 export type EventColumnName = (typeof eventColumns)[number]['name'];
 export type EventRowValue = string | number | boolean | null;
@@ -81,7 +104,10 @@ export function clickhouseType(col: EventColumn): string {
   return col.nullable ? `Nullable(${CLICKHOUSE_TYPES[col.kind]})` : CLICKHOUSE_TYPES[col.kind];
 }
 
-/** Flattens an event into one row keyed by column name (booleans stay booleans; stores encode them). */
+/**
+ * Flattens an event into one row keyed by column name (booleans stay booleans; stores encode them).
+ * Events spooled by an older version lack the newer fields: they become null.
+ */
 export function toRow(event: WideEvent): EventRow {
   const timeMs = Date.parse(event.time);
   if (Number.isNaN(timeMs)) throw new Error(`wide event ${event.id} has an unreadable time: ${event.time}`);
@@ -116,6 +142,23 @@ export function toRow(event: WideEvent): EventRow {
     priority: event.priority,
     queued_ms: event.queuedMs,
     shed: event.shed,
+    trace_id: event.traceId ?? null,
+    key_id: event.keyId ?? null,
+    team: event.team ?? null,
+    org: event.org ?? null,
+    region: event.region ?? null,
+    route_version: event.routeVersion ?? null,
+    prompt_id: event.promptId ?? null,
+    prompt_version: event.promptVersion ?? null,
+    retrieval_index_hash: event.retrievalIndexHash ?? null,
+    error_class: event.errorClass ?? null,
+    timings_upstream_ms: event.timings.upstreamMs ?? null,
+    cost_usd: event.costUsd ?? null,
+    cache_status: event.cacheStatus ?? null,
+    shed_reason: event.shedReason ?? null,
+    tags: event.tags && Object.keys(event.tags).length > 0 ? JSON.stringify(event.tags) : null,
+    request_body: event.requestBody ?? null,
+    response_body: event.responseBody ?? null,
   };
 }
 
@@ -145,21 +188,35 @@ export function fromRow(row: Readonly<Record<string, unknown>>): WideEvent {
   return wideEventSchema.parse({
     schemaVersion: num(row.schema_version),
     id: str(row.id),
+    traceId: strOrNull(row.trace_id),
     time: new Date(num(row.time_ms)).toISOString(),
     operation: row.operation,
     wire: row.wire,
     stream: bool(row.stream),
     keyName: strOrNull(row.key_name),
+    keyId: strOrNull(row.key_id),
+    team: strOrNull(row.team),
+    org: strOrNull(row.org),
     requestedModel: str(row.requested_model),
     route: strOrNull(row.route),
     target: strOrNull(row.target),
     provider: strOrNull(row.provider),
     model: strOrNull(row.model),
+    region: strOrNull(row.region),
+    routeVersion: strOrNull(row.route_version),
+    promptId: strOrNull(row.prompt_id),
+    promptVersion: strOrNull(row.prompt_version),
+    retrievalIndexHash: strOrNull(row.retrieval_index_hash),
     status: num(row.status),
+    errorClass: strOrNull(row.error_class),
     errorCode: strOrNull(row.error_code),
     errorMessage: strOrNull(row.error_message),
     clientAborted: bool(row.client_aborted),
-    timings: { totalMs: num(row.timings_total_ms), firstTokenMs: numOrNull(row.timings_first_token_ms) },
+    timings: {
+      totalMs: num(row.timings_total_ms),
+      firstTokenMs: numOrNull(row.timings_first_token_ms),
+      upstreamMs: numOrNull(row.timings_upstream_ms),
+    },
     tokens: {
       input: num(row.tokens_input),
       output: num(row.tokens_output),
@@ -167,6 +224,8 @@ export function fromRow(row: Readonly<Record<string, unknown>>): WideEvent {
       cacheWrite: num(row.tokens_cache_write),
       reasoning: num(row.tokens_reasoning),
     },
+    costUsd: numOrNull(row.cost_usd),
+    cacheStatus: strOrNull(row.cache_status),
     attempts: JSON.parse(str(row.attempts)),
     retries: num(row.retries),
     fallbacks: num(row.fallbacks),
@@ -174,6 +233,10 @@ export function fromRow(row: Readonly<Record<string, unknown>>): WideEvent {
     priority: strOrNull(row.priority),
     queuedMs: num(row.queued_ms),
     shed: bool(row.shed),
+    shedReason: strOrNull(row.shed_reason),
+    tags: row.tags === null || row.tags === undefined ? {} : JSON.parse(str(row.tags)),
+    requestBody: strOrNull(row.request_body),
+    responseBody: strOrNull(row.response_body),
   });
 }
 

@@ -5,6 +5,10 @@ import type { TokenUsage } from '../providers/canonical.js';
 /** Who is calling: an API key's name, or anonymous when the API is open. */
 export interface Principal {
   keyName: string | null;
+  /** The virtual key's id; null for keys declared in sluice.yaml and anonymous calls. */
+  keyId?: string | null;
+  team?: string | null;
+  org?: string | null;
   /** Routes this key may use; undefined means all. */
   routes?: readonly string[];
   /** Flow-control priority of this key's requests unless they say otherwise. */
@@ -57,4 +61,23 @@ export interface Call {
   priority?: string;
   /** The client went away before the answer was complete. */
   clientAborted?: boolean;
+  /** What the client told us about itself: x-sluice-tags, trace and version headers. */
+  labels?: CallLabels;
+  /** Digest of the route's definition (Route.version). */
+  routeVersion?: string;
+  /** USD over every billable attempt; null when a price is unknown, undefined when not priced. */
+  costUsd?: number | null;
+  cacheStatus?: 'hit' | 'miss' | 'semantic_hit';
+  /** Captured only when events.bodies is enabled, already capped and redacted. */
+  requestBody?: string;
+  responseBody?: string;
+}
+
+/** Labels a request carries in headers, recorded on its wide event. */
+export interface CallLabels {
+  tags: Record<string, string>;
+  traceId?: string;
+  promptId?: string;
+  promptVersion?: string;
+  retrievalIndexHash?: string;
 }

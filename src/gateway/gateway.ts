@@ -81,7 +81,7 @@ export class Gateway {
     call.status = status;
     call.totalMs = performance.now() - call.startedAt;
     this.options.metrics.observe(call);
-    this.options.sink.write(wideEvent(call));
+    this.options.sink.write(wideEvent(call, this.runtime.config.server.region ?? null));
     const log = this.options.logger;
     if (status >= 500)
       log.warn({ reqId: call.id, route: call.route, status, error: call.error?.message }, 'request failed');

@@ -53,7 +53,8 @@ function directRoute(runtime: Runtime, model: string): Route | undefined {
   const providerModel = model.slice(slash + 1);
   if (!provider || !providerModel) return undefined;
   const target: Target = { id: model, provider, ref: { model: providerModel }, weight: 1 };
-  return { name: model, targets: [target], fallbacks: [], ...directDefaults };
+  // A direct model has no definition of its own to version: its defaults come with the release.
+  return { name: model, version: 'direct', targets: [target], fallbacks: [], ...directDefaults };
 }
 
 /**

@@ -26,6 +26,8 @@ export interface Target {
 
 export interface Route {
   name: string;
+  /** Digest of the route's definition: which version of it served a request (wide event, cache key). */
+  version: string;
   targets: Target[];
   fallbacks: Target[];
   timeouts: RouteConfig['timeouts'];
@@ -95,6 +97,7 @@ export function buildRuntime(config: SluiceConfig, options: { simUrl?: string } 
   for (const [name, route] of Object.entries(config.routes)) {
     routes.set(name, {
       name,
+      version: createHash('sha256').update(JSON.stringify(route)).digest('hex').slice(0, 12),
       targets: route.targets.map(target),
       fallbacks: route.fallbacks.map(target),
       timeouts: route.timeouts,

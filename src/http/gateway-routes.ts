@@ -19,6 +19,7 @@ import {
   messageId,
 } from './anthropic-translate.js';
 import { type ApiError, anthropicErrorBody, apiError, isApiError, openAIErrorBody } from './api-error.js';
+import { callLabels } from './call-labels.js';
 import { writeOrWait } from './stream-writer.js';
 import { messagesRequestSchema } from './wire/anthropic-messages.js';
 import { parseRequest } from './wire/invalid-request.js';
@@ -96,6 +97,9 @@ export function registerGatewayRoutes(app: FastifyInstance, gateway: Gateway): v
     model: string,
   ): { plan: Plan; flow?: FlowContext } | { error: ApiError } => {
     call.requestedModel = model;
+    const labels = callLabels(request.headers);
+    if (isApiError(labels)) return { error: labels };
+    call.labels = labels;
     const plan = resolvePlan(
       gateway.runtime,
       model,
@@ -105,6 +109,7 @@ export function registerGatewayRoutes(app: FastifyInstance, gateway: Gateway): v
     );
     if (isApiError(plan)) return { error: plan };
     call.route = plan.route.name;
+    call.routeVersion = plan.route.version;
     const flow = flowContext(request, call, plan);
     if (isApiError(flow)) return { error: flow };
     return { plan, flow };

@@ -1,7 +1,7 @@
 import { createClient } from '@clickhouse/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clickhouseStore } from '../../src/events/clickhouse-store.js';
-import { toRow } from '../../src/events/event-columns.js';
+import { columnsAddedInVersion2, toRow } from '../../src/events/event-columns.js';
 import { describeEventStoreContract, sampleEvent } from '../support/event-store-contract.js';
 import { type RunningServer, startClickHouse } from '../support/servers.js';
 
@@ -43,9 +43,30 @@ describe('clickhouse event store schema', () => {
     await store.open();
     await store.open();
     await store.close();
-    expect(await sql('SELECT version, name FROM sluice_migrations_test.sluice_migrations')).toEqual([
-      { version: 1, name: 'create events' },
-    ]);
+    const recorded = await sql(
+      'SELECT version, name FROM sluice_migrations_test.sluice_migrations ORDER BY version',
+    );
+    expect(recorded[0]).toEqual({ version: 1, name: 'create events' });
+    expect(recorded.slice(1)).toEqual(
+      columnsAddedInVersion2.map((col, i) => ({ version: 2 + i, name: `wide event v2: add ${col.name}` })),
+    );
+  });
+
+  it('opens a table whose column changes were applied but never recorded (a crash in between)', async () => {
+    const database = 'sluice_upgrade_test';
+    const client = createClient({ url: server.url });
+    await client.command({ query: `CREATE DATABASE IF NOT EXISTS ${database}` });
+    const v1Store = clickhouseStore({ url: server.url, database });
+    await v1Store.open();
+    await v1Store.close();
+    // Forget every record, as if the process died after each ALTER and before writing it down.
+    await client.command({ query: `DROP TABLE ${database}.sluice_migrations` });
+    const store = clickhouseStore({ url: server.url, database });
+    await store.open();
+    await store.insert([sampleEvent(1)]);
+    expect(await store.list({ limit: 1 })).toEqual([sampleEvent(1)]);
+    await store.close();
+    await client.close();
   });
 
   it('reads an id once even when another writer stored it again before a merge', async () => {

@@ -10,36 +10,9 @@ import { Spool, type SpoolAlarm, type SpoolOptions } from '../../src/events/spoo
 import type { WideEvent } from '../../src/events/wide-event.js';
 import type { Clock } from '../../src/time/clock.js';
 import { ManualClock } from '../../src/time/manual-clock.js';
+import { plainEvent } from '../support/wide-events.js';
 
-function event(id: string): WideEvent {
-  return {
-    schemaVersion: 1,
-    id,
-    time: '2025-01-01T00:00:00.000Z',
-    operation: 'chat',
-    wire: 'openai',
-    stream: false,
-    keyName: null,
-    requestedModel: 'gpt-4o-mini',
-    route: null,
-    target: 'sim/gpt-4o-mini',
-    provider: 'sim',
-    model: 'gpt-4o-mini',
-    status: 200,
-    errorCode: null,
-    errorMessage: null,
-    clientAborted: false,
-    timings: { totalMs: 12, firstTokenMs: null },
-    tokens: { input: 10, output: 20, cachedInput: 0, cacheWrite: 0, reasoning: 0 },
-    attempts: [],
-    retries: 0,
-    fallbacks: 0,
-    hedges: 0,
-    priority: null,
-    queuedMs: 0,
-    shed: false,
-  };
-}
+const event = (id: string): WideEvent => plainEvent(id);
 
 const ids = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
 

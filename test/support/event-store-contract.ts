@@ -8,29 +8,60 @@ export interface EventStoreUnderTest {
   cleanup(): Promise<void>;
 }
 
+const addedInVersion2 = [
+  'traceId',
+  'keyId',
+  'team',
+  'org',
+  'region',
+  'routeVersion',
+  'promptId',
+  'promptVersion',
+  'retrievalIndexHash',
+  'errorClass',
+  'costUsd',
+  'cacheStatus',
+  'shedReason',
+  'tags',
+  'requestBody',
+  'responseBody',
+];
+
 const BASE_MS = Date.parse('2026-03-01T12:00:00.000Z');
 
 /** The i-th event of a test, one second apart, with fractional timings and two attempts. */
 export function sampleEvent(i: number, overrides: Partial<WideEvent> = {}): WideEvent {
   return {
-    schemaVersion: 1,
+    schemaVersion: 2,
     id: `evt-${String(i).padStart(6, '0')}`,
+    traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
     time: new Date(BASE_MS + i * 1000).toISOString(),
     operation: i % 5 === 0 ? 'embeddings' : 'chat',
     wire: i % 2 === 0 ? 'openai' : 'anthropic',
     stream: i % 3 === 0,
     keyName: 'team-a',
+    keyId: 'key_01',
+    team: 'search',
+    org: 'acme',
     requestedModel: 'gpt-4o-mini',
     route: 'default',
     target: 'openai/gpt-4o-mini',
     provider: 'openai',
     model: 'gpt-4o-mini',
+    region: 'eu-west',
+    routeVersion: 'r1a2b3c4',
+    promptId: 'summarise',
+    promptVersion: '7',
+    retrievalIndexHash: 'idx-9f8e',
     status: 200,
+    errorClass: null,
     errorCode: null,
     errorMessage: null,
     clientAborted: false,
-    timings: { totalMs: 812.375 + i, firstTokenMs: 120.5 },
+    timings: { totalMs: 812.375 + i, firstTokenMs: 120.5, upstreamMs: 310.625 },
     tokens: { input: 1200 + i, output: 340, cachedInput: 1024, cacheWrite: 0, reasoning: 12 },
+    costUsd: 0.000123456,
+    cacheStatus: 'miss',
     attempts: [
       {
         target: 'azure/gpt-4o-mini',
@@ -61,6 +92,10 @@ export function sampleEvent(i: number, overrides: Partial<WideEvent> = {}): Wide
     priority: 'interactive',
     queuedMs: 0.25,
     shed: false,
+    shedReason: null,
+    tags: { feature: 'autocomplete', 'ab.bucket': 'b' },
+    requestBody: null,
+    responseBody: null,
     ...overrides,
   };
 }
@@ -105,14 +140,32 @@ export function describeEventStoreContract(
         sampleEvent(1),
         sampleEvent(2, {
           status: 502,
-          errorCode: 'upstream_error',
+          errorClass: 'shed',
+          errorCode: 'shed_queue_full',
           errorMessage: 'all targets failed',
           shed: true,
+          shedReason: 'queue_full',
+          costUsd: null,
+          cacheStatus: null,
+          tags: {},
         }),
         sampleEvent(3, { stream: true, clientAborted: true, attempts: [] }),
       ];
       await store.insert(events);
       expect(await store.list({ limit: 10 })).toEqual(newestFirst(events));
+    });
+
+    it('reads an event spooled by schema version 1 back with the later fields null', async () => {
+      const v2 = sampleEvent(4);
+      const v1 = Object.fromEntries(
+        Object.entries(v2).filter(([field]) => !addedInVersion2.includes(field)),
+      ) as unknown as WideEvent;
+      await store.insert([
+        { ...v1, schemaVersion: 1, timings: { totalMs: 9, firstTokenMs: null } } as WideEvent,
+      ]);
+      const [stored] = await store.list({ limit: 1 });
+      expect(stored).toMatchObject({ schemaVersion: 1, id: v2.id, keyId: null, costUsd: null, tags: {} });
+      expect(stored?.timings).toEqual({ totalMs: 9, firstTokenMs: null, upstreamMs: null });
     });
 
     it('stores a batch inserted twice only once', async () => {
@@ -187,14 +240,28 @@ export function describeEventStoreContract(
           errorCode: null,
           errorMessage: null,
           priority: null,
-          timings: { totalMs: 0, firstTokenMs: null },
+          traceId: null,
+          keyId: null,
+          team: null,
+          org: null,
+          region: null,
+          routeVersion: null,
+          promptId: null,
+          promptVersion: null,
+          retrievalIndexHash: null,
+          costUsd: null,
+          cacheStatus: null,
+          timings: { totalMs: 0, firstTokenMs: null, upstreamMs: null },
         }),
         sampleEvent(2, {
           id: `evt-${text}`,
           requestedModel: text,
           errorMessage: `${text} ${'x'.repeat(200_000)}`,
           attempts: [{ ...(sampleEvent(0).attempts[0] as WideEvent['attempts'][number]), error: text }],
-          timings: { totalMs: 0.1 + 0.2, firstTokenMs: 1e-7 },
+          timings: { totalMs: 0.1 + 0.2, firstTokenMs: 1e-7, upstreamMs: 0 },
+          tags: { note: text },
+          requestBody: `{"messages":[{"content":${JSON.stringify(text)}}]}`,
+          responseBody: text,
         }),
       ];
       await store.insert(events);
