@@ -4,7 +4,6 @@ import { ConfigError, formatConfigProblems, loadConfigFile } from '../config/loa
 import type { SluiceConfig } from '../config/schema.js';
 import { openEventPipeline } from '../events/event-sink.js';
 import { buildGatewayServer } from '../http/gateway-server.js';
-import { startSimServer } from '../sim/server.js';
 import { type Command, intOption, UsageError } from './command.js';
 
 export const upCommand: Command = {
@@ -62,7 +61,12 @@ export const upCommand: Command = {
     }
     const logger = pino({ name: 'sluice', level: config.logLevel });
     const needsSim = Object.values(config.providers).some((p) => p.type === 'sim' && !p.baseUrl);
-    const sim = needsSim ? await startSimServer({ logger: logger.child({ component: 'sim' }) }) : undefined;
+    // Imported only when used: the simulator (and its tokenizer tables) weighs ~80 MB of heap.
+    const sim = needsSim
+      ? await (await import('../sim/server.js')).startSimServer({
+          logger: logger.child({ component: 'sim' }),
+        })
+      : undefined;
     const events = await openEventPipeline(config, logger);
     const { app, gateway } = buildGatewayServer({
       config,
