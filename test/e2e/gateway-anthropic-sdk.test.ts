@@ -1,22 +1,18 @@
 import Anthropic from '@anthropic-ai/sdk';
-import type {
-  ContentBlock,
-  MessageCreateParamsNonStreaming,
-  MessageParam,
-  Tool,
-  ToolUseBlock,
-} from '@anthropic-ai/sdk/resources/messages';
-import { Ajv2020 } from 'ajv/dist/2020.js';
+import type { MessageCreateParamsNonStreaming, MessageParam } from '@anthropic-ai/sdk/resources/messages';
 import OpenAI from 'openai';
-import type {
-  ChatCompletionFunctionTool,
-  ChatCompletionMessageFunctionToolCall,
-} from 'openai/resources/chat/completions';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import type { SimConfigInput } from '../../src/sim/config.js';
 import { type RunningSimulator, startSimServer } from '../../src/sim/server.js';
 import { countTokens } from '../../src/sim/tokens.js';
+import { expectValidInput, sseEventNames, textOf, tools, toolUses } from '../support/anthropic-fixtures.js';
 import { type RunningGateway, startGateway } from '../support/gateway.js';
+import {
+  expectValidArguments,
+  functionCalls,
+  tools as openAITools,
+  rejection,
+} from '../support/openai-fixtures.js';
 
 // Quick models keep the file fast; no wrong answers or broken JSON, so exact checks hold.
 const quick = { prefillBaseMs: 1, prefillMsPerToken: 0, decodeMsPerToken: 0.2, batchSlowdown: 0 };
@@ -27,81 +23,6 @@ const simConfig: SimConfigInput = {
     { name: 'sim-smart', ...quick, outputTokens: { mean: 40, spread: 0.3 }, quality: exact },
   ],
 };
-
-const ajv = new Ajv2020({ allErrors: true, strict: false });
-
-const weatherSchema = {
-  type: 'object' as const,
-  properties: {
-    city: { type: 'string' },
-    unit: { type: 'string', enum: ['celsius', 'fahrenheit'] },
-  },
-  required: ['city', 'unit'],
-  additionalProperties: false,
-};
-const timeSchema = {
-  type: 'object' as const,
-  properties: {
-    timezone: { type: 'string' },
-    hour24: { type: 'boolean' },
-    offsetMinutes: { type: 'integer', minimum: -720, maximum: 840 },
-  },
-  required: ['timezone', 'hour24'],
-  additionalProperties: false,
-};
-const tools: Tool[] = [
-  { name: 'get_weather', description: 'The current weather in a city.', input_schema: weatherSchema },
-  { name: 'get_time', description: 'The local time in a time zone.', input_schema: timeSchema },
-];
-const openAITools: ChatCompletionFunctionTool[] = tools.map((t) => ({
-  type: 'function',
-  function: { name: t.name, description: t.description, parameters: t.input_schema },
-}));
-const validators = new Map([
-  ['get_weather', ajv.compile(weatherSchema)],
-  ['get_time', ajv.compile(timeSchema)],
-]);
-
-function expectValidInput(name: string, input: unknown): void {
-  const validate = validators.get(name);
-  expect(validate, `a tool named ${name}`).toBeDefined();
-  expect(validate?.(input), `${JSON.stringify(input)}: ${ajv.errorsText(validate?.errors)}`).toBe(true);
-}
-
-function toolUses(content: readonly ContentBlock[]): ToolUseBlock[] {
-  return content.filter((b): b is ToolUseBlock => b.type === 'tool_use');
-}
-
-function textOf(content: readonly ContentBlock[]): string {
-  return content.map((b) => (b.type === 'text' ? b.text : '')).join('');
-}
-
-function functionCalls(
-  calls: readonly { type: string }[] | undefined,
-): ChatCompletionMessageFunctionToolCall[] {
-  return (calls ?? []).filter((c): c is ChatCompletionMessageFunctionToolCall => c.type === 'function');
-}
-
-/** The error a request fails with; fails the test if it succeeds. */
-async function rejection(request: Promise<unknown>): Promise<unknown> {
-  return request.then(
-    (value) => expect.unreachable(`expected an error, got ${JSON.stringify(value)}`),
-    (error: unknown) => error,
-  );
-}
-
-/** Event names of a raw SSE body, checking each `data` carries the same `type`. */
-function sseEventNames(body: string): string[] {
-  return body
-    .split('\n\n')
-    .filter((frame) => frame.trim() !== '')
-    .map((frame) => {
-      const event = /^event: (.+)$/m.exec(frame)?.[1];
-      const data = /^data: (.+)$/m.exec(frame)?.[1];
-      expect(JSON.parse(data ?? 'null')).toMatchObject({ type: event });
-      return event ?? '';
-    });
-}
 
 let sim: RunningSimulator;
 let gw: RunningGateway;
@@ -257,7 +178,7 @@ describe.each([
     const calls = toolUses(first.content);
     expect(calls.map((c) => c.name)).toEqual(['get_weather', 'get_time']);
     expect(new Set(calls.map((c) => c.id)).size).toBe(2);
-    for (const call of calls) expectValidInput(call.name, call.input);
+    for (const call of calls) expectValidInput(call);
 
     const answer = await create({
       model: route,
@@ -364,7 +285,7 @@ describe('OpenAI SDK through the gateway to an Anthropic-style provider', () => 
     expect(first.choices[0]?.finish_reason).toBe('tool_calls');
     const calls = functionCalls(first.choices[0]?.message.tool_calls);
     expect(calls.map((c) => c.function.name)).toEqual(['get_weather', 'get_time']);
-    for (const call of calls) expectValidInput(call.function.name, JSON.parse(call.function.arguments));
+    for (const call of calls) expectValidArguments(call);
 
     const stream = openai.chat.completions.stream({
       model: 'claude-fast',

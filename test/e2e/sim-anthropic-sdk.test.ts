@@ -1,15 +1,14 @@
 import Anthropic from '@anthropic-ai/sdk';
 import type {
-  ContentBlock,
   MessageCreateParamsNonStreaming,
   MessageParam,
-  Tool,
   ToolUseBlock,
 } from '@anthropic-ai/sdk/resources/messages';
-import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningSimulator, startSimServer } from '../../src/sim/server.js';
 import { countTokens } from '../../src/sim/tokens.js';
+import { expectValidInput, sseEventNames, textOf, tools, toolUses } from '../support/anthropic-fixtures.js';
+import { rejection } from '../support/openai-fixtures.js';
 
 // Quick models keep the file fast; no wrong answers or broken JSON, so exact checks hold.
 const quick = { prefillBaseMs: 1, prefillMsPerToken: 0, decodeMsPerToken: 0.2, batchSlowdown: 0 };
@@ -23,75 +22,6 @@ const config = {
     },
   ],
 };
-
-const ajv = new Ajv2020({ allErrors: true, strict: false });
-
-const weatherTool: Tool = {
-  name: 'get_weather',
-  description: 'The current weather in a city.',
-  input_schema: {
-    type: 'object',
-    properties: {
-      city: { type: 'string' },
-      unit: { type: 'string', enum: ['celsius', 'fahrenheit'] },
-    },
-    required: ['city', 'unit'],
-    additionalProperties: false,
-  },
-};
-const timeTool: Tool = {
-  name: 'get_time',
-  description: 'The local time in a time zone.',
-  input_schema: {
-    type: 'object',
-    properties: {
-      timezone: { type: 'string' },
-      hour24: { type: 'boolean' },
-      offsetMinutes: { type: 'integer', minimum: -720, maximum: 840 },
-    },
-    required: ['timezone', 'hour24'],
-    additionalProperties: false,
-  },
-};
-const tools = [weatherTool, timeTool];
-const validators = new Map(tools.map((t) => [t.name, ajv.compile(t.input_schema)]));
-
-function expectValidInput(block: ToolUseBlock): void {
-  const validate = validators.get(block.name);
-  expect(validate, `a tool named ${block.name}`).toBeDefined();
-  expect(validate?.(block.input), `${JSON.stringify(block.input)}: ${ajv.errorsText(validate?.errors)}`).toBe(
-    true,
-  );
-}
-
-function toolUses(content: readonly ContentBlock[]): ToolUseBlock[] {
-  return content.filter((b): b is ToolUseBlock => b.type === 'tool_use');
-}
-
-function textOf(content: readonly ContentBlock[]): string {
-  return content.map((b) => (b.type === 'text' ? b.text : '')).join('');
-}
-
-/** The error a request fails with; fails the test if it succeeds. */
-async function rejection(request: Promise<unknown>): Promise<unknown> {
-  return request.then(
-    (value) => expect.unreachable(`expected an error, got ${JSON.stringify(value)}`),
-    (error: unknown) => error,
-  );
-}
-
-/** Event names of a raw SSE body, checking each `data` carries the same `type`. */
-function sseEventNames(body: string): string[] {
-  return body
-    .split('\n\n')
-    .filter((frame) => frame.trim() !== '')
-    .map((frame) => {
-      const event = /^event: (.+)$/m.exec(frame)?.[1];
-      const data = /^data: (.+)$/m.exec(frame)?.[1];
-      expect(JSON.parse(data ?? 'null')).toMatchObject({ type: event });
-      return event ?? '';
-    });
-}
 
 let sim: RunningSimulator;
 let client: Anthropic;
