@@ -302,6 +302,20 @@ function semanticProblems(doc: unknown): ConfigProblem[] {
     }
   }
 
+  for (const key of Object.keys(asRecord(doc.prices))) {
+    const provider = key.split('/')[0] ?? '';
+    if (!key.includes('/') || providers.includes(provider)) continue;
+    problems.push({
+      path: pathName(['prices', key]),
+      message: `unknown provider "${provider}"`,
+      hint: withSuggestion(
+        `keys are "provider/model"; providers defined: ${providers.join(', ')}`,
+        provider,
+        providers,
+      ),
+    });
+  }
+
   const apiKeys = isRecord(doc.auth) && Array.isArray(doc.auth.apiKeys) ? doc.auth.apiKeys : [];
   const firstWithKey = new Map<string, number>();
   apiKeys.forEach((apiKey, i) => {

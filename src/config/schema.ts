@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { limitAlgorithmSchema } from '../flow/limit-algorithms.js';
 import { priorities } from '../flow/priority.js';
+import { modelPriceSchema } from '../policy/model-price.js';
 
 /**
  * sluice.yaml, declared once: validation with precise messages, the TypeScript types,
@@ -85,6 +86,11 @@ export const targetSchema = z.strictObject({
   limit: limitAlgorithmSchema
     .optional()
     .describe('This target’s concurrency limit algorithm, overriding flow.limit (docs/flow-control.md).'),
+  price: modelPriceSchema
+    .optional()
+    .describe(
+      'This target’s price in USD per million tokens, overriding `prices:` and the built-in catalog.',
+    ),
 });
 
 export type TargetConfig = z.infer<typeof targetSchema>;
@@ -292,6 +298,12 @@ export const sluiceConfigSchema = z.strictObject({
     .boolean()
     .default(false)
     .describe('Let clients name "provider/model" directly, besides routes.'),
+  prices: z
+    .record(z.string().regex(/^[a-zA-Z0-9_-]+\/.+$/, 'a "provider/model" key'), modelPriceSchema)
+    .default({})
+    .describe(
+      'Prices in USD per million tokens by "provider/model", overriding the built-in catalog (docs/keys-and-budgets.md).',
+    ),
   flow: flowSchema.default(flowSchema.parse({})).describe('Flow control (docs/flow-control.md).'),
   events: eventsSchema.default(eventsSchema.parse({})),
 });

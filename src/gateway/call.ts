@@ -32,6 +32,10 @@ export interface Attempt {
   error?: string;
   /** Why this attempt exists: the first try, a retry of the same target, a fallback to another, a hedge. */
   reason: 'first' | 'retry' | 'fallback' | 'hedge';
+  /** What the provider billed this attempt for (src/gateway/metering.ts); undefined: nothing seen. */
+  usage?: TokenUsage;
+  /** Pico-dollars (src/policy/cost.ts) for `usage`; null: the target has no known price. */
+  cost?: number | null;
 }
 
 /**
@@ -67,6 +71,8 @@ export interface Call {
   routeVersion?: string;
   /** USD over every billable attempt; null when a price is unknown, undefined when not priced. */
   costUsd?: number | null;
+  /** The price catalog version that priced it, or "config" (sluice.yaml). */
+  priceVersion?: string;
   cacheStatus?: 'hit' | 'miss' | 'semantic_hit';
   /** Captured only when events.bodies is enabled, already capped and redacted. */
   requestBody?: string;

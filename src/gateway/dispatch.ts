@@ -7,6 +7,7 @@ import type { RetryBudget } from '../flow/retry-budget.js';
 import { type ApiError, apiError } from '../http/api-error.js';
 import { type SseEvent, SseParser } from '../http/sse-parser.js';
 import type { ChatCompletionRequest, EmbeddingRequest } from '../http/wire/openai-chat.js';
+import { estimatedUsage, promptTokens } from '../policy/token-count.js';
 import {
   type ChatCompletion,
   type ChatCompletionChunk,
@@ -16,6 +17,7 @@ import {
 import { quotaExhausted, type UpstreamFailure, type UpstreamRequest } from '../providers/provider.js';
 import type { Attempt, Call } from './call.js';
 import type { FlowState } from './flow-state.js';
+import { completionText, embeddingUsage, meterAttempt, type StreamMeter, streamMeter } from './metering.js';
 import type { Plan } from './resolve.js';
 import type { Target } from './runtime.js';
 
@@ -413,7 +415,9 @@ export function dispatchChat(
       if (!('url' in upstream)) return { ok: false, failure: upstream };
       return sendWhole(call, target, upstream, attempt, signal, deadline, (body) => {
         const completion = adapter.parseChat(body, target.ref);
-        call.usage = tokenUsage(completion.usage);
+        const usage =
+          tokenUsage(completion.usage) ?? estimatedUsage(promptTokens(request), completionText(completion));
+        meterAttempt(call, attempt, target, usage, true);
         return completion;
       });
     },
@@ -502,6 +506,7 @@ export async function dispatchChatStream(
     async (target, attempt, signal, deadline) => {
       const adapter = target.provider.adapter;
       let firstToken: NodeJS.Timeout | undefined;
+      let meter: StreamMeter | undefined;
       const upstream = translate(target, () => adapter.chatRequest(request, target.ref));
       if (!('url' in upstream)) return { ok: false, failure: upstream };
       try {
@@ -516,6 +521,7 @@ export async function dispatchChatStream(
           };
         }
         const decoder = adapter.streamDecoder(target.ref);
+        meter = streamMeter();
         const parser = new SseParser();
         const text = new StringDecoder('utf8');
         const sameWire = adapter.wire === 'openai';
@@ -523,6 +529,7 @@ export async function dispatchChatStream(
           for (const event of events) {
             const chunks = decoder.decode(event);
             if (chunks.length === 0) continue;
+            const usage = meter?.see(chunks);
             if (owner !== undefined && owner !== attempt) {
               deadline.abort('hedge');
               return;
@@ -535,7 +542,8 @@ export async function dispatchChatStream(
               call.firstTokenMs = now;
               sink.start(target);
             }
-            for (const chunk of chunks) if (chunk.usage) call.usage = tokenUsage(chunk.usage);
+            // Metered before the write, so the usage chunk can carry the cost.
+            if (usage) meterAttempt(call, attempt, target, usage, true);
             const backpressure = sink.write(chunks, event, sameWire);
             if (backpressure) await backpressure;
           }
@@ -572,6 +580,13 @@ export async function dispatchChatStream(
         // Once bytes reached the client, another target would duplicate or garble the answer.
         if (owner === attempt && !classified.aborted) return { ok: false, ...classified, final: true };
         return { ok: false, ...classified };
+      } finally {
+        // A stream that ended without usage (cut, cancelled, or a server that omits it) was
+        // still billed for what it generated: estimate it with the tokenizer.
+        if (meter?.sawOutput && attempt.usage === undefined) {
+          const usage = estimatedUsage(promptTokens(request), meter.text());
+          meterAttempt(call, attempt, target, usage, owner === attempt);
+        }
       }
     },
     flow,
@@ -617,13 +632,7 @@ export function dispatchEmbeddings(
       if (!('url' in upstream)) return { ok: false, failure: upstream };
       return sendWhole(call, target, upstream, attempt, signal, deadline, (body) => {
         const embeddings = parseEmbeddings.call(adapter, body, target.ref);
-        call.usage = {
-          inputTokens: embeddings.usage?.prompt_tokens ?? 0,
-          outputTokens: 0,
-          cachedInputTokens: 0,
-          cacheWriteTokens: 0,
-          reasoningTokens: 0,
-        };
+        meterAttempt(call, attempt, target, embeddingUsage(embeddings, request), true);
         return embeddings;
       });
     },

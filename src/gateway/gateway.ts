@@ -3,9 +3,11 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { SluiceConfig } from '../config/schema.js';
 import type { EventSink } from '../events/sink.js';
 import type { GatewayMetrics } from '../http/metrics.js';
+import { toUsd } from '../policy/cost.js';
 import { systemClock } from '../time/clock.js';
 import type { Call, Principal } from './call.js';
 import { FlowState } from './flow-state.js';
+import { callCost } from './metering.js';
 import { wideEvent } from './record.js';
 import { buildRuntime, type Runtime } from './runtime.js';
 
@@ -29,6 +31,8 @@ export class Gateway {
   /** Learned limits, queues, breakers and budgets: they outlive reloads. */
   readonly flow: FlowState;
   private readonly retired = new Set<Runtime>();
+  /** Targets already warned about for having no price: one warning each, not one per request. */
+  private readonly unpriced = new Set<string>();
 
   constructor(private readonly options: GatewayOptions) {
     this.runtime = buildRuntime(options.config, { simUrl: options.simUrl });
@@ -76,10 +80,11 @@ export class Gateway {
     };
   }
 
-  /** The settle and record stages: metrics, the wide event, a log line. */
+  /** The settle and record stages: cost, metrics, the wide event, a log line. */
   finish(call: Call, status: number): void {
     call.status = status;
     call.totalMs = performance.now() - call.startedAt;
+    this.settleCost(call);
     this.options.metrics.observe(call);
     this.options.sink.write(wideEvent(call, this.runtime.config.server.region ?? null));
     const log = this.options.logger;
@@ -87,6 +92,20 @@ export class Gateway {
       log.warn({ reqId: call.id, route: call.route, status, error: call.error?.message }, 'request failed');
     else
       log.debug({ reqId: call.id, route: call.route, status, ms: Math.round(call.totalMs) }, 'request done');
+  }
+
+  /** The call's cost from its metered attempts; an unknown price is null, never 0, and said once. */
+  private settleCost(call: Call): void {
+    const cost = callCost(call);
+    call.costUsd = cost === null ? null : toUsd(cost);
+    for (const attempt of call.attempts) {
+      if (attempt.cost !== null || this.unpriced.has(attempt.target)) continue;
+      this.unpriced.add(attempt.target);
+      this.options.logger.warn(
+        { target: attempt.target, model: attempt.model },
+        `no price known for ${attempt.target}: its calls' cost is recorded as unknown; set one under prices: in sluice.yaml (docs/keys-and-budgets.md)`,
+      );
+    }
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,6 @@
 import { retriesSchema, timeoutsSchema } from '../config/schema.js';
 import { type ApiError, apiError } from '../http/api-error.js';
+import { targetPrice } from '../policy/price-lookup.js';
 import type { Principal } from './call.js';
 import type { Route, Runtime, Target } from './runtime.js';
 
@@ -52,7 +53,13 @@ function directRoute(runtime: Runtime, model: string): Route | undefined {
   const provider = runtime.providers.get(model.slice(0, slash));
   const providerModel = model.slice(slash + 1);
   if (!provider || !providerModel) return undefined;
-  const target: Target = { id: model, provider, ref: { model: providerModel }, weight: 1 };
+  const price = targetPrice({
+    provider: provider.name,
+    providerType: provider.config.type,
+    model: providerModel,
+    overrides: runtime.config.prices,
+  });
+  const target: Target = { id: model, provider, ref: { model: providerModel }, weight: 1, price };
   // A direct model has no definition of its own to version: its defaults come with the release.
   return { name: model, version: 'direct', targets: [target], fallbacks: [], ...directDefaults };
 }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Agent } from 'undici';
 import type { ProviderConfig, RouteConfig, SluiceConfig, TargetConfig } from '../config/schema.js';
+import { type TargetPrice, targetPrice } from '../policy/price-lookup.js';
 import type { ProviderAdapter, TargetRef } from '../providers/provider.js';
 import { createAdapter } from '../providers/registry.js';
 import type { Principal } from './call.js';
@@ -22,6 +23,8 @@ export interface Target {
   weight: number;
   /** Overrides flow.limit for this target. */
   limit?: TargetConfig['limit'];
+  /** What its tokens cost; undefined: unknown, and its calls' cost is recorded as unknown. */
+  price?: TargetPrice;
 }
 
 export interface Route {
@@ -91,6 +94,13 @@ export function buildRuntime(config: SluiceConfig, options: { simUrl?: string } 
       ref: { model: t.model, params: t.params },
       weight: t.weight,
       limit: t.limit,
+      price: targetPrice({
+        provider: t.provider,
+        providerType: provider.config.type,
+        model: t.model,
+        price: t.price,
+        overrides: config.prices,
+      }),
     };
   };
   const routes = new Map<string, Route>();

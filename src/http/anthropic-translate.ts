@@ -261,8 +261,11 @@ export class AnthropicStreamEncoder {
     return events;
   }
 
-  /** Ends the message; safe to call without any chunk, and more than once. */
-  finish(): AnthropicEvent[] {
+  /**
+   * Ends the message; safe to call without any chunk, and more than once. `extraUsage` joins
+   * message_delta's usage (Sluice's x_sluice_cost_usd).
+   */
+  finish(extraUsage: Record<string, unknown> = {}): AnthropicEvent[] {
     const events: AnthropicEvent[] = [];
     if (this.done) return events;
     this.start(events);
@@ -272,7 +275,7 @@ export class AnthropicStreamEncoder {
       event('message_delta', {
         delta: { stop_reason: this.stopReason ?? 'end_turn', stop_sequence: this.stopSequence },
         // Cumulative totals: the Anthropic SDK overwrites message_start's counts with these.
-        usage: this.usage ? usage : { output_tokens: 0 },
+        usage: { ...(this.usage ? usage : { output_tokens: 0 }), ...extraUsage },
       }),
       event('message_stop', {}),
     );

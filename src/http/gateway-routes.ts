@@ -9,8 +9,10 @@ import {
   type StreamSink,
 } from '../gateway/dispatch.js';
 import type { Gateway } from '../gateway/gateway.js';
+import { callCost } from '../gateway/metering.js';
 import { type Plan, resolvePlan } from '../gateway/resolve.js';
 import type { Route, Target } from '../gateway/runtime.js';
+import { formatUsd, toUsd } from '../policy/cost.js';
 import type { ChatCompletionChunk, EmbeddingResponse } from '../providers/canonical.js';
 import {
   AnthropicStreamEncoder,
@@ -48,7 +50,15 @@ function sluiceHeaders(call: Call, target?: Target): Record<string, string> {
   if (call.route) headers['x-sluice-route'] = call.route;
   if (target) headers['x-sluice-target'] = target.id;
   if (call.attempts.length > 0) headers['x-sluice-attempts'] = String(call.attempts.length);
+  // Known once the call is settled; absent when a price is unknown (docs/keys-and-budgets.md).
+  if (typeof call.costUsd === 'number') headers['x-sluice-cost-usd'] = formatUsd(call.costUsd);
   return headers;
+}
+
+/** A stream's cost so far: its headers left before usage was known, so it rides in the usage. */
+function streamedCost(call: Call): number | null {
+  const cost = callCost(call);
+  return cost === null ? null : toUsd(cost);
 }
 
 /** Aborts when the client goes away before its answer is complete. */
@@ -202,19 +212,20 @@ export function registerGatewayRoutes(app: FastifyInstance, gateway: Gateway): v
           for (const chunk of chunks) wait = writeAnthropic(encoder.encode(chunk)) ?? wait;
           return wait;
         }
-        // Same wire format: pass the upstream's bytes through untouched, unless it is the usage
-        // chunk Sluice asked for on its own account.
-        if (sameWire && chunks.length === 1) {
-          if (!includeUsage && isUsageOnly(chunks[0] as ChatCompletionChunk)) return undefined;
+        // Same wire format: pass the upstream's bytes through untouched, except the usage chunk:
+        // dropped when Sluice asked for it on its own account, else given the cost.
+        if (sameWire && chunks.length === 1 && !isUsageOnly(chunks[0] as ChatCompletionChunk))
           return writeOrWait(res, event.raw.endsWith('\n\n') ? event.raw : `${event.raw}\n\n`);
-        }
         let text = '';
-        for (const chunk of chunks)
-          if (includeUsage || !isUsageOnly(chunk)) text += `data: ${JSON.stringify(chunk)}\n\n`;
+        for (const chunk of chunks) {
+          if (!isUsageOnly(chunk)) text += `data: ${JSON.stringify(chunk)}\n\n`;
+          else if (includeUsage)
+            text += `data: ${JSON.stringify({ ...chunk, x_sluice_cost_usd: streamedCost(call) })}\n\n`;
+        }
         return text ? writeOrWait(res, text) : undefined;
       },
       end() {
-        if (encoder) writeAnthropic(encoder.finish());
+        if (encoder) writeAnthropic(encoder.finish({ x_sluice_cost_usd: streamedCost(call) }));
         else writeOrWait(res, 'data: [DONE]\n\n');
         res.end();
       },

@@ -3,6 +3,7 @@ import type { EventBusStats } from '../events/bus.js';
 import { priorities } from '../flow/priority.js';
 import type { Call } from '../gateway/call.js';
 import type { FlowState } from '../gateway/flow-state.js';
+import { toUsd } from '../policy/cost.js';
 
 const latencyBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 
@@ -33,6 +34,12 @@ export class GatewayMetrics {
     name: 'sluice_tokens_total',
     help: 'Tokens by route, target and kind (input, output, cached_input, reasoning).',
     labelNames: ['route', 'target', 'kind'] as const,
+    registers: [this.registry],
+  });
+  private readonly cost = new Counter({
+    name: 'sluice_cost_usd_total',
+    help: 'USD spent upstream, by route and the target each attempt went to (unknown prices count nothing).',
+    labelNames: ['route', 'target'] as const,
     registers: [this.registry],
   });
   private readonly attempts = new Counter({
@@ -173,6 +180,7 @@ export class GatewayMetrics {
     }
     for (const attempt of call.attempts) {
       this.attempts.inc({ target: attempt.target, reason: attempt.reason, outcome: attempt.outcome });
+      if (attempt.cost) this.cost.inc({ route, target: attempt.target }, toUsd(attempt.cost));
     }
   }
 }

@@ -94,6 +94,11 @@ export interface TokenUsage {
   cachedInputTokens: number;
   cacheWriteTokens: number;
   reasoningTokens: number;
+  /**
+   * Sluice counted these itself (tokenizer) because the provider reported no usage: a stream
+   * cut short, a hedge cancelled mid-answer, a server that omits usage.
+   */
+  estimated?: boolean;
 }
 
 export function tokenUsage(usage: Usage | null | undefined): TokenUsage | undefined {

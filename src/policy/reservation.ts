@@ -1,0 +1,56 @@
+import type { ChatCompletionRequest } from '../http/wire/openai-chat.js';
+import { type PicoUsd, perToken, priceTier, toUsd } from './cost.js';
+import type { ModelPrice } from './model-price.js';
+import { promptTokens } from './token-count.js';
+
+/** The most a call may cost before it is sent, for budgets to hold back; settled with the real usage. */
+export interface Reservation {
+  promptTokens: number;
+  /** The answer's ceiling: max tokens per choice times `n`. */
+  maxOutputTokens: number;
+  /** promptTokens + maxOutputTokens. */
+  tokens: number;
+  /** Worst-case cost in pico-dollars; null when the target's price is unknown. */
+  picoUsd: PicoUsd | null;
+  usd: number | null;
+}
+
+/**
+ * The worst case for a prompt of `promptTokens` and an answer of at most `maxOutputTokens`:
+ * every prompt token at the dearer of the input and cache-write rates, every output token at
+ * the dearer of the output and reasoning rates.
+ */
+export function worstCase(
+  price: ModelPrice | undefined,
+  promptTokens: number,
+  maxOutputTokens: number,
+): Reservation {
+  const tokens = promptTokens + maxOutputTokens;
+  if (!price) return { promptTokens, maxOutputTokens, tokens, picoUsd: null, usd: null };
+  const tier = priceTier(price, promptTokens);
+  const input = Math.max(tier.input, tier.cacheWrite ?? tier.input);
+  const output = Math.max(tier.output, tier.reasoning ?? tier.output);
+  const picoUsd = promptTokens * perToken(input) + maxOutputTokens * perToken(output);
+  return { promptTokens, maxOutputTokens, tokens, picoUsd, usd: toUsd(picoUsd) };
+}
+
+/** The answer's ceiling: the request's max_completion_tokens or max_tokens, else the default, per choice. */
+export function maxOutputTokens(
+  request: Pick<ChatCompletionRequest, 'max_tokens' | 'max_completion_tokens' | 'n'>,
+  defaultMaxOutputTokens: number,
+): number {
+  const perChoice = request.max_completion_tokens ?? request.max_tokens ?? defaultMaxOutputTokens;
+  return perChoice * (request.n ?? 1);
+}
+
+/**
+ * The reservation for a chat request against a target priced `price`: its prompt counted with
+ * the tokenizer (src/policy/token-count.ts), its answer at its ceiling.
+ */
+export function chatReservation(
+  price: ModelPrice | undefined,
+  request: Pick<ChatCompletionRequest, 'messages' | 'tools' | 'max_tokens' | 'max_completion_tokens' | 'n'>,
+  options: { defaultMaxOutputTokens: number },
+): Reservation {
+  return worstCase(price, promptTokens(request), maxOutputTokens(request, options.defaultMaxOutputTokens));
+}
