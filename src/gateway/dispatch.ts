@@ -583,7 +583,7 @@ export async function dispatchChatStream(
       } finally {
         // A stream that ended without usage (cut, cancelled, or a server that omits it) was
         // still billed for what it generated: estimate it with the tokenizer.
-        if (meter?.sawOutput && attempt.usage === undefined) {
+        if (meter?.started && attempt.usage === undefined) {
           const usage = estimatedUsage(promptTokens(request), meter.text());
           meterAttempt(call, attempt, target, usage, owner === attempt);
         }

@@ -47,25 +47,30 @@ export function callCost(call: Call): PicoUsd | null {
 export interface StreamMeter {
   /** Returns the usage these chunks reported, if any. */
   see(chunks: readonly ChatCompletionChunk[]): TokenUsage | undefined;
-  /** Whether any answer text or tool call came through: an attempt cut before that is not estimated. */
-  readonly sawOutput: boolean;
+  /**
+   * The provider began its answer: its prompt was processed and is billed, even if the stream
+   * is cut or cancelled now. An attempt cut before that is not estimated.
+   */
+  readonly started: boolean;
   /** Everything streamed so far, for the tokenizer. */
   text(): string;
 }
 
 export function streamMeter(): StreamMeter {
   const pieces: string[] = [];
+  let started = false;
   return {
     see(chunks) {
       let reported: TokenUsage | undefined;
       for (const chunk of chunks) {
+        started = true;
         if (chunk.usage) reported = tokenUsage(chunk.usage);
         for (const choice of chunk.choices) collect(pieces, choice.delta);
       }
       return reported;
     },
-    get sawOutput() {
-      return pieces.length > 0;
+    get started() {
+      return started;
     },
     text: () => pieces.join(''),
   };

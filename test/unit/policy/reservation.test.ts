@@ -1,0 +1,82 @@
+import { describe, expect, it } from 'vitest';
+import { chatReservation, maxOutputTokens, worstCase } from '../../../src/policy/reservation.js';
+import { countTokens, embeddingInputTokens, promptTokens } from '../../../src/policy/token-count.js';
+import { countPromptTokens } from '../../../src/sim/completion.js';
+
+const sonnet = { input: 3, cacheWrite: 3.75, cachedInput: 0.3, output: 15 };
+
+describe('counting tokens without the provider', () => {
+  it('counts a prompt as the simulator (and OpenAI) frames it', () => {
+    const messages = [
+      { role: 'system' as const, content: 'You are terse.' },
+      { role: 'user' as const, content: [{ type: 'text' as const, text: 'Tell me about sluice gates.' }] },
+    ];
+    expect(promptTokens({ messages })).toBe(
+      countPromptTokens({
+        messages: [
+          { role: 'system', text: 'You are terse.' },
+          { role: 'user', text: 'Tell me about sluice gates.' },
+        ],
+        tools: [],
+      }),
+    );
+  });
+
+  it('counts tool definitions and earlier tool calls', () => {
+    const plain = promptTokens({ messages: [{ role: 'user', content: 'weather?' }] });
+    const tools = [
+      { type: 'function' as const, function: { name: 'get_weather', parameters: { type: 'object' } } },
+    ];
+    expect(promptTokens({ messages: [{ role: 'user', content: 'weather?' }], tools })).toBe(
+      plain + countTokens(JSON.stringify(tools)),
+    );
+  });
+
+  it('counts embedding inputs, token ids as they are', () => {
+    expect(embeddingInputTokens('hello world')).toBe(countTokens('hello world'));
+    expect(embeddingInputTokens(['a b', 'c'])).toBe(countTokens('a b') + countTokens('c'));
+    expect(embeddingInputTokens([1, 2, 3])).toBe(3);
+    expect(embeddingInputTokens([[1, 2], [3]])).toBe(3);
+  });
+});
+
+describe('reserving for the worst case', () => {
+  it('prices every prompt token at the dearer of input and cache write, every output token at the dearer of output and reasoning', () => {
+    // 1,000 × $3.75 + 500 × $15, per million
+    expect(worstCase(sonnet, 1000, 500)).toEqual({
+      promptTokens: 1000,
+      maxOutputTokens: 500,
+      tokens: 1500,
+      picoUsd: 11_250_000_000,
+      usd: 0.01125,
+    });
+    expect(worstCase({ input: 1, output: 2, reasoning: 8 }, 0, 100).usd).toBe(0.0008);
+  });
+
+  it('uses the long-context tier when the prompt alone passes it', () => {
+    const tiered = { input: 1, output: 1, longContext: { aboveInputTokens: 100, input: 10, output: 10 } };
+    expect(worstCase(tiered, 100, 0).usd).toBe(0.0001);
+    expect(worstCase(tiered, 101, 0).usd).toBe(0.00101);
+  });
+
+  it('reserves tokens but no money when the price is unknown', () => {
+    expect(worstCase(undefined, 10, 20)).toMatchObject({ tokens: 30, picoUsd: null, usd: null });
+  });
+
+  it('takes the answer ceiling from the request, else the default, times n', () => {
+    expect(maxOutputTokens({ max_completion_tokens: 300, max_tokens: 100 }, 4096)).toBe(300);
+    expect(maxOutputTokens({ max_tokens: 100, n: 3 }, 4096)).toBe(300);
+    expect(maxOutputTokens({ max_tokens: null }, 4096)).toBe(4096);
+  });
+
+  it('counts a chat request’s prompt with the tokenizer', () => {
+    const request = {
+      messages: [{ role: 'user' as const, content: 'Tell me about sluice gates.' }],
+      max_tokens: 50,
+    };
+    const reservation = chatReservation(sonnet, request, { defaultMaxOutputTokens: 4096 });
+    expect(reservation.promptTokens).toBe(promptTokens(request));
+    expect(reservation.maxOutputTokens).toBe(50);
+    expect(reservation.picoUsd).toBe(reservation.promptTokens * 3_750_000 + 50 * 15_000_000);
+  });
+});
