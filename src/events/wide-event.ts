@@ -82,6 +82,23 @@ export const wideEventSchema = z.object({
       durationMs: z.number().nullable(),
       firstByteMs: z.number().nullable(),
       error: z.string().nullable(),
+      costUsd: z
+        .number()
+        .nullable()
+        .optional()
+        .describe(
+          'This attempt’s cost, when it used tokens (a cancelled hedge that streamed still costs); null: no known price.',
+        ),
+      priceVersion: z
+        .string()
+        .optional()
+        .describe('The price catalog version that priced it, or "config" (sluice.yaml).'),
+      usageEstimated: z
+        .boolean()
+        .optional()
+        .describe(
+          'The provider reported no usage (a cut or cancelled stream): Sluice’s tokenizer counted it.',
+        ),
     }),
   ),
   retries: z.number().int(),

@@ -36,6 +36,8 @@ export interface Attempt {
   usage?: TokenUsage;
   /** Pico-dollars (src/policy/cost.ts) for `usage`; null: the target has no known price. */
   cost?: number | null;
+  /** The price catalog version that priced it, or "config" (sluice.yaml). */
+  priceVersion?: string;
 }
 
 /**

@@ -7,7 +7,7 @@ import type { RetryBudget } from '../flow/retry-budget.js';
 import { type ApiError, apiError } from '../http/api-error.js';
 import { type SseEvent, SseParser } from '../http/sse-parser.js';
 import type { ChatCompletionRequest, EmbeddingRequest } from '../http/wire/openai-chat.js';
-import { estimatedUsage, promptTokens } from '../policy/token-count.js';
+import { tokenCounter } from '../policy/token-count.js';
 import {
   type ChatCompletion,
   type ChatCompletionChunk,
@@ -413,10 +413,13 @@ export function dispatchChat(
       const adapter = target.provider.adapter;
       const upstream = translate(target, () => adapter.chatRequest(request, target.ref));
       if (!('url' in upstream)) return { ok: false, failure: upstream };
-      return sendWhole(call, target, upstream, attempt, signal, deadline, (body) => {
+      return sendWhole(call, target, upstream, attempt, signal, deadline, async (body) => {
         const completion = adapter.parseChat(body, target.ref);
-        const usage =
-          tokenUsage(completion.usage) ?? estimatedUsage(promptTokens(request), completionText(completion));
+        let usage = tokenUsage(completion.usage);
+        if (!usage) {
+          const counter = await tokenCounter();
+          usage = counter.estimate(counter.prompt(request), completionText(completion));
+        }
         meterAttempt(call, attempt, target, usage, true);
         return completion;
       });
@@ -437,7 +440,7 @@ async function sendWhole<T>(
   attempt: Attempt,
   signal: AbortSignal,
   deadline: Deadline,
-  parse: (body: unknown) => T,
+  parse: (body: unknown) => Promise<T>,
 ): Promise<Outcome<T>> {
   try {
     const response = await undiciRequest(upstream.url, {
@@ -453,7 +456,7 @@ async function sendWhole<T>(
         failure: await failureOf(target, response.statusCode, response.body, response.headers),
       };
     }
-    const value = parse(await response.body.json());
+    const value = await parse(await response.body.json());
     return { ok: true, value, congested: quotaExhausted(response.headers) };
   } catch (error) {
     return { ok: false, ...deadline.failure(error, target) };
@@ -584,7 +587,8 @@ export async function dispatchChatStream(
         // A stream that ended without usage (cut, cancelled, or a server that omits it) was
         // still billed for what it generated: estimate it with the tokenizer.
         if (meter?.started && attempt.usage === undefined) {
-          const usage = estimatedUsage(promptTokens(request), meter.text());
+          const counter = await tokenCounter();
+          const usage = counter.estimate(counter.prompt(request), meter.text());
           meterAttempt(call, attempt, target, usage, owner === attempt);
         }
       }
@@ -630,9 +634,9 @@ export function dispatchEmbeddings(
       const { embeddingsRequest, parseEmbeddings } = adapter;
       const upstream = translate(target, () => embeddingsRequest.call(adapter, request, target.ref));
       if (!('url' in upstream)) return { ok: false, failure: upstream };
-      return sendWhole(call, target, upstream, attempt, signal, deadline, (body) => {
+      return sendWhole(call, target, upstream, attempt, signal, deadline, async (body) => {
         const embeddings = parseEmbeddings.call(adapter, body, target.ref);
-        meterAttempt(call, attempt, target, embeddingUsage(embeddings, request), true);
+        meterAttempt(call, attempt, target, await embeddingUsage(embeddings, request, tokenCounter), true);
         return embeddings;
       });
     },

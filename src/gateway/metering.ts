@@ -1,6 +1,6 @@
 import type { EmbeddingRequest } from '../http/wire/openai-chat.js';
 import { type PicoUsd, usageCost } from '../policy/cost.js';
-import { embeddingInputTokens } from '../policy/token-count.js';
+import type { TokenCounter } from '../policy/token-count.js';
 import {
   type ChatCompletion,
   type ChatCompletionChunk,
@@ -25,6 +25,7 @@ export function meterAttempt(
 ): void {
   attempt.usage = usage;
   attempt.cost = target.price ? usageCost(usage, target.price.price) : null;
+  attempt.priceVersion = target.price?.version;
   if (target.price) call.priceVersion = target.price.version;
   if (answered) call.usage = usage;
 }
@@ -101,11 +102,15 @@ function collect(
 
 /**
  * An embeddings answer's usage: input only. No input is free, so a count of zero means the
- * provider did not say (Gemini's batch embeddings): then Sluice counts it, marked estimated.
+ * provider did not say (Gemini's batch embeddings): then `count` counts it, marked estimated.
  */
-export function embeddingUsage(response: EmbeddingResponse, request: EmbeddingRequest): TokenUsage {
+export async function embeddingUsage(
+  response: EmbeddingResponse,
+  request: EmbeddingRequest,
+  count: () => Promise<TokenCounter>,
+): Promise<TokenUsage> {
   const reported = response.usage?.prompt_tokens ?? 0;
-  const inputTokens = reported > 0 ? reported : embeddingInputTokens(request.input);
+  const inputTokens = reported > 0 ? reported : (await count()).embeddingInput(request.input);
   return {
     inputTokens,
     outputTokens: 0,

@@ -1,5 +1,6 @@
 import { type ErrorClass, WIDE_EVENT_VERSION, type WideEvent } from '../events/wide-event.js';
 import type { ApiError } from '../http/api-error.js';
+import { toUsd } from '../policy/cost.js';
 import type { Call } from './call.js';
 
 const noTags: Record<string, string> = {};
@@ -65,6 +66,9 @@ export function wideEvent(call: Call, region: string | null = null): WideEvent {
       firstByteMs: a.firstByteMs === undefined ? null : round(a.firstByteMs),
       queuedMs: a.queuedMs === undefined ? null : round(a.queuedMs),
       error: a.error ?? null,
+      ...(a.cost !== undefined && { costUsd: a.cost === null ? null : toUsd(a.cost) }),
+      ...(a.priceVersion !== undefined && { priceVersion: a.priceVersion }),
+      ...(a.usage?.estimated && { usageEstimated: true }),
     })),
     retries: call.attempts.filter((a) => a.reason === 'retry').length,
     fallbacks: call.attempts.filter((a) => a.reason === 'fallback').length,

@@ -1,7 +1,7 @@
 import type { ChatCompletionRequest } from '../http/wire/openai-chat.js';
 import { type PicoUsd, perToken, priceTier, toUsd } from './cost.js';
 import type { ModelPrice } from './model-price.js';
-import { promptTokens } from './token-count.js';
+import { tokenCounter } from './token-count.js';
 
 /** The most a call may cost before it is sent, for budgets to hold back; settled with the real usage. */
 export interface Reservation {
@@ -45,12 +45,13 @@ export function maxOutputTokens(
 
 /**
  * The reservation for a chat request against a target priced `price`: its prompt counted with
- * the tokenizer (src/policy/token-count.ts), its answer at its ceiling.
+ * the tokenizer (src/policy/token-count.ts, loaded on first use), its answer at its ceiling.
  */
-export function chatReservation(
+export async function chatReservation(
   price: ModelPrice | undefined,
   request: Pick<ChatCompletionRequest, 'messages' | 'tools' | 'max_tokens' | 'max_completion_tokens' | 'n'>,
   options: { defaultMaxOutputTokens: number },
-): Reservation {
-  return worstCase(price, promptTokens(request), maxOutputTokens(request, options.defaultMaxOutputTokens));
+): Promise<Reservation> {
+  const counter = await tokenCounter();
+  return worstCase(price, counter.prompt(request), maxOutputTokens(request, options.defaultMaxOutputTokens));
 }

@@ -1,17 +1,21 @@
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { chatReservation, maxOutputTokens, worstCase } from '../../../src/policy/reservation.js';
-import { countTokens, embeddingInputTokens, promptTokens } from '../../../src/policy/token-count.js';
+import { type TokenCounter, tokenCounter } from '../../../src/policy/token-count.js';
 import { countPromptTokens } from '../../../src/sim/completion.js';
 
 const sonnet = { input: 3, cacheWrite: 3.75, cachedInput: 0.3, output: 15 };
 
 describe('counting tokens without the provider', () => {
+  let counter: TokenCounter;
+  beforeAll(async () => {
+    counter = await tokenCounter();
+  });
   it('counts a prompt as the simulator (and OpenAI) frames it', () => {
     const messages = [
       { role: 'system' as const, content: 'You are terse.' },
       { role: 'user' as const, content: [{ type: 'text' as const, text: 'Tell me about sluice gates.' }] },
     ];
-    expect(promptTokens({ messages })).toBe(
+    expect(counter.prompt({ messages })).toBe(
       countPromptTokens({
         messages: [
           { role: 'system', text: 'You are terse.' },
@@ -23,20 +27,20 @@ describe('counting tokens without the provider', () => {
   });
 
   it('counts tool definitions and earlier tool calls', () => {
-    const plain = promptTokens({ messages: [{ role: 'user', content: 'weather?' }] });
+    const plain = counter.prompt({ messages: [{ role: 'user', content: 'weather?' }] });
     const tools = [
       { type: 'function' as const, function: { name: 'get_weather', parameters: { type: 'object' } } },
     ];
-    expect(promptTokens({ messages: [{ role: 'user', content: 'weather?' }], tools })).toBe(
-      plain + countTokens(JSON.stringify(tools)),
+    expect(counter.prompt({ messages: [{ role: 'user', content: 'weather?' }], tools })).toBe(
+      plain + counter.count(JSON.stringify(tools)),
     );
   });
 
   it('counts embedding inputs, token ids as they are', () => {
-    expect(embeddingInputTokens('hello world')).toBe(countTokens('hello world'));
-    expect(embeddingInputTokens(['a b', 'c'])).toBe(countTokens('a b') + countTokens('c'));
-    expect(embeddingInputTokens([1, 2, 3])).toBe(3);
-    expect(embeddingInputTokens([[1, 2], [3]])).toBe(3);
+    expect(counter.embeddingInput('hello world')).toBe(counter.count('hello world'));
+    expect(counter.embeddingInput(['a b', 'c'])).toBe(counter.count('a b') + counter.count('c'));
+    expect(counter.embeddingInput([1, 2, 3])).toBe(3);
+    expect(counter.embeddingInput([[1, 2], [3]])).toBe(3);
   });
 });
 
@@ -69,13 +73,14 @@ describe('reserving for the worst case', () => {
     expect(maxOutputTokens({ max_tokens: null }, 4096)).toBe(4096);
   });
 
-  it('counts a chat request’s prompt with the tokenizer', () => {
+  it('counts a chat request’s prompt with the tokenizer', async () => {
+    const counter = await tokenCounter();
     const request = {
       messages: [{ role: 'user' as const, content: 'Tell me about sluice gates.' }],
       max_tokens: 50,
     };
-    const reservation = chatReservation(sonnet, request, { defaultMaxOutputTokens: 4096 });
-    expect(reservation.promptTokens).toBe(promptTokens(request));
+    const reservation = await chatReservation(sonnet, request, { defaultMaxOutputTokens: 4096 });
+    expect(reservation.promptTokens).toBe(counter.prompt(request));
     expect(reservation.maxOutputTokens).toBe(50);
     expect(reservation.picoUsd).toBe(reservation.promptTokens * 3_750_000 + 50 * 15_000_000);
   });
