@@ -140,6 +140,29 @@ describe('parseConfig', () => {
     ]);
   });
 
+  it('names the provider of a price key that does not exist, and a price the arithmetic cannot hold', () => {
+    const problems = problemsOf({
+      ...minimal,
+      prices: {
+        'openai/gpt-4o': { input: 2.5, output: 10 },
+        'opnai/gpt-4o': { input: 2.5, output: 10 },
+        'claude/claude-x': { input: 0.0000001, output: 1 },
+      },
+    });
+    expect(problems).toEqual([
+      {
+        path: 'prices.claude/claude-x.input',
+        message: 'at most 6 decimal places (USD per million tokens)',
+        hint: 'Prompt tokens neither read from nor written to a cache.',
+      },
+      {
+        path: 'prices.opnai/gpt-4o',
+        message: 'unknown provider "opnai"',
+        hint: 'keys are "provider/model"; providers defined: openai, claude; did you mean "openai"?',
+      },
+    ]);
+  });
+
   it('rejects a route name with "/" only when directModels is on', () => {
     const routes = { 'team/chat': minimal.routes.chat };
     expect(() => parseConfig({ ...minimal, routes }, {})).not.toThrow();
