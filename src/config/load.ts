@@ -6,6 +6,7 @@ import {
   apiKeySchema,
   providerSchema,
   retriesSchema,
+  routeCacheSchema,
   routeSchema,
   type SluiceConfig,
   sluiceConfigSchema,
@@ -191,6 +192,7 @@ const definitionIds = new Map<z.core.$ZodType, string>([
   [targetSchema, 'Target'],
   [timeoutsSchema, 'Timeouts'],
   [retriesSchema, 'Retries'],
+  [routeCacheSchema, 'RouteCache'],
   [apiKeySchema, 'ApiKey'],
 ]);
 
@@ -293,6 +295,7 @@ function semanticProblems(doc: unknown): ConfigProblem[] {
         });
       });
     }
+    if (isRecord(route.cache)) problems.push(...cacheProblems(name, route.cache, routeNames));
     if (targets.length > 0 && targets.every((t) => isRecord(t) && t.weight === 0)) {
       problems.push({
         path: pathName(['routes', name, 'targets']),
@@ -347,6 +350,50 @@ function semanticProblems(doc: unknown): ConfigProblem[] {
     });
   });
   return problems;
+}
+
+const semanticOnly = ['embeddingRoute', 'threshold', 'embeddingTimeoutMs'] as const;
+
+/** A semantic cache needs an embedding route that exists and is not the route itself. */
+function cacheProblems(name: string, cache: Record<string, unknown>, routeNames: string[]): ConfigProblem[] {
+  const path = (field: string) => pathName(['routes', name, 'cache', field]);
+  if (cache.mode !== 'semantic') {
+    return semanticOnly
+      .filter((field) => cache[field] !== undefined)
+      .map((field) => ({
+        path: path(field),
+        message: `${field} is only used by the semantic cache`,
+        hint: 'set mode: semantic, or remove the field',
+      }));
+  }
+  const embeddingRoute = cache.embeddingRoute;
+  if (embeddingRoute === undefined) {
+    return [
+      {
+        path: path('embeddingRoute'),
+        message: 'mode semantic needs an embedding route',
+        hint: 'name a route whose targets are embedding models, e.g. embeddingRoute: embed',
+      },
+    ];
+  }
+  if (typeof embeddingRoute !== 'string' || embeddingRoute === '') return [];
+  if (embeddingRoute === name) {
+    return [
+      {
+        path: path('embeddingRoute'),
+        message: 'a route cannot embed its own requests',
+        hint: 'name a separate route whose targets are embedding models',
+      },
+    ];
+  }
+  if (routeNames.includes(embeddingRoute)) return [];
+  return [
+    {
+      path: path('embeddingRoute'),
+      message: `unknown route "${embeddingRoute}"`,
+      hint: withSuggestion(`routes defined: ${routeNames.join(', ')}`, embeddingRoute, routeNames),
+    },
+  ];
 }
 
 function withSuggestion(hint: string, word: string, candidates: readonly string[]): string {

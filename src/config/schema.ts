@@ -112,6 +112,38 @@ export const retriesSchema = z.strictObject({
   ).default(10_000),
 });
 
+export const routeCacheSchema = z.strictObject({
+  mode: z
+    .enum(['exact', 'semantic'])
+    .default('exact')
+    .describe(
+      'exact: the same request gets the stored answer; semantic: also a request whose last user message means the same (docs/caching.md).',
+    ),
+  ttlMs: z.int().min(1).default(3_600_000).describe('How long an answer may be served from the cache.'),
+  scope: z
+    .enum(['route', 'key'])
+    .default('route')
+    .describe('route: every key allowed on the route shares its entries; key: each API key has its own.'),
+  embeddingRoute: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('semantic: the route (of this gateway) that embeds the last user message.'),
+  threshold: z
+    .number()
+    .min(0.5)
+    .max(1)
+    .default(0.95)
+    .describe('semantic: the least cosine similarity between two messages that counts as the same question.'),
+  embeddingTimeoutMs: z
+    .int()
+    .min(1)
+    .default(2_000)
+    .describe('semantic: a slower embedding counts as a miss and the request goes upstream.'),
+});
+
+export type RouteCacheConfig = z.infer<typeof routeCacheSchema>;
+
 export const routeSchema = z.strictObject({
   description: z.string().optional(),
   targets: z.array(targetSchema).min(1).describe('Where traffic goes, split by weight.'),
@@ -139,6 +171,9 @@ export const routeSchema = z.strictObject({
     .describe(
       'Opt-in: when the first attempt is slow, send a second one to the next target; first answer wins.',
     ),
+  cache: routeCacheSchema
+    .optional()
+    .describe('Opt-in: answer repeated chat requests from the response cache (docs/caching.md).'),
 });
 
 export type RouteConfig = z.infer<typeof routeSchema>;
@@ -249,6 +284,37 @@ export const eventsSchema = z
     path: ['clickhouse'],
   });
 
+export const cacheSchema = z
+  .strictObject({
+    store: z
+      .enum(['memory', 'redis'])
+      .default('memory')
+      .describe('memory: this process only; redis: shared by every gateway pointed at the same Redis.'),
+    maxBytes: z
+      .int()
+      .min(1024)
+      .default(268_435_456)
+      .describe('memory: the byte budget of stored answers; the least recently used go first.'),
+    maxEntryBytes: z.int().min(1).default(1_048_576).describe('Larger answers are not stored.'),
+    redisUrl: z
+      .url({ protocol: /^rediss?$/ })
+      .optional()
+      .describe('Required when store is redis, e.g. redis://redis:6379 or ${REDIS_URL}.'),
+    keyPrefix: z.string().default('sluice:cache:').describe('redis: prefix of every key the cache writes.'),
+    timeoutMs: ms('redis: a slower lookup counts as a miss.').default(250),
+    maxVectors: z
+      .int()
+      .min(1)
+      .default(10_000)
+      .describe('Semantic index cap: memory, vectors in all; redis, vectors per scope. The oldest go first.'),
+  })
+  .refine((cache) => cache.store !== 'redis' || cache.redisUrl !== undefined, {
+    message: 'store redis needs cache.redisUrl',
+    path: ['redisUrl'],
+  });
+
+export type CacheConfig = z.infer<typeof cacheSchema>;
+
 export const sluiceConfigSchema = z.strictObject({
   server: z
     .strictObject({
@@ -306,6 +372,9 @@ export const sluiceConfigSchema = z.strictObject({
     ),
   flow: flowSchema.default(flowSchema.parse({})).describe('Flow control (docs/flow-control.md).'),
   events: eventsSchema.default(eventsSchema.parse({})),
+  cache: cacheSchema
+    .default(cacheSchema.parse({}))
+    .describe('Where the response cache keeps answers; routes opt in with routes.<name>.cache.'),
 });
 
 export type SluiceConfig = z.infer<typeof sluiceConfigSchema>;
