@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
+import { canonicalJson } from '../cache/canonical-json.js';
+import { openResponseCache, type ResponseCache } from '../cache/response-cache.js';
 import type { SluiceConfig } from '../config/schema.js';
 import type { EventSink } from '../events/sink.js';
 import type { GatewayMetrics } from '../http/metrics.js';
@@ -20,6 +22,8 @@ export interface GatewayOptions {
   simUrl?: string;
   /** Reads the config again, for reloads (SIGHUP, POST /admin/config/reload). */
   loadConfig?: () => Promise<SluiceConfig>;
+  /** Wall-clock epoch milliseconds, for cache expiry; tests pass a manual clock's. */
+  now?: () => number;
 }
 
 /**
@@ -30,13 +34,19 @@ export class Gateway {
   runtime: Runtime;
   /** Learned limits, queues, breakers and budgets: they outlive reloads. */
   readonly flow: FlowState;
+  /** The response cache outlives reloads too, unless the reload changes its store. */
+  cache: ResponseCache;
+  readonly now: () => number;
   private readonly retired = new Set<Runtime>();
   /** Targets already warned about for having no price: one warning each, not one per request. */
   private readonly unpriced = new Set<string>();
+  private lastCacheWarning = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly options: GatewayOptions) {
     this.runtime = buildRuntime(options.config, { simUrl: options.simUrl });
     this.flow = new FlowState(options.config, systemClock);
+    this.now = options.now ?? Date.now;
+    this.cache = this.openCache(options.config);
   }
 
   get canReload(): boolean {
@@ -54,6 +64,11 @@ export class Gateway {
     const previous = this.runtime;
     this.runtime = next;
     this.flow.reconfigure(config);
+    if (canonicalJson(config.cache) !== canonicalJson(previous.config.cache)) {
+      const cache = this.cache;
+      this.cache = this.openCache(config);
+      void cache.close();
+    }
     this.retired.add(previous);
     // Pools drain on their own; closing waits for in-flight requests on them to finish.
     void previous.close().finally(() => this.retired.delete(previous));
@@ -109,7 +124,23 @@ export class Gateway {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.runtime.close(), ...[...this.retired].map((r) => r.close())]);
+    await Promise.all([this.runtime.close(), ...[...this.retired].map((r) => r.close()), this.cache.close()]);
     await this.options.sink.close();
+  }
+
+  private openCache(config: SluiceConfig): ResponseCache {
+    return openResponseCache(config.cache, {
+      now: this.now,
+      // A store outage would otherwise log once per request: one warning per 10 s says enough.
+      onError: (error, operation) => {
+        const now = performance.now();
+        if (operation !== 'connection' && now - this.lastCacheWarning < 10_000) return;
+        this.lastCacheWarning = now;
+        this.options.logger.warn(
+          { err: error, operation, store: config.cache.store },
+          'response cache unavailable: requests go upstream',
+        );
+      },
+    });
   }
 }

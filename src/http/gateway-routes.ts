@@ -1,5 +1,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { replayChunks } from '../cache/replay.js';
+import type { CacheLookup } from '../cache/response-cache.js';
+import { StreamRecorder } from '../cache/stream-recorder.js';
 import { type Priority, parsePriority, priorities } from '../flow/priority.js';
+import { lookupCache } from '../gateway/cache-stage.js';
 import type { Call, Principal } from '../gateway/call.js';
 import {
   dispatchChat,
@@ -13,16 +17,11 @@ import { callCost } from '../gateway/metering.js';
 import { type Plan, resolvePlan } from '../gateway/resolve.js';
 import type { Route, Target } from '../gateway/runtime.js';
 import { formatUsd, toUsd } from '../policy/cost.js';
-import type { ChatCompletionChunk, EmbeddingResponse } from '../providers/canonical.js';
-import {
-  AnthropicStreamEncoder,
-  anthropicToCanonical,
-  canonicalToAnthropic,
-  messageId,
-} from './anthropic-translate.js';
+import { type EmbeddingResponse, tokenUsage } from '../providers/canonical.js';
+import { anthropicToCanonical, canonicalToAnthropic } from './anthropic-translate.js';
 import { type ApiError, anthropicErrorBody, apiError, isApiError, openAIErrorBody } from './api-error.js';
 import { callLabels } from './call-labels.js';
-import { writeOrWait } from './stream-writer.js';
+import { ClientStream } from './client-stream.js';
 import { messagesRequestSchema } from './wire/anthropic-messages.js';
 import { parseRequest } from './wire/invalid-request.js';
 import {
@@ -38,13 +37,6 @@ declare module 'fastify' {
   }
 }
 
-const sseHeaders = {
-  'content-type': 'text/event-stream; charset=utf-8',
-  'cache-control': 'no-cache',
-  connection: 'keep-alive',
-  'x-accel-buffering': 'no',
-};
-
 function sluiceHeaders(call: Call, target?: Target): Record<string, string> {
   const headers: Record<string, string> = { 'x-sluice-request-id': call.id };
   if (call.route) headers['x-sluice-route'] = call.route;
@@ -52,8 +44,11 @@ function sluiceHeaders(call: Call, target?: Target): Record<string, string> {
   if (call.attempts.length > 0) headers['x-sluice-attempts'] = String(call.attempts.length);
   // Known once the call is settled; absent when a price is unknown (docs/keys-and-budgets.md).
   if (typeof call.costUsd === 'number') headers['x-sluice-cost-usd'] = formatUsd(call.costUsd);
+  if (call.cacheStatus) headers['x-sluice-cache'] = cacheHeader[call.cacheStatus];
   return headers;
 }
+
+const cacheHeader = { hit: 'hit', semantic_hit: 'semantic-hit', miss: 'miss' } as const;
 
 /** A stream's cost so far: its headers left before usage was known, so it rides in the usage. */
 function streamedCost(call: Call): number | null {
@@ -83,6 +78,42 @@ export function registerGatewayRoutes(app: FastifyInstance, gateway: Gateway): v
       .code(error.status)
       .headers({ ...sluiceHeaders(call), ...error.headers })
       .send(body);
+  };
+
+  /**
+   * A cached answer costs nothing upstream: no attempt, and its usage is reported as the stored
+   * answer's, marked by the call's cache status. Whole, or replayed as a stream when asked.
+   */
+  const answerFromCache = (reply: FastifyReply, call: Call, cached: CacheHit, includeUsage: boolean) => {
+    const { answer } = cached;
+    call.usage = tokenUsage(answer.completion.usage);
+    const headers = () => ({
+      ...sluiceHeaders(call),
+      age: String(Math.max(0, Math.floor((gateway.now() - answer.storedAt) / 1000))),
+      ...(cached.status === 'semantic_hit' && { 'x-sluice-cache-similarity': cached.similarity.toFixed(4) }),
+    });
+    if (!call.stream) {
+      gateway.finish(call, 200);
+      const body =
+        call.wire === 'anthropic'
+          ? canonicalToAnthropic(answer.completion, call.requestedModel)
+          : answer.completion;
+      return reply.headers(headers()).send(body);
+    }
+    reply.hijack();
+    const stream = new ClientStream(reply.raw, {
+      wire: call.wire,
+      includeUsage,
+      requestedModel: call.requestedModel,
+      callId: call.id,
+      cost: () => streamedCost(call),
+    });
+    stream.open(headers());
+    call.firstTokenMs = performance.now() - call.startedAt;
+    stream.write(replayChunks(answer.completion));
+    stream.end();
+    gateway.finish(call, 200);
+    return reply;
   };
 
   /** The balancer's pick among a route's live targets, informed by their flow state. */
@@ -180,64 +211,47 @@ export function registerGatewayRoutes(app: FastifyInstance, gateway: Gateway): v
     const prepared = prepare(request, call, canonical.model);
     if ('error' in prepared) return fail(reply, call, prepared.error, wire);
     const signal = clientSignal(reply, call);
+    const includeUsage = wire === 'openai' && request.body !== null && wantsUsage(request.body);
+    const cached = await lookupCache(gateway, call, canonical, request.headers['cache-control'], signal);
+    if (cached?.status === 'hit' || cached?.status === 'semantic_hit')
+      return answerFromCache(reply, call, cached, includeUsage);
+    const fill = cached?.status === 'miss' ? cached.fill : undefined;
 
     if (!call.stream) {
       const result = await dispatchChat(call, prepared.plan, canonical, signal, prepared.flow);
       if (!result.ok) return fail(reply, call, result.error, wire);
+      fill?.(result.value, result.target.id);
       gateway.finish(call, 200);
       const body =
         wire === 'anthropic' ? canonicalToAnthropic(result.value, call.requestedModel) : result.value;
       return reply.headers(sluiceHeaders(call, result.target)).send(body);
     }
 
-    const res = reply.raw;
-    const includeUsage = wire === 'openai' && request.body !== null && wantsUsage(request.body);
-    let encoder: AnthropicStreamEncoder | undefined;
-    const writeAnthropic = (events: ReturnType<AnthropicStreamEncoder['encode']>) => {
-      let wait: Promise<void> | undefined;
-      for (const e of events)
-        wait = writeOrWait(res, `event: ${e.event}\ndata: ${JSON.stringify(e.data)}\n\n`) ?? wait;
-      return wait;
-    };
+    const recorder = fill ? new StreamRecorder() : undefined;
+    const stream = new ClientStream(reply.raw, {
+      wire,
+      includeUsage,
+      requestedModel: call.requestedModel,
+      callId: call.id,
+      cost: () => streamedCost(call),
+    });
     const sink: StreamSink = {
       start(target) {
         reply.hijack();
-        res.writeHead(200, { ...sseHeaders, ...sluiceHeaders(call, target) });
-        if (wire === 'anthropic')
-          encoder = new AnthropicStreamEncoder(call.requestedModel, messageId(call.id));
+        stream.open(sluiceHeaders(call, target));
       },
       write(chunks, event, sameWire) {
-        if (encoder) {
-          let wait: Promise<void> | undefined;
-          for (const chunk of chunks) wait = writeAnthropic(encoder.encode(chunk)) ?? wait;
-          return wait;
-        }
-        // Same wire format: pass the upstream's bytes through untouched, except the usage chunk:
-        // dropped when Sluice asked for it on its own account, else given the cost.
-        if (sameWire && chunks.length === 1 && !isUsageOnly(chunks[0] as ChatCompletionChunk))
-          return writeOrWait(res, event.raw.endsWith('\n\n') ? event.raw : `${event.raw}\n\n`);
-        let text = '';
-        for (const chunk of chunks) {
-          if (!isUsageOnly(chunk)) text += `data: ${JSON.stringify(chunk)}\n\n`;
-          else if (includeUsage)
-            text += `data: ${JSON.stringify({ ...chunk, x_sluice_cost_usd: streamedCost(call) })}\n\n`;
-        }
-        return text ? writeOrWait(res, text) : undefined;
+        if (recorder) for (const chunk of chunks) recorder.add(chunk);
+        return stream.write(chunks, sameWire ? event : undefined);
       },
-      end() {
-        if (encoder) writeAnthropic(encoder.finish({ x_sluice_cost_usd: streamedCost(call) }));
-        else writeOrWait(res, 'data: [DONE]\n\n');
-        res.end();
-      },
-      fail(error) {
-        if (encoder) {
-          writeOrWait(res, `event: error\ndata: ${JSON.stringify(anthropicErrorBody(error))}\n\n`);
-        } else writeOrWait(res, `data: ${JSON.stringify(openAIErrorBody(error))}\n\n`);
-        res.end();
-      },
+      end: () => stream.end(),
+      fail: (error) => stream.fail(error),
     };
     const result = await dispatchChatStream(call, prepared.plan, canonical, signal, sink, prepared.flow);
     if (result.ok) {
+      const completion = recorder?.completion();
+      const answered = call.attempts.find((a) => a.outcome === 'ok');
+      if (fill && completion && answered) fill(completion, answered.target);
       gateway.finish(call, 200);
       return reply;
     }
@@ -294,13 +308,11 @@ export function registerGatewayRoutes(app: FastifyInstance, gateway: Gateway): v
   });
 }
 
+type CacheHit = Extract<CacheLookup, { status: 'hit' | 'semantic_hit' }>;
+
 function wantsUsage(body: unknown): boolean {
   const options = (body as { stream_options?: { include_usage?: unknown } }).stream_options;
   return options?.include_usage === true;
-}
-
-function isUsageOnly(chunk: ChatCompletionChunk): boolean {
-  return chunk.choices.length === 0 && chunk.usage !== undefined && chunk.usage !== null;
 }
 
 /** Providers that only return floats (Gemini) still answer a base64 request, as OpenAI SDKs ask by default. */

@@ -23,6 +23,8 @@ export interface GatewayServerOptions {
   loadConfig?: () => Promise<SluiceConfig>;
   /** The event bus's state, when events go through one (DuckDB, ClickHouse). */
   eventStats?: () => EventBusStats;
+  /** Wall-clock epoch milliseconds, for cache expiry; tests pass a manual clock's. */
+  now?: () => number;
 }
 
 const errorBodyFor = (url: string) => (url.startsWith('/v1/messages') ? anthropicErrorBody : openAIErrorBody);
@@ -36,6 +38,7 @@ export function buildGatewayServer(options: GatewayServerOptions): {
   const metrics = new GatewayMetrics();
   const gateway = new Gateway({ ...options, metrics });
   metrics.watchFlow(gateway.flow);
+  metrics.watchCache(() => gateway.cache);
   if (options.eventStats) metrics.watchEvents(options.eventStats);
   const app = Fastify({
     loggerInstance: options.logger,

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { ResponseCache } from '../cache/response-cache.js';
 import type { EventBusStats } from '../events/bus.js';
 import { priorities } from '../flow/priority.js';
 import type { Call } from '../gateway/call.js';
@@ -46,6 +47,19 @@ export class GatewayMetrics {
     name: 'sluice_upstream_attempts_total',
     help: 'Upstream attempts by target, reason (first, retry, fallback) and outcome.',
     labelNames: ['target', 'reason', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  private readonly cacheLookups = new Counter({
+    name: 'sluice_cache_lookups_total',
+    help: 'Chat requests on caching routes, by route and result (hit, semantic_hit, miss).',
+    labelNames: ['route', 'result'] as const,
+    registers: [this.registry],
+  });
+  private readonly cacheTokens = new Counter({
+    name: 'sluice_cache_served_tokens_total',
+    help: 'Tokens of answers served from the response cache (not spent upstream), by route and kind.',
+    labelNames: ['route', 'kind'] as const,
     registers: [this.registry],
   });
 
@@ -124,6 +138,53 @@ export class GatewayMetrics {
     });
   }
 
+  /** The response cache's store (memory: its size and evictions) and its failures, read at scrape time. */
+  watchCache(current: () => ResponseCache): void {
+    const registers = [this.registry];
+    new Gauge({
+      name: 'sluice_cache_entries',
+      help: 'Answers in the memory response cache.',
+      registers,
+      collect() {
+        this.reset();
+        const stats = current().stats();
+        if (stats) this.set(stats.entries);
+      },
+    });
+    new Gauge({
+      name: 'sluice_cache_bytes',
+      help: 'Bytes of answers in the memory response cache (keys and values, UTF-8).',
+      registers,
+      collect() {
+        this.reset();
+        const stats = current().stats();
+        if (stats) this.set(stats.bytes);
+      },
+    });
+    new Counter({
+      name: 'sluice_cache_evictions_total',
+      help: 'Answers the memory response cache dropped to stay within cache.maxBytes.',
+      registers,
+      collect() {
+        this.reset();
+        const stats = current().stats();
+        if (stats) this.inc(stats.evictions);
+      },
+    });
+    new Counter({
+      name: 'sluice_cache_errors_total',
+      help: 'Response cache operations that failed (store down or slow), by operation (lookup, fill); each lookup counted a miss.',
+      labelNames: ['operation'],
+      registers,
+      collect() {
+        this.reset();
+        const { errors } = current().counters;
+        this.inc({ operation: 'lookup' }, errors.lookup);
+        this.inc({ operation: 'fill' }, errors.fill);
+      },
+    });
+  }
+
   /** The event pipeline: what waits to be stored, what was lost, whether the store answers. */
   watchEvents(stats: () => EventBusStats): void {
     const registers = [this.registry];
@@ -170,8 +231,12 @@ export class GatewayMetrics {
     if (call.totalMs !== undefined)
       this.duration.observe({ route, target, operation: call.operation }, call.totalMs / 1000);
     if (call.firstTokenMs !== undefined) this.firstToken.observe({ route, target }, call.firstTokenMs / 1000);
+    if (call.cacheStatus) this.cacheLookups.inc({ route, result: call.cacheStatus });
     const usage = call.usage;
-    if (usage) {
+    if (usage && (call.cacheStatus === 'hit' || call.cacheStatus === 'semantic_hit')) {
+      this.cacheTokens.inc({ route, kind: 'input' }, usage.inputTokens);
+      this.cacheTokens.inc({ route, kind: 'output' }, usage.outputTokens);
+    } else if (usage) {
       if (usage.inputTokens) this.tokens.inc({ route, target, kind: 'input' }, usage.inputTokens);
       if (usage.outputTokens) this.tokens.inc({ route, target, kind: 'output' }, usage.outputTokens);
       if (usage.cachedInputTokens)
