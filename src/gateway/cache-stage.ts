@@ -1,13 +1,14 @@
-import { type CachePolicy, cachePolicy } from '../cache/cache-policy.js';
+import type { CachePolicy } from '../cache/cache-policy.js';
 import type { CacheLookup } from '../cache/response-cache.js';
 import { unitVector } from '../cache/vector-index.js';
 import type { Priority } from '../flow/priority.js';
 import { apiError, isApiError } from '../http/api-error.js';
 import type { ChatCompletionRequest } from '../http/wire/openai-chat.js';
-import type { Call } from './call.js';
+import type { Call, Principal } from './call.js';
 import { dispatchEmbeddings } from './dispatch.js';
 import type { Gateway } from './gateway.js';
 import { resolvePlan } from './resolve.js';
+import type { Route, Runtime } from './runtime.js';
 
 /**
  * The cache stage, between resolve and dispatch (ARCHITECTURE.md): on a route that caches, looks
@@ -17,12 +18,12 @@ import { resolvePlan } from './resolve.js';
 export async function lookupCache(
   gateway: Gateway,
   call: Call,
+  route: Route,
   request: ChatCompletionRequest,
   cacheControl: string | string[] | undefined,
   signal: AbortSignal,
 ): Promise<CacheLookup | undefined> {
-  if (!call.route) return undefined;
-  const policy = cachePolicy(gateway.runtime.config.routes, call.route);
+  const policy = cachePolicy(gateway.runtime, route);
   if (!policy) return undefined;
   const directives = new Set(
     [cacheControl ?? []]
@@ -33,13 +34,37 @@ export async function lookupCache(
   const lookup = await gateway.cache.lookup({
     policy,
     request,
-    owner: policy.settings.scope === 'key' ? (call.principal.keyName ?? '') : null,
+    owner: policy.settings.scope === 'key' ? owner(call.principal) : null,
     read: !directives.has('no-cache'),
     write: !directives.has('no-store'),
     embed: (text) => embed(gateway, call, policy, text, signal),
   });
   if (lookup) call.cacheStatus = lookup.status;
   return lookup;
+}
+
+/** The policy of a route whose definition has a cache block; direct "provider/model" routes have none. */
+function cachePolicy(runtime: Runtime, route: Route): CachePolicy | undefined {
+  const config = Object.hasOwn(runtime.config.routes, route.name)
+    ? runtime.config.routes[route.name]
+    : undefined;
+  const settings = config?.cache;
+  if (!settings) return undefined;
+  const embedding =
+    settings.mode === 'semantic' && settings.embeddingRoute !== undefined
+      ? runtime.routes.get(settings.embeddingRoute)
+      : undefined;
+  return {
+    route: route.name,
+    version: route.version,
+    settings,
+    ...(embedding && { embedding: { route: embedding.name, version: embedding.version } }),
+  };
+}
+
+/** Whose entries these are with `scope: key`: a virtual key by its id, a key of sluice.yaml by its name. */
+function owner(principal: Principal): string {
+  return principal.keyId ? `id:${principal.keyId}` : `name:${principal.keyName ?? ''}`;
 }
 
 /**

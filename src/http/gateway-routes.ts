@@ -212,7 +212,14 @@ export function registerGatewayRoutes(app: FastifyInstance, gateway: Gateway): v
     if ('error' in prepared) return fail(reply, call, prepared.error, wire);
     const signal = clientSignal(reply, call);
     const includeUsage = wire === 'openai' && request.body !== null && wantsUsage(request.body);
-    const cached = await lookupCache(gateway, call, canonical, request.headers['cache-control'], signal);
+    const cached = await lookupCache(
+      gateway,
+      call,
+      prepared.plan.route,
+      canonical,
+      request.headers['cache-control'],
+      signal,
+    );
     if (cached?.status === 'hit' || cached?.status === 'semantic_hit')
       return answerFromCache(reply, call, cached, includeUsage);
     const fill = cached?.status === 'miss' ? cached.fill : undefined;

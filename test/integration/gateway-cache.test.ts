@@ -193,7 +193,15 @@ describe('exact cache', () => {
     const [miss, hit] = gw.events;
     expect(miss?.attempts).toHaveLength(1);
     // A hit is free upstream, yet says what the answer weighed.
-    expect(hit).toMatchObject({ status: 200, route: 'cached', target: null, attempts: [] });
+    expect(miss).toMatchObject({ cacheStatus: 'miss' });
+    expect(hit).toMatchObject({
+      status: 200,
+      route: 'cached',
+      target: null,
+      attempts: [],
+      cacheStatus: 'hit',
+    });
+    expect(hit?.routeVersion).toBe(miss?.routeVersion);
     expect(hit?.tokens).toEqual(miss?.tokens);
   });
 
@@ -453,11 +461,11 @@ describe('cache isolation', () => {
     await completion(await post(gw, ask({ model: 'other' })));
 
     next = structuredClone(gw.gateway.runtime.config);
-    next.routes.cached?.targets.push({ provider: 'sim', model: 'sim-fast', weight: 0 });
-    if (next.routes.other?.cache) next.routes.other.cache.ttlMs = 120_000;
+    const changed = next.routes.cached?.targets[0];
+    if (changed) changed.params = { temperature: 0 };
     await gw.gateway.reload();
     expect(cacheHeader(await post(gw, ask()))).toBe('miss');
-    // A new TTL does not change what the route answers: its entries stay.
+    // The other route is the same version as before: its entries stay.
     expect(cacheHeader(await post(gw, ask({ model: 'other' })))).toBe('hit');
   });
 });
@@ -495,7 +503,9 @@ describe('semantic cache', () => {
     expect(gw.events.find((e) => e.operation === 'embeddings')).toMatchObject({
       route: 'embed',
       status: 200,
+      cacheStatus: null,
     });
+    expect(gw.events.filter((e) => e.cacheStatus === 'semantic_hit')).toHaveLength(2);
   });
 
   it('matches only when everything but the last user message is identical', async () => {

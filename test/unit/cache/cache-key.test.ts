@@ -1,17 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { exactKey, semanticScope } from '../../../src/cache/cache-key.js';
-import { cachePolicy, routeVersion } from '../../../src/cache/cache-policy.js';
+import type { CachePolicy } from '../../../src/cache/cache-policy.js';
 import { canonicalJson } from '../../../src/cache/canonical-json.js';
-import { type RouteConfig, routeSchema } from '../../../src/config/schema.js';
+import { routeCacheSchema } from '../../../src/config/schema.js';
 import type { ChatCompletionRequest } from '../../../src/http/wire/openai-chat.js';
 
-const route = (extra: Record<string, unknown> = {}): RouteConfig =>
-  routeSchema.parse({ targets: [{ provider: 'sim', model: 'sim-fast' }], cache: {}, ...extra });
-const policyOf = (config: RouteConfig, name = 'chat') => {
-  const policy = cachePolicy({ [name]: config, embed: route({ cache: undefined }) }, name);
-  if (!policy) throw new Error('the route should cache');
-  return policy;
-};
+const policyOf = (extra: Partial<CachePolicy> = {}): CachePolicy => ({
+  route: 'chat',
+  version: 'v1',
+  settings: routeCacheSchema.parse({}),
+  ...extra,
+});
 const request = (extra: Partial<ChatCompletionRequest> = {}): ChatCompletionRequest => ({
   model: 'chat',
   messages: [{ role: 'user', content: 'Hello' }],
@@ -27,7 +26,7 @@ describe('canonical JSON', () => {
 });
 
 describe('exact cache key', () => {
-  const policy = policyOf(route());
+  const policy = policyOf();
 
   it('is the same whatever the key order, delivery options and attribution of a request', () => {
     const base = exactKey(policy, null, request({ temperature: 0 }));
@@ -45,7 +44,7 @@ describe('exact cache key', () => {
     expect(exactKey(policy, null, same)).toBe(base);
   });
 
-  it('differs with anything that changes the answer, the owner or the route', () => {
+  it('differs with anything that changes the answer, the owner, the route or its version', () => {
     const base = exactKey(policy, null, request());
     const variants = [
       exactKey(policy, null, request({ temperature: 0.5 })),
@@ -58,24 +57,18 @@ describe('exact cache key', () => {
         request({ messages: [{ role: 'user', content: [{ type: 'text', text: 'Hello' }] }] }),
       ),
       exactKey(policy, 'key-a', request()),
-      exactKey(policyOf(route(), 'other'), null, request()),
+      exactKey(policyOf({ route: 'other' }), null, request()),
+      exactKey(policyOf({ version: 'v2' }), null, request()),
     ];
     expect(new Set([base, ...variants]).size).toBe(variants.length + 1);
-  });
-
-  it('changes with the route version: a new target or parameter, not a new TTL or description', () => {
-    const base = routeVersion(route());
-    expect(routeVersion(route({ description: 'support bot', cache: { ttlMs: 5 } }))).toBe(base);
-    expect(
-      routeVersion(route({ targets: [{ provider: 'sim', model: 'sim-fast', params: { temperature: 0 } }] })),
-    ).not.toBe(base);
-    expect(routeVersion(route({ fallbacks: [{ provider: 'sim', model: 'sim-smart' }] }))).not.toBe(base);
   });
 });
 
 describe('semantic scope', () => {
-  const semantic = policyOf(route({ cache: { mode: 'semantic', embeddingRoute: 'embed' } }));
-  const withEmbedding = { ...semantic, embedding: semantic.embedding ?? { route: 'embed', version: '' } };
+  const withEmbedding = {
+    ...policyOf({ settings: routeCacheSchema.parse({ mode: 'semantic', embeddingRoute: 'embed' }) }),
+    embedding: { route: 'embed', version: 'e1' },
+  };
 
   it('leaves the embedded text out, and keeps everything else, earlier turns included', () => {
     const system = [{ role: 'system' as const, content: 'Be brief.' }];
