@@ -44,8 +44,6 @@ export type CacheLookup =
 export interface CacheCounters {
   /** Store or index operations that failed (Redis down, timeouts): each counted a miss. */
   errors: { lookup: number; fill: number };
-  /** Answers not stored because they were larger than maxEntryBytes. */
-  tooLarge: number;
 }
 
 const answerVersion = 1;
@@ -56,7 +54,7 @@ const answerVersion = 1;
  * miss, is counted, and is reported through `onError`.
  */
 export class ResponseCache {
-  readonly counters: CacheCounters = { errors: { lookup: 0, fill: 0 }, tooLarge: 0 };
+  readonly counters: CacheCounters = { errors: { lookup: 0, fill: 0 } };
 
   constructor(
     private readonly store: ResponseStore & { stats?(): StoreStats },
@@ -151,10 +149,7 @@ export class ResponseCache {
     const storedAt = this.options.now();
     const expiresAt = storedAt + ttlMs;
     const text = JSON.stringify({ v: answerVersion, completion, storedAt, expiresAt, target });
-    if (Buffer.byteLength(text) > this.options.maxEntryBytes) {
-      this.counters.tooLarge++;
-      return;
-    }
+    if (Buffer.byteLength(text) > this.options.maxEntryBytes) return;
     // The vector goes in after its entry, so a semantic lookup never finds a vector without one.
     this.store
       .set(key, text, expiresAt)
