@@ -186,6 +186,7 @@ describe('exact cache', () => {
     expect(second.headers.get('age')).toMatch(/^\d+$/);
     expect(second.headers.get('x-sluice-target')).toBeNull();
     expect(second.headers.get('x-sluice-attempts')).toBeNull();
+    expect(second.headers.get('x-sluice-cost-usd')).toBe('0');
     expect(await completion(second)).toEqual(stored);
     expect(await upstreamCalls(gw)).toBe(1);
 
@@ -200,6 +201,7 @@ describe('exact cache', () => {
       target: null,
       attempts: [],
       cacheStatus: 'hit',
+      costUsd: 0,
     });
     expect(hit?.routeVersion).toBe(miss?.routeVersion);
     expect(hit?.tokens).toEqual(miss?.tokens);
