@@ -84,6 +84,7 @@ describe('prices from sluice.yaml', () => {
   const overrides = {
     'openai/gpt-4o': { input: 2, output: 8 },
     'vllm/llama-3.1-70b': { input: 0.5, output: 0.5 },
+    'vllm/meta-llama/Llama-3.1-8B-Instruct': { input: 0.05, output: 0.05 },
   };
 
   it('override the catalog by "provider/model", dated variants included', () => {
@@ -96,6 +97,15 @@ describe('prices from sluice.yaml', () => {
     expect(
       targetPrice({ provider: 'vllm', providerType: 'openai-compatible', model: 'llama-3.1-70b', overrides }),
     ).toEqual({ price: { input: 0.5, output: 0.5 }, version: 'config' });
+    // Model ids may hold slashes (Hugging Face names): only the first one ends the provider.
+    expect(
+      targetPrice({
+        provider: 'vllm',
+        providerType: 'openai-compatible',
+        model: 'meta-llama/Llama-3.1-8B-Instruct',
+        overrides,
+      })?.price,
+    ).toEqual({ input: 0.05, output: 0.05 });
   });
 
   it('apply to the provider they name only', () => {
