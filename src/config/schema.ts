@@ -315,6 +315,22 @@ export const cacheSchema = z
 
 export type CacheConfig = z.infer<typeof cacheSchema>;
 
+export const storeSchema = z
+  .discriminatedUnion('type', [
+    z.strictObject({
+      type: z.literal('sqlite'),
+      path: z.string().min(1).optional().describe('The database file; default <dataDir>/control.db.'),
+    }),
+    z.strictObject({
+      type: z.literal('postgres'),
+      url: z
+        .url({ protocol: /^postgres(ql)?$/ })
+        .describe('postgres://user:password@host:5432/database; e.g. ${SLUICE_DATABASE_URL}.'),
+      maxConnections: z.int().min(1).default(10).describe('Connection pool size.'),
+    }),
+  ])
+  .describe('Where keys, teams, orgs and budgets live (docs/keys-and-budgets.md).');
+
 export const sluiceConfigSchema = z.strictObject({
   server: z
     .strictObject({
@@ -355,9 +371,19 @@ export const sluiceConfigSchema = z.strictObject({
         .min(16)
         .optional()
         .describe('Required for /admin routes; e.g. ${SLUICE_ADMIN_KEY}.'),
-      apiKeys: z.array(apiKeySchema).default([]).describe('Keys for the client API; none: the API is open.'),
+      apiKeys: z
+        .array(apiKeySchema)
+        .default([])
+        .describe('Keys for the client API; none here and none in the control store: the API is open.'),
+      keyRefreshMs: z
+        .int()
+        .min(100)
+        .default(5_000)
+        .describe(
+          'How often virtual keys are reloaded from the control store (changes made on other nodes).',
+        ),
     })
-    .default({ apiKeys: [] }),
+    .default({ apiKeys: [], keyRefreshMs: 5_000 }),
   providers: z.record(z.string().regex(/^[a-zA-Z0-9_-]+$/), providerSchema).default({}),
   routes: z.record(z.string().min(1), routeSchema).default({}),
   directModels: z
@@ -375,6 +401,7 @@ export const sluiceConfigSchema = z.strictObject({
   cache: cacheSchema
     .default(cacheSchema.parse({}))
     .describe('Where the response cache keeps answers; routes opt in with routes.<name>.cache.'),
+  store: storeSchema.default({ type: 'sqlite' }),
 });
 
 export type SluiceConfig = z.infer<typeof sluiceConfigSchema>;

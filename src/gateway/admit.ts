@@ -1,12 +1,14 @@
 import { timingSafeEqual } from 'node:crypto';
-import { type ApiError, apiError } from '../http/api-error.js';
+import { type ApiError, apiError, isApiError } from '../http/api-error.js';
 import type { Principal } from './call.js';
 import { keyDigest, type Runtime } from './runtime.js';
 
 const anonymous: Principal = { keyName: null };
 
+type Headers = Record<string, string | string[] | undefined>;
+
 /** The key a client sent: `Authorization: Bearer <key>` (OpenAI SDKs) or `x-api-key` (Anthropic SDKs). */
-export function presentedKey(headers: Record<string, string | string[] | undefined>): string | undefined {
+export function presentedKey(headers: Headers): string | undefined {
   const auth = headers.authorization;
   if (typeof auth === 'string' && auth.length > 7 && auth.slice(0, 7).toLowerCase() === 'bearer ') {
     return auth.slice(7).trim();
@@ -16,17 +18,16 @@ export function presentedKey(headers: Record<string, string | string[] | undefin
 }
 
 /**
- * The admit stage's authentication: which principal is calling. Keys are looked up by their
- * SHA-256 digest, so no secret is ever compared byte by byte (no timing side channel).
- * Budgets and rate limits will hang off the principal found here.
+ * The admit stage's authentication: which principal is calling. Keys from the config and the
+ * control store's virtual keys are looked up in memory by their SHA-256 digest, so no secret is
+ * compared byte by byte (no timing side channel) and no request waits on storage.
+ * While no key exists at all the API is open; once one does (even revoked), every call needs one.
  */
-export function authenticate(
-  runtime: Runtime,
-  headers: Record<string, string | string[] | undefined>,
-): Principal | ApiError {
-  if (runtime.apiKeys.size === 0) return anonymous;
+export function authenticate(runtime: Runtime, headers: Headers): Principal | ApiError {
+  const open = runtime.apiKeys.size === 0 && runtime.virtualKeys.size === 0;
   const key = presentedKey(headers);
   if (!key) {
+    if (open) return anonymous;
     return apiError(
       'authentication',
       401,
@@ -34,18 +35,58 @@ export function authenticate(
       { code: 'missing_api_key' },
     );
   }
-  const principal = runtime.apiKeys.get(keyDigest(key).toString('hex'));
-  if (!principal) {
-    return apiError('authentication', 401, 'Invalid API key: check the key or ask an admin for a new one.', {
-      code: 'invalid_api_key',
-    });
-  }
-  return principal;
+  const digest = keyDigest(key).toString('hex');
+  const configured = runtime.apiKeys.get(digest);
+  if (configured) return configured;
+  const stored = runtime.virtualKeys.admit(digest);
+  if (stored) return isApiError(stored) ? stored : stored.principal;
+  if (open) return anonymous;
+  return apiError('authentication', 401, 'Invalid API key: check the key or ask an admin for a new one.', {
+    code: 'invalid_api_key',
+  });
 }
 
-/** True when `headers` carry the admin key. */
-export function isAdmin(runtime: Runtime, headers: Record<string, string | string[] | undefined>): boolean {
+/**
+ * Who may use the admin API: the configured admin key, or a virtual key with admin scope.
+ * Returns true, or the error to answer: 401 for no or an unknown key, 403 for a client key
+ * without admin scope (or when nothing can unlock the admin API).
+ */
+export function authorizeAdmin(runtime: Runtime, headers: Headers): true | ApiError {
+  const enabled = runtime.adminKeyDigest !== undefined || runtime.virtualKeys.admins > 0;
+  if (!enabled) {
+    return apiError(
+      'permission',
+      403,
+      'The admin API is disabled: set auth.adminKey in the config (e.g. ${SLUICE_ADMIN_KEY}).',
+      { code: 'admin_disabled' },
+    );
+  }
   const key = presentedKey(headers);
-  if (!key || !runtime.adminKeyDigest) return false;
-  return timingSafeEqual(keyDigest(key), runtime.adminKeyDigest);
+  if (key) {
+    const digest = keyDigest(key);
+    if (runtime.adminKeyDigest && timingSafeEqual(digest, runtime.adminKeyDigest)) return true;
+    const hex = digest.toString('hex');
+    const stored = runtime.virtualKeys.admit(hex);
+    if (isApiError(stored)) return stored;
+    if (stored?.admin) return true;
+    if (stored || runtime.apiKeys.has(hex)) {
+      return apiError(
+        'permission',
+        403,
+        'This API key has no admin scope: use the admin key, or a key created with "admin": true.',
+        { code: 'admin_scope_required' },
+      );
+    }
+  }
+  return apiError(
+    'authentication',
+    401,
+    'The admin API needs the admin key (or a key with admin scope) as "Authorization: Bearer <key>".',
+    { code: 'invalid_admin_key' },
+  );
+}
+
+/** True when `headers` carry the admin key or an active key with admin scope. */
+export function isAdmin(runtime: Runtime, headers: Headers): boolean {
+  return authorizeAdmin(runtime, headers) === true;
 }

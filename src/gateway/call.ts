@@ -7,8 +7,11 @@ export interface Principal {
   keyName: string | null;
   /** The virtual key's id; null for keys declared in sluice.yaml and anonymous calls. */
   keyId?: string | null;
+  /** The names of the virtual key's team and org; null when it has none. */
   team?: string | null;
   org?: string | null;
+  /** A virtual key's tags, e.g. {"env": "prod"}: the defaults of its requests' tags. */
+  tags?: Readonly<Record<string, string>>;
   /** Routes this key may use; undefined means all. */
   routes?: readonly string[];
   /** Flow-control priority of this key's requests unless they say otherwise. */

@@ -6,6 +6,7 @@ import type { SluiceConfig } from '../config/schema.js';
 import type { EventSink } from '../events/sink.js';
 import type { GatewayMetrics } from '../http/metrics.js';
 import { toUsd } from '../policy/cost.js';
+import type { VirtualKeys } from '../policy/key-directory.js';
 import { systemClock } from '../time/clock.js';
 import type { Call, Principal } from './call.js';
 import { FlowState } from './flow-state.js';
@@ -24,6 +25,8 @@ export interface GatewayOptions {
   loadConfig?: () => Promise<SluiceConfig>;
   /** Wall-clock epoch milliseconds, for cache expiry; tests pass a manual clock's. */
   now?: () => number;
+  /** The control store's keys, which every runtime authenticates with besides the config's. */
+  virtualKeys?: VirtualKeys;
 }
 
 /**
@@ -43,7 +46,7 @@ export class Gateway {
   private lastCacheWarning = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly options: GatewayOptions) {
-    this.runtime = buildRuntime(options.config, { simUrl: options.simUrl });
+    this.runtime = buildRuntime(options.config, { simUrl: options.simUrl, virtualKeys: options.virtualKeys });
     this.flow = new FlowState(options.config, systemClock);
     this.now = options.now ?? Date.now;
     this.cache = this.openCache(options.config);
@@ -60,7 +63,10 @@ export class Gateway {
   async reload(): Promise<Runtime> {
     if (!this.options.loadConfig) throw new Error('this gateway was started without a config file to reload');
     const config = await this.options.loadConfig();
-    const next = buildRuntime(config, { simUrl: this.options.simUrl });
+    const next = buildRuntime(config, {
+      simUrl: this.options.simUrl,
+      virtualKeys: this.options.virtualKeys,
+    });
     const previous = this.runtime;
     this.runtime = next;
     this.flow.reconfigure(config);

@@ -47,7 +47,8 @@ function allowed(principal: Principal, route: string): boolean {
   return principal.routes === undefined || principal.routes.includes(route);
 }
 
-function directRoute(runtime: Runtime, model: string): Route | undefined {
+/** The route a "provider/model" name stands for (with directModels), or undefined. */
+export function directRoute(runtime: Runtime, model: string): Route | undefined {
   const slash = model.indexOf('/');
   if (slash <= 0) return undefined;
   const provider = runtime.providers.get(model.slice(0, slash));

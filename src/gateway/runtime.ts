@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Agent } from 'undici';
 import type { ProviderConfig, RouteConfig, SluiceConfig, TargetConfig } from '../config/schema.js';
+import { noVirtualKeys, type VirtualKeys } from '../policy/key-directory.js';
 import { type TargetPrice, targetPrice } from '../policy/price-lookup.js';
 import type { ProviderAdapter, TargetRef } from '../providers/provider.js';
 import { createAdapter } from '../providers/registry.js';
@@ -49,6 +50,8 @@ export interface Runtime {
   routes: Map<string, Route>;
   /** sha256(key) → principal: lookups by digest never compare secrets byte by byte. */
   apiKeys: Map<string, Principal>;
+  /** The keys of the control store (admin API), in memory; they outlive reloads. */
+  virtualKeys: VirtualKeys;
   adminKeyDigest?: Buffer;
   close(): Promise<void>;
 }
@@ -57,7 +60,10 @@ export function keyDigest(key: string): Buffer {
   return createHash('sha256').update(key).digest();
 }
 
-export function buildRuntime(config: SluiceConfig, options: { simUrl?: string } = {}): Runtime {
+export function buildRuntime(
+  config: SluiceConfig,
+  options: { simUrl?: string; virtualKeys?: VirtualKeys } = {},
+): Runtime {
   const providers = new Map<string, Provider>();
   for (const [name, providerConfig] of Object.entries(config.providers)) {
     const agents = new Map<number, Agent>();
@@ -120,6 +126,9 @@ export function buildRuntime(config: SluiceConfig, options: { simUrl?: string } 
   for (const key of config.auth.apiKeys) {
     apiKeys.set(keyDigest(key.key).toString('hex'), {
       keyName: key.name,
+      keyId: null,
+      team: null,
+      org: null,
       routes: key.routes,
       priority: key.priority,
     });
@@ -129,6 +138,7 @@ export function buildRuntime(config: SluiceConfig, options: { simUrl?: string } 
     providers,
     routes,
     apiKeys,
+    virtualKeys: options.virtualKeys ?? noVirtualKeys,
     adminKeyDigest: config.auth.adminKey ? keyDigest(config.auth.adminKey) : undefined,
     close: async () => {
       await Promise.all([...providers.values()].map((p) => p.close()));

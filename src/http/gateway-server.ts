@@ -8,11 +8,15 @@ import Fastify, {
 import type { SluiceConfig } from '../config/schema.js';
 import type { EventBusStats } from '../events/bus.js';
 import type { EventSink } from '../events/sink.js';
-import { authenticate, isAdmin } from '../gateway/admit.js';
+import { authenticate, authorizeAdmin } from '../gateway/admit.js';
 import { Gateway } from '../gateway/gateway.js';
+import { KeyDirectory } from '../policy/key-directory.js';
+import type { ControlStore } from '../store/control-store.js';
+import { controlStoreFor } from '../store/open-control-store.js';
 import { anthropicErrorBody, apiError, isApiError, openAIErrorBody } from './api-error.js';
 import { frameworkError } from './framework-error.js';
 import { registerGatewayRoutes } from './gateway-routes.js';
+import { registerKeyAdminRoutes } from './key-admin-routes.js';
 import { GatewayMetrics } from './metrics.js';
 
 export interface GatewayServerOptions {
@@ -23,8 +27,10 @@ export interface GatewayServerOptions {
   loadConfig?: () => Promise<SluiceConfig>;
   /** The event bus's state, when events go through one (DuckDB, ClickHouse). */
   eventStats?: () => EventBusStats;
-  /** Wall-clock epoch milliseconds, for cache expiry; tests pass a manual clock's. */
+  /** Wall-clock epoch milliseconds, for cache and key expiry; tests pass a manual clock's. */
   now?: () => number;
+  /** Keys, teams, orgs and budgets; default: the config's `store`. The server opens and closes it. */
+  store?: ControlStore;
 }
 
 const errorBodyFor = (url: string) => (url.startsWith('/v1/messages') ? anthropicErrorBody : openAIErrorBody);
@@ -36,7 +42,18 @@ export function buildGatewayServer(options: GatewayServerOptions): {
 } {
   const { config } = options;
   const metrics = new GatewayMetrics();
-  const gateway = new Gateway({ ...options, metrics });
+  const store = options.store ?? controlStoreFor(config.store, config.dataDir);
+  const keys = new KeyDirectory({
+    store,
+    refreshMs: config.auth.keyRefreshMs,
+    now: options.now,
+    onRefreshError: (error) =>
+      options.logger.warn(
+        { store: store.description, error: (error as Error).message },
+        'virtual keys not refreshed: the control store is unavailable; the keys already loaded stay in force',
+      ),
+  });
+  const gateway = new Gateway({ ...options, metrics, virtualKeys: keys });
   metrics.watchFlow(gateway.flow);
   metrics.watchCache(() => gateway.cache);
   if (options.eventStats) metrics.watchEvents(options.eventStats);
@@ -89,28 +106,8 @@ export function buildGatewayServer(options: GatewayServerOptions): {
       }
       request.principal = principal;
     } else if (path.startsWith('/admin/')) {
-      if (!gateway.runtime.adminKeyDigest) {
-        const error = apiError(
-          'permission',
-          403,
-          'The admin API is disabled: set auth.adminKey in the config.',
-          {
-            code: 'admin_disabled',
-          },
-        );
-        return reply.code(403).send(openAIErrorBody(error));
-      }
-      if (!isAdmin(gateway.runtime, request.headers)) {
-        const error = apiError(
-          'authentication',
-          401,
-          'The admin API needs the admin key as "Authorization: Bearer <key>".',
-          {
-            code: 'invalid_admin_key',
-          },
-        );
-        return reply.code(401).send(openAIErrorBody(error));
-      }
+      const allowed = authorizeAdmin(gateway.runtime, request.headers);
+      if (allowed !== true) return reply.code(allowed.status).send(openAIErrorBody(allowed));
     }
   });
 
@@ -159,6 +156,17 @@ export function buildGatewayServer(options: GatewayServerOptions): {
     retryBudgets: gateway.flow.budgetSnapshot(),
   }));
   registerGatewayRoutes(app, gateway);
-  app.addHook('onClose', async () => gateway.close());
+  registerKeyAdminRoutes(app, { store, directory: keys, runtime: () => gateway.runtime });
+  // The store opens before the server listens: a gateway never serves without its keys.
+  app.addHook('onReady', async () => {
+    await store.open();
+    await keys.start();
+    options.logger.info({ store: store.description, keys: keys.size }, 'control store open');
+  });
+  app.addHook('onClose', async () => {
+    keys.stop();
+    await gateway.close();
+    await store.close();
+  });
   return { app, gateway };
 }

@@ -2,7 +2,7 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -17,6 +17,7 @@ import { type WideEvent, wideEventSchema } from '../../src/events/wide-event.js'
 import { buildGatewayServer } from '../../src/http/gateway-server.js';
 import type { FaultInput } from '../../src/sim/faults.js';
 import { type RunningSimulator, startSimServer } from '../../src/sim/server.js';
+import { sqliteStore } from '../../src/store/sqlite-store.js';
 import { memorySink, type RunningGateway, startGateway, startGatewayWithSim } from '../support/gateway.js';
 import { freePort } from '../support/ports.js';
 import { viaSetpriv } from '../support/process.js';
@@ -167,6 +168,7 @@ async function startFromFile(
     sink: options.sink ?? memorySink(),
     logger,
     loadConfig: () => loadConfigFile(file),
+    store: sqliteStore({ path: join(dirname(file), 'control.db') }),
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();
@@ -365,7 +367,7 @@ describe('the admin API', () => {
     }
   });
 
-  it('answers 401 without the admin key (a client key is not one) and 200 with it', async () => {
+  it('answers 401 without the admin key, 403 for a client key, and 200 with the admin key', async () => {
     const dir = await tempDir('admin');
     const file = join(dir, 'sluice.yaml');
     await writeConfig(file, {
@@ -379,11 +381,14 @@ describe('the admin API', () => {
     const reload = (headers: Record<string, string>) =>
       fetch(`${gw.url}/admin/config/reload`, { method: 'POST', headers });
 
-    for (const headers of [{}, bearer(CLIENT_KEY), bearer(WRONG_KEY)]) {
+    for (const headers of [{}, bearer(WRONG_KEY)]) {
       const response = await reload(headers);
       expect(response.status).toBe(401);
       expect(await json(response)).toMatchObject({ error: { code: 'invalid_admin_key' } });
     }
+    const clientKey = await reload(bearer(CLIENT_KEY));
+    expect(clientKey.status).toBe(403);
+    expect(await json(clientKey)).toMatchObject({ error: { code: 'admin_scope_required' } });
     const escaped = await fetch(`${gw.url}/%61dmin/config/reload`, { method: 'POST' });
     expect(escaped.status).toBe(401);
 
@@ -446,7 +451,7 @@ describe('secrets', () => {
     expect(await keep(post(gw.url, '/v1/messages', ask('chat'), { 'x-api-key': PROVIDER_KEY }))).toBe(401);
     expect(
       await keep(fetch(`${gw.url}/admin/config/reload`, { method: 'POST', headers: bearer(CLIENT_KEY) })),
-    ).toBe(401);
+    ).toBe(403);
     // A key limited to other routes.
     await writeConfig(file, {
       ...config,
@@ -900,6 +905,7 @@ describe('sluice up as a process', () => {
 
   const configFor = (dir: string, routes: string[]): SluiceConfigInput => ({
     logLevel: 'info',
+    dataDir: join(dir, 'data'),
     server: { shutdownGraceMs: 20_000 },
     providers: { sim: { type: 'sim', baseUrl: sim.url } },
     routes: Object.fromEntries(

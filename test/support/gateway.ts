@@ -1,3 +1,6 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { pino } from 'pino';
 import { type SluiceConfig, type SluiceConfigInput, sluiceConfigSchema } from '../../src/config/schema.js';
 import type { EventSink } from '../../src/events/sink.js';
@@ -24,7 +27,8 @@ export interface RunningGateway {
 
 /**
  * Starts a gateway in this process on a free port. `config` is a sluice.yaml object; a provider
- * `{ type: 'sim' }` without baseUrl is pointed at `simUrl`.
+ * `{ type: 'sim' }` without baseUrl is pointed at `simUrl`. Without a `dataDir`, it gets a temp
+ * one of its own (its control store included), removed on close.
  */
 export async function startGateway(
   config: SluiceConfigInput,
@@ -33,7 +37,13 @@ export async function startGateway(
   // Tests fire retries and fallbacks back to back; the retry budget has tests of its own, so
   // unless a test configures flow control, the budget's floor is out of the way.
   const flow = config.flow ?? { retryBudget: { minPerSecond: 10_000 } };
-  const parsed = sluiceConfigSchema.parse({ ...config, flow, server: { ...config.server, port: 0 } });
+  const dataDir = config.dataDir ?? (await mkdtemp(join(tmpdir(), 'sluice-gateway-')));
+  const parsed = sluiceConfigSchema.parse({
+    ...config,
+    dataDir,
+    flow,
+    server: { ...config.server, port: 0 },
+  });
   const sink = memorySink();
   const logs: string[] = [];
   const logger = pino({ level: parsed.logLevel }, { write: (line: string) => logs.push(line) });
@@ -54,7 +64,10 @@ export async function startGateway(
     events: sink.events,
     config: parsed,
     logs,
-    close: () => app.close(),
+    close: async () => {
+      await app.close();
+      if (config.dataDir === undefined) await rm(dataDir, { recursive: true, force: true });
+    },
   };
 }
 
