@@ -1,7 +1,6 @@
 import { pino } from 'pino';
 import { ZodError } from 'zod';
 import { loadSimConfigFile, type SimConfigInput } from '../sim/config.js';
-import { startSimServer } from '../sim/server.js';
 import { type Command, intOption, UsageError } from './command.js';
 import { describeConfigError, onShutdown } from './process.js';
 
@@ -60,6 +59,8 @@ export const simCommand: Command = {
       config.faults = [...(config.faults ?? []), ...(faults as NonNullable<SimConfigInput['faults']>)];
     }
     const logger = pino({ name: 'sluice-sim' });
+    // Loaded here, not at the top: other commands start without the server.
+    const { startSimServer } = await import('../sim/server.js');
     let running: Awaited<ReturnType<typeof startSimServer>>;
     try {
       running = await startSimServer({ config, host: String(values.host), port, logger });

@@ -2,8 +2,6 @@ import { pino } from 'pino';
 import { defaultConfig } from '../config/defaults.js';
 import { ConfigError, formatConfigProblems, loadConfigFile } from '../config/load.js';
 import type { SluiceConfig } from '../config/schema.js';
-import { openEventPipeline } from '../events/event-sink.js';
-import { buildGatewayServer } from '../http/gateway-server.js';
 import { type Command, intOption, UsageError } from './command.js';
 
 export const upCommand: Command = {
@@ -59,6 +57,11 @@ export const upCommand: Command = {
         throw new UsageError(`${file} is invalid:\n${formatConfigProblems(error.problems)}`);
       throw error;
     }
+    // Loaded here, not at the top: every other command (`sluice keys list`) starts without them.
+    const [{ openEventPipeline }, { buildGatewayServer }] = await Promise.all([
+      import('../events/event-sink.js'),
+      import('../http/gateway-server.js'),
+    ]);
     const logger = pino({ name: 'sluice', level: config.logLevel });
     const needsSim = Object.values(config.providers).some((p) => p.type === 'sim' && !p.baseUrl);
     // Imported only when used: the simulator (and its tokenizer tables) weighs ~80 MB of heap.
@@ -84,8 +87,10 @@ export const upCommand: Command = {
       { url, config: file ?? '(built-in: simulator upstream)', routes: [...gateway.runtime.routes.keys()] },
       'sluice is up',
     );
-    if (config.auth.apiKeys.length === 0)
-      logger.warn('no auth.apiKeys configured: the client API is open to anyone who can reach it');
+    if (config.auth.apiKeys.length === 0 && gateway.runtime.virtualKeys.size === 0)
+      logger.warn(
+        'no API keys (auth.apiKeys or `sluice keys create`): the client API is open to anyone who can reach it',
+      );
     process.stderr.write(quickStart(url, [...gateway.runtime.routes.keys()]));
 
     process.on('SIGHUP', () => {
