@@ -251,6 +251,42 @@ describe('parseConfig', () => {
     });
   });
 
+  it('keeps keys in SQLite under the data dir unless the store says PostgreSQL', () => {
+    const config = parseConfig(minimal, {});
+    expect(config.store).toEqual({ type: 'sqlite' });
+    expect(config.auth.keyRefreshMs).toBe(5_000);
+    const shared = parseConfig(
+      { ...minimal, store: { type: 'postgres', url: '${DATABASE_URL}' }, auth: { keyRefreshMs: 1000 } },
+      { DATABASE_URL: 'postgres://sluice:pw@db:5432/sluice' },
+    );
+    expect(shared.store).toEqual({
+      type: 'postgres',
+      url: 'postgres://sluice:pw@db:5432/sluice',
+      maxConnections: 10,
+    });
+    expect(shared.auth.keyRefreshMs).toBe(1000);
+  });
+
+  it('explains a store without its url, a url that is not PostgreSQL, and an unknown store type', () => {
+    expect(problemsOf({ ...minimal, store: { type: 'postgres' } })).toEqual([
+      {
+        path: 'store.url',
+        message: 'required field is missing',
+        hint: 'postgres://user:password@host:5432/database; e.g. ${SLUICE_DATABASE_URL}.',
+      },
+    ]);
+    expect(problemsOf({ ...minimal, store: { type: 'postgres', url: 'mysql://db/sluice' } })[0]?.path).toBe(
+      'store.url',
+    );
+    expect(problemsOf({ ...minimal, store: { type: 'redis' } })).toEqual([
+      {
+        path: 'store.type',
+        message: 'unknown type "redis"',
+        hint: 'allowed values: sqlite, postgres',
+      },
+    ]);
+  });
+
   it('explains a missing required field with its description', () => {
     const problems = problemsOf({ providers: { openai: { type: 'openai' } } });
     expect(problems).toEqual([
