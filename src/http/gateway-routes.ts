@@ -140,6 +140,8 @@ export function registerGatewayRoutes(app: FastifyInstance, gateway: Gateway): v
     call.requestedModel = model;
     const labels = callLabels(request.headers);
     if (isApiError(labels)) return { error: labels };
+    // A virtual key's tags are defaults; the request's own x-sluice-tags win.
+    if (call.principal.tags) labels.tags = { ...call.principal.tags, ...labels.tags };
     call.labels = labels;
     const plan = resolvePlan(
       gateway.runtime,

@@ -11,13 +11,16 @@ const routes = z
   .array(z.string().min(1))
   .min(1)
   .describe('Routes (or "provider/model") the key may call; absent: all.');
+// The same rules as x-sluice-tags, whose values override these per request.
 const tags = z
   .record(
-    z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'tag names are 1–64 letters, digits, "_" or "-"'),
-    z.string().max(256),
+    z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'tag names are 1–64 letters, digits, "_", "." or "-"'),
+    z.string().max(128),
   )
-  .refine((value) => Object.keys(value).length <= 32, 'at most 32 tags')
-  .describe('Labels carried by every request of the key, e.g. {"env": "prod"}.');
+  .refine((value) => Object.keys(value).length <= 16, 'at most 16 tags')
+  .describe(
+    'Labels on every request of the key, e.g. {"env": "prod"}; a request’s x-sluice-tags override them.',
+  );
 const expiresAt = z.iso.datetime({ offset: true }).describe('ISO 8601 time after which the key is refused.');
 
 export const createKeyBody = z.strictObject({

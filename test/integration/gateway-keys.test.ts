@@ -194,11 +194,29 @@ describe('virtual keys through the admin API', () => {
     expect((await chat(gw, key.secret, 'default')).status).toBe(200);
   });
 
-  it('sends a key’s requests at its default priority', async () => {
-    const key = await createKey(gw, { name: 'nightly', priority: 'batch', tags: { job: 'reports' } });
-    expect(key).toMatchObject({ priority: 'batch', tags: { job: 'reports' } });
+  it('sends a key’s requests at its default priority, with its tags under the request’s own', async () => {
+    const key = await createKey(gw, {
+      name: 'nightly',
+      priority: 'batch',
+      tags: { job: 'reports', env: 'prod' },
+    });
+    expect(key).toMatchObject({ priority: 'batch', tags: { job: 'reports', env: 'prod' } });
     expect((await chat(gw, key.secret)).status).toBe(200);
-    expect(gw.events.at(-1)).toMatchObject({ keyName: 'nightly', priority: 'batch' });
+    expect(gw.events.at(-1)).toMatchObject({
+      keyName: 'nightly',
+      keyId: key.id,
+      team: null,
+      org: null,
+      priority: 'batch',
+      tags: { job: 'reports', env: 'prod' },
+    });
+    const tagged = await request(gw.url, 'POST', '/v1/chat/completions', {
+      key: key.secret,
+      headers: { 'x-sluice-tags': 'job=adhoc,ticket=42' },
+      body: { model: 'default', messages: [{ role: 'user', content: 'Hi' }], max_tokens: 4 },
+    });
+    expect(tagged.status).toBe(200);
+    expect(gw.events.at(-1)?.tags).toEqual({ job: 'adhoc', env: 'prod', ticket: '42' });
   });
 
   it('places keys in teams and orgs, lists them by either, and keeps live names unique per team', async () => {
@@ -206,6 +224,13 @@ describe('virtual keys through the admin API', () => {
     const other = await adminApi(gw).post('/admin/teams', { orgId, name: 'ads' });
     const key = await createKey(gw, { name: 'search-prod', teamId });
     expect(key).toMatchObject({ teamId, orgId });
+    expect((await chat(gw, key.secret)).status).toBe(200);
+    expect(gw.events.at(-1)).toMatchObject({
+      keyName: 'search-prod',
+      keyId: key.id,
+      team: 'search',
+      org: 'acme',
+    });
     const orgKey = await createKey(gw, { name: 'acme-wide', orgId });
     expect(orgKey).toMatchObject({ teamId: null, orgId });
 
