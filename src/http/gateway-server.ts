@@ -165,6 +165,7 @@ export function buildGatewayServer(options: GatewayServerOptions): {
   });
   app.addHook('onClose', async () => {
     keys.stop();
+    await keys.settled();
     await gateway.close();
     await store.close();
   });
