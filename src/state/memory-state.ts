@@ -1,0 +1,194 @@
+import { type GcraStep, gcraAdjust, gcraTake } from './gcra.js';
+import type {
+  Balance,
+  BucketState,
+  BucketTake,
+  CounterCharge,
+  CounterHold,
+  Reserved,
+  Settled,
+  SharedState,
+  Taken,
+} from './shared-state.js';
+
+interface Counter {
+  spent: number;
+  reserved: number;
+  /** Hold id → amount and lapse time; insertion order is lapse order (holds share one TTL). */
+  holds: Map<string, { amount: number; expiresAt: number }>;
+  expiresAt: number | null;
+}
+
+interface Bucket {
+  tatUs: number;
+  expiresAt: number;
+}
+
+/** Settled spend of every counter, as written to disk and read back (spend-file.ts). */
+export interface SpendSnapshot {
+  [counter: string]: { spent: number; expiresAt: number | null };
+}
+
+// Expired counters and buckets are swept every this many operations: no timer to manage.
+const sweepEvery = 1024;
+
+/**
+ * SharedState for one node. JavaScript runs one operation at a time, so every method is atomic
+ * as written; the promises only match the interface.
+ */
+export class MemoryState implements SharedState {
+  private readonly counters = new Map<string, Counter>();
+  private readonly buckets = new Map<string, Bucket>();
+  private operations = 0;
+  /** Bumped on every change of settled spend, so a writer knows when to save. */
+  version = 0;
+
+  async reserve(
+    hold: string,
+    counters: readonly CounterHold[],
+    holdExpiresAt: number,
+    now: number,
+  ): Promise<Reserved> {
+    this.tick(now);
+    for (let i = 0; i < counters.length; i++) {
+      const { counter, amount, limit } = counters[i] as CounterHold;
+      const c = this.counter(counter, now);
+      if (c && c.spent + c.reserved + amount > limit) {
+        return { ok: false, refused: i, balance: { spent: c.spent, reserved: c.reserved } };
+      }
+      if (!c && amount > limit) return { ok: false, refused: i, balance: { spent: 0, reserved: 0 } };
+    }
+    for (const { counter, amount, expiresAt } of counters) {
+      const c = this.counter(counter, now) ?? this.create(counter, expiresAt);
+      c.reserved += amount;
+      c.holds.set(hold, { amount, expiresAt: holdExpiresAt });
+    }
+    return { ok: true };
+  }
+
+  async settle(hold: string, charges: readonly CounterCharge[], now: number): Promise<Settled[]> {
+    this.tick(now);
+    const settled: Settled[] = [];
+    for (const { counter, amount, expiresAt } of charges) {
+      const c = this.counter(counter, now) ?? this.create(counter, expiresAt);
+      this.drop(c, hold);
+      settled.push({ before: c.spent, after: c.spent + amount });
+      c.spent += amount;
+    }
+    this.version++;
+    return settled;
+  }
+
+  async release(hold: string, counters: readonly string[], now: number): Promise<void> {
+    this.tick(now);
+    for (const counter of counters) {
+      const c = this.counter(counter, now);
+      if (c) this.drop(c, hold);
+    }
+  }
+
+  async balances(counters: readonly string[], now: number): Promise<Balance[]> {
+    return counters.map((counter) => {
+      const c = this.counter(counter, now);
+      return { spent: c?.spent ?? 0, reserved: c?.reserved ?? 0 };
+    });
+  }
+
+  async take(takes: readonly BucketTake[], now: number): Promise<Taken> {
+    this.tick(now);
+    const nowUs = Math.round(now * 1000);
+    const step = (t: BucketTake, amount: number) =>
+      gcraTake(this.tat(t.bucket, now), nowUs, t.limit, t.periodMs * 1000, amount);
+    const steps = takes.map((t) => step(t, t.amount));
+    const refused = steps.findIndex((s) => !s.allowed);
+    if (refused !== -1) {
+      // Nothing was taken: every bucket reports what it holds now.
+      const buckets = takes.map((t) => bucketState(step(t, 0)));
+      return { ok: false, refused, retryAfterMs: (steps[refused] as GcraStep).retryAfterUs / 1000, buckets };
+    }
+    for (let i = 0; i < takes.length; i++)
+      this.store((takes[i] as BucketTake).bucket, (steps[i] as GcraStep).tat, nowUs);
+    return { ok: true, buckets: steps.map(bucketState) };
+  }
+
+  async adjust(takes: readonly BucketTake[], now: number): Promise<void> {
+    this.tick(now);
+    const nowUs = Math.round(now * 1000);
+    for (const t of takes) {
+      const tat = this.tat(t.bucket, now);
+      if (tat === undefined && t.amount <= 0) continue;
+      this.store(t.bucket, gcraAdjust(tat, nowUs, t.limit, t.periodMs * 1000, t.amount), nowUs);
+    }
+  }
+
+  async close(): Promise<void> {}
+
+  /** Settled spend of every live counter; holds are not kept (their requests die with the process). */
+  snapshot(now: number): SpendSnapshot {
+    const out: SpendSnapshot = {};
+    for (const [name, c] of this.counters) {
+      if (c.expiresAt !== null && c.expiresAt <= now) continue;
+      if (c.spent > 0) out[name] = { spent: c.spent, expiresAt: c.expiresAt };
+    }
+    return out;
+  }
+
+  /** Takes settled spend from a snapshot; counters whose period is over are skipped. */
+  restore(snapshot: SpendSnapshot, now: number): void {
+    for (const [name, { spent, expiresAt }] of Object.entries(snapshot)) {
+      if (expiresAt !== null && expiresAt <= now) continue;
+      const c = this.counter(name, now) ?? this.create(name, expiresAt);
+      c.spent = spent;
+    }
+  }
+
+  /** A live counter, its lapsed holds dropped; undefined when absent or expired. */
+  private counter(name: string, now: number): Counter | undefined {
+    const c = this.counters.get(name);
+    if (!c) return undefined;
+    if (c.expiresAt !== null && c.expiresAt <= now) {
+      this.counters.delete(name);
+      return undefined;
+    }
+    for (const [id, h] of c.holds) {
+      if (h.expiresAt > now) break;
+      c.reserved -= h.amount;
+      c.holds.delete(id);
+    }
+    return c;
+  }
+
+  private create(name: string, expiresAt: number | null): Counter {
+    const c: Counter = { spent: 0, reserved: 0, holds: new Map(), expiresAt };
+    this.counters.set(name, c);
+    return c;
+  }
+
+  private drop(c: Counter, hold: string): void {
+    const h = c.holds.get(hold);
+    if (!h) return;
+    c.reserved -= h.amount;
+    c.holds.delete(hold);
+  }
+
+  private tat(bucket: string, now: number): number | undefined {
+    const b = this.buckets.get(bucket);
+    return b && b.expiresAt > now ? b.tatUs : undefined;
+  }
+
+  private store(bucket: string, tatUs: number, nowUs: number): void {
+    // Once the TAT is past, the bucket is full: the same as no entry at all.
+    this.buckets.set(bucket, { tatUs, expiresAt: Math.ceil(Math.max(tatUs, nowUs) / 1000) + 1000 });
+  }
+
+  private tick(now: number): void {
+    if (++this.operations % sweepEvery !== 0) return;
+    for (const [name, c] of this.counters)
+      if (c.expiresAt !== null && c.expiresAt <= now) this.counters.delete(name);
+    for (const [name, b] of this.buckets) if (b.expiresAt <= now) this.buckets.delete(name);
+  }
+}
+
+function bucketState(step: GcraStep): BucketState {
+  return { remaining: step.remaining, resetMs: step.resetUs / 1000 };
+}
