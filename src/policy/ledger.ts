@@ -1,0 +1,216 @@
+import type { SharedState } from '../state/shared-state.js';
+import { type PeriodWindow, periodAt } from './budget-period.js';
+import { type BudgetRule, scopeParts } from './limit-rules.js';
+
+/** What a request may spend (worst case, before) or spent (after). `usd` null: no price known. */
+export interface Spend {
+  usd: number | null;
+  tokens: number;
+}
+
+export type BudgetUnit = 'usd' | 'tokens';
+
+/** One limit of one budget that a request holds room on. Amounts are in counter units. */
+export interface BudgetLine {
+  rule: BudgetRule;
+  unit: BudgetUnit;
+  window: PeriodWindow;
+  counter: string;
+  limit: number;
+  amount: number;
+  expiresAt: number | null;
+}
+
+/** Room held on every budget of a request until it settles or releases. */
+export interface BudgetHold {
+  id: string;
+  lines: BudgetLine[];
+}
+
+/** Why a request may not be sent: the budget, and its numbers in dollars or tokens. */
+export interface BudgetRefusal {
+  rule: BudgetRule;
+  unit: BudgetUnit;
+  window: PeriodWindow;
+  limit: number;
+  spent: number;
+  /** Held by other requests in flight. */
+  reserved: number;
+  /** The most this request could spend. */
+  requested: number;
+}
+
+/** A budget's settled spend reached its soft limit with this settlement (exactly once per period). */
+export interface SoftLimitCrossing {
+  rule: BudgetRule;
+  unit: BudgetUnit;
+  window: PeriodWindow;
+  limit: number;
+  softLimit: number;
+  spent: number;
+}
+
+export interface BudgetStatus {
+  rule: BudgetRule;
+  window: PeriodWindow;
+  usd?: { limit: number; spent: number; reserved: number };
+  tokens?: { limit: number; spent: number; reserved: number };
+}
+
+export interface LedgerOptions {
+  state: SharedState;
+  /** Epoch milliseconds: periods are calendar days and months in UTC. */
+  now: () => number;
+  /** How long a hold lives unless settled: longer than any request may take. */
+  holdTtlMs: number;
+  onSoftLimit: (crossing: SoftLimitCrossing) => void;
+}
+
+export interface Ledger {
+  /** Holds the worst case on every budget, all or none. */
+  reserve(id: string, rules: readonly BudgetRule[], worst: Spend): Promise<BudgetHold | BudgetRefusal>;
+  /** Spends what the request actually cost and frees the rest of its hold. */
+  settle(hold: BudgetHold, actual: Spend): Promise<void>;
+  /** Frees the hold: the request spent nothing. */
+  release(hold: BudgetHold): Promise<void>;
+  status(rules: readonly BudgetRule[]): Promise<BudgetStatus[]>;
+}
+
+// Dollars are counted in nano-dollars: integers, so every sum is exact on every node.
+const nanos = 1e9;
+// A counter outlives its period by a day, so a request admitted just before midnight still
+// settles on the day it was admitted, and the last day stays readable.
+const counterGraceMs = 86_400_000;
+
+export function isBudgetRefusal(value: BudgetHold | BudgetRefusal): value is BudgetRefusal {
+  return 'requested' in value;
+}
+
+/**
+ * Budgets on SharedState: reserve the worst case before the upstream call, settle the actual
+ * spend after (the difference goes back), release on failure. A request is refused when its
+ * worst case does not fit beside the settled spend and the holds of requests in flight, so
+ * spend passes a limit only by what requests cost beyond their own worst-case estimate.
+ */
+export function budgetLedger(options: LedgerOptions): Ledger {
+  const { state } = options;
+
+  const linesOf = (rules: readonly BudgetRule[], worst: Spend, now: number): BudgetLine[] => {
+    const lines: BudgetLine[] = [];
+    for (const rule of rules) {
+      const window = periodAt(rule.period, now);
+      const [kind, name] = scopeParts(rule.scope);
+      const expiresAt = window.resetsAt === null ? null : window.resetsAt + counterGraceMs;
+      const counter = (unit: BudgetUnit) =>
+        `spend:${kind}:${encodeURIComponent(name)}:${unit}:${rule.period}:${window.id}`;
+      if (rule.limitUsd !== undefined) {
+        // An unknown price still takes the smallest step, so a spent budget refuses it too.
+        const amount = worst.usd === null ? 1 : Math.max(1, Math.ceil(worst.usd * nanos));
+        const limit = Math.round(rule.limitUsd * nanos);
+        lines.push({ rule, unit: 'usd', window, counter: counter('usd'), limit, amount, expiresAt });
+      }
+      if (rule.limitTokens !== undefined) {
+        const amount = Math.max(1, Math.ceil(worst.tokens));
+        lines.push({
+          rule,
+          unit: 'tokens',
+          window,
+          counter: counter('tokens'),
+          limit: rule.limitTokens,
+          amount,
+          expiresAt,
+        });
+      }
+    }
+    return lines;
+  };
+
+  /** One entry per counter: two budgets on the same spend share it, under the lower limit. */
+  const countersOf = (lines: readonly BudgetLine[]) => {
+    const byCounter = new Map<string, BudgetLine>();
+    for (const line of lines) {
+      const seen = byCounter.get(line.counter);
+      if (!seen || line.limit < seen.limit) byCounter.set(line.counter, line);
+    }
+    return [...byCounter.values()];
+  };
+
+  return {
+    async reserve(id, rules, worst) {
+      const now = options.now();
+      const lines = linesOf(rules, worst, now);
+      const counters = countersOf(lines);
+      const reserved = await state.reserve(id, counters, now + options.holdTtlMs, now);
+      if (reserved.ok) return { id, lines };
+      const line = counters[reserved.refused] as BudgetLine;
+      const human = (n: number) => (line.unit === 'usd' ? n / nanos : n);
+      return {
+        rule: line.rule,
+        unit: line.unit,
+        window: line.window,
+        limit: human(line.limit),
+        spent: human(reserved.balance.spent),
+        reserved: human(reserved.balance.reserved),
+        requested: human(line.amount),
+      };
+    },
+
+    async settle(hold, actual) {
+      const counters = countersOf(hold.lines);
+      const charges = counters.map((line) => ({
+        counter: line.counter,
+        amount: line.unit === 'usd' ? Math.round((actual.usd ?? 0) * nanos) : Math.round(actual.tokens),
+        expiresAt: line.expiresAt,
+      }));
+      const settled = await state.settle(hold.id, charges, options.now());
+      for (const line of hold.lines) {
+        if (line.rule.softLimitPct === undefined) continue;
+        const result = settled[counters.findIndex((c) => c.counter === line.counter)];
+        if (!result) continue;
+        const soft = (line.limit * line.rule.softLimitPct) / 100;
+        if (result.before < soft && result.after >= soft) {
+          const human = (n: number) => (line.unit === 'usd' ? n / nanos : n);
+          options.onSoftLimit({
+            rule: line.rule,
+            unit: line.unit,
+            window: line.window,
+            limit: human(line.limit),
+            softLimit: human(soft),
+            spent: human(result.after),
+          });
+        }
+      }
+    },
+
+    async release(hold) {
+      await state.release(
+        hold.id,
+        countersOf(hold.lines).map((line) => line.counter),
+        options.now(),
+      );
+    },
+
+    async status(rules) {
+      const now = options.now();
+      const lines = linesOf(rules, { usd: 0, tokens: 0 }, now);
+      const balances = await state.balances(
+        lines.map((line) => line.counter),
+        now,
+      );
+      return rules.map((rule) => {
+        const status: BudgetStatus = { rule, window: periodAt(rule.period, now) };
+        lines.forEach((line, i) => {
+          if (line.rule !== rule) return;
+          const balance = balances[i] ?? { spent: 0, reserved: 0 };
+          const human = (n: number) => (line.unit === 'usd' ? n / nanos : n);
+          status[line.unit] = {
+            limit: human(line.limit),
+            spent: human(balance.spent),
+            reserved: human(balance.reserved),
+          };
+        });
+        return status;
+      });
+    },
+  };
+}
