@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { paramPath } from '../http/wire/invalid-request.js';
+import { budgetSchema, rateLimitSchema } from '../policy/limit-rules.js';
 import {
   apiKeySchema,
   providerSchema,
@@ -194,6 +195,8 @@ const definitionIds = new Map<z.core.$ZodType, string>([
   [retriesSchema, 'Retries'],
   [routeCacheSchema, 'RouteCache'],
   [apiKeySchema, 'ApiKey'],
+  [budgetSchema, 'Budget'],
+  [rateLimitSchema, 'RateLimit'],
 ]);
 
 /** The global registry's metadata (the `.describe()` texts) plus the ids above. */
@@ -348,6 +351,55 @@ function semanticProblems(doc: unknown): ConfigProblem[] {
       message: `same key as auth.apiKeys[${first}]`,
       hint: 'every client needs its own key so its traffic and spend can be told apart; generate one with `openssl rand -hex 24`',
     });
+  });
+  problems.push(...limitProblems(doc, routeNames));
+  return problems;
+}
+
+/** Budget names are unique; a rate limit's route exists; one rate limit per scope. */
+function limitProblems(doc: Record<string, unknown>, routeNames: readonly string[]): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const budgets = Array.isArray(doc.budgets) ? doc.budgets : [];
+  const firstWithName = new Map<string, number>();
+  budgets.forEach((budget, i) => {
+    if (!isRecord(budget) || typeof budget.name !== 'string') return;
+    const first = firstWithName.get(budget.name);
+    if (first === undefined) firstWithName.set(budget.name, i);
+    else
+      problems.push({
+        path: pathName(['budgets', i, 'name']),
+        message: `budget name "${budget.name}" is used by budgets[${first}] too`,
+        hint: 'give every budget its own name: 402 errors, metrics and webhooks name it',
+      });
+  });
+  const rateLimits = Array.isArray(doc.rateLimits) ? doc.rateLimits : [];
+  const firstWithScope = new Map<string, number>();
+  rateLimits.forEach((limit, i) => {
+    if (!isRecord(limit) || !isRecord(limit.scope)) return;
+    const route = limit.scope.route;
+    if (
+      typeof route === 'string' &&
+      !routeNames.includes(route) &&
+      !(doc.directModels === true && route.includes('/'))
+    ) {
+      problems.push({
+        path: pathName(['rateLimits', i, 'scope', 'route']),
+        message: `unknown route "${route}"`,
+        hint:
+          routeNames.length === 0
+            ? 'no routes are defined: add one under `routes:`'
+            : withSuggestion(`routes defined: ${routeNames.join(', ')}`, route, routeNames),
+      });
+    }
+    const scope = JSON.stringify(limit.scope);
+    const first = firstWithScope.get(scope);
+    if (first === undefined) firstWithScope.set(scope, i);
+    else
+      problems.push({
+        path: pathName(['rateLimits', i, 'scope']),
+        message: `rateLimits[${first}] has the same scope`,
+        hint: 'put requestsPerMinute and tokensPerMinute of one scope in one entry',
+      });
   });
   return problems;
 }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { limitAlgorithmSchema } from '../flow/limit-algorithms.js';
 import { priorities } from '../flow/priority.js';
+import { budgetSchema, rateLimitSchema } from '../policy/limit-rules.js';
 import { modelPriceSchema } from '../policy/model-price.js';
 
 /**
@@ -189,6 +190,12 @@ export const apiKeySchema = z.strictObject({
     .enum(priorities)
     .default('normal')
     .describe('Priority of this key’s requests unless they send x-sluice-priority.'),
+  team: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('The team this key belongs to: its budgets and rate limits apply.'),
+  org: z.string().min(1).optional().describe('The org this key belongs to: its budgets apply.'),
 });
 
 export const flowSchema = z.strictObject({
@@ -331,6 +338,44 @@ export const storeSchema = z
   ])
   .describe('Where keys, teams, orgs and budgets live (docs/keys-and-budgets.md).');
 
+export const stateSchema = z
+  .strictObject({
+    backend: z
+      .enum(['memory', 'redis'])
+      .default('memory')
+      .describe(
+        'Where budget spend and rate-limit counters live: memory (one node) or redis (shared by a cluster).',
+      ),
+    redis: z
+      .strictObject({
+        url: z
+          .string()
+          .regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL')
+          .describe('e.g. ${REDIS_URL} or redis://:password@redis:6379/0.'),
+        keyPrefix: z.string().default('sluice:').describe('Put before every key Sluice writes.'),
+        timeoutMs: z
+          .int()
+          .min(1)
+          .default(1000)
+          .describe('A Redis command that takes longer fails; the request it serves gets 503.'),
+      })
+      .optional()
+      .describe('Required when backend is redis.'),
+    flushMs: z
+      .int()
+      .min(100)
+      .default(5000)
+      .describe(
+        'memory: how often settled spend is written to <dataDir>/spend.json (a crash loses at most this much).',
+      ),
+  })
+  .refine((state) => state.backend !== 'redis' || state.redis !== undefined, {
+    message: 'backend redis needs state.redis.url',
+    path: ['redis'],
+  });
+
+export type StateConfig = z.infer<typeof stateSchema>;
+
 export const sluiceConfigSchema = z.strictObject({
   server: z
     .strictObject({
@@ -402,6 +447,17 @@ export const sluiceConfigSchema = z.strictObject({
     .default(cacheSchema.parse({}))
     .describe('Where the response cache keeps answers; routes opt in with routes.<name>.cache.'),
   store: storeSchema.default({ type: 'sqlite' }),
+  budgets: z
+    .array(budgetSchema)
+    .default([])
+    .describe('USD and token budgets per org, team or key (docs/keys-and-budgets.md).'),
+  rateLimits: z
+    .array(rateLimitSchema)
+    .default([])
+    .describe('Requests and tokens per minute per key, team or route (docs/keys-and-budgets.md).'),
+  state: stateSchema
+    .default(stateSchema.parse({}))
+    .describe('Where budget and rate-limit counters live (docs/keys-and-budgets.md).'),
 });
 
 export type SluiceConfig = z.infer<typeof sluiceConfigSchema>;

@@ -1,6 +1,7 @@
 import type { Priority } from '../flow/priority.js';
 import type { ApiError } from '../http/api-error.js';
 import type { TokenUsage } from '../providers/canonical.js';
+import type { Admission } from './limits.js';
 
 /** Who is calling: an API key's name, or anonymous when the API is open. */
 export interface Principal {
@@ -82,6 +83,8 @@ export interface Call {
   /** Captured only when events.bodies is enabled, already capped and redacted. */
   requestBody?: string;
   responseBody?: string;
+  /** Budget room and rate-limit units the admit stage took; settled when the call finishes. */
+  admission?: Admission;
 }
 
 /** Labels a request carries in headers, recorded on its wide event. */

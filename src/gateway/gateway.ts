@@ -10,7 +10,9 @@ import type { VirtualKeys } from '../policy/key-directory.js';
 import { systemClock } from '../time/clock.js';
 import type { Call, Principal } from './call.js';
 import { FlowState } from './flow-state.js';
+import { Limits } from './limits.js';
 import { callCost } from './metering.js';
+import { type Pricing, unpriced } from './pricing.js';
 import { wideEvent } from './record.js';
 import { buildRuntime, type Runtime } from './runtime.js';
 
@@ -27,6 +29,8 @@ export interface GatewayOptions {
   now?: () => number;
   /** The control store's keys, which every runtime authenticates with besides the config's. */
   virtualKeys?: VirtualKeys;
+  /** Prices for USD budgets; without them USD budgets count no spend. */
+  pricing?: Pricing;
 }
 
 /**
@@ -40,6 +44,8 @@ export class Gateway {
   /** The response cache outlives reloads too, unless the reload changes its store. */
   cache: ResponseCache;
   readonly now: () => number;
+  /** Budgets and rate limits: their counters outlive reloads too. */
+  readonly limits: Limits;
   private readonly retired = new Set<Runtime>();
   /** Targets already warned about for having no price: one warning each, not one per request. */
   private readonly unpriced = new Set<string>();
@@ -50,6 +56,13 @@ export class Gateway {
     this.flow = new FlowState(options.config, systemClock);
     this.now = options.now ?? Date.now;
     this.cache = this.openCache(options.config);
+    this.limits = new Limits({
+      config: options.config,
+      pricing: options.pricing ?? unpriced,
+      metrics: options.metrics,
+      logger: options.logger,
+      now: this.now,
+    });
   }
 
   get canReload(): boolean {
@@ -75,6 +88,8 @@ export class Gateway {
       this.cache = this.openCache(config);
       void cache.close();
     }
+    if (JSON.stringify(config.state) !== JSON.stringify(this.options.config.state))
+      this.options.logger.warn('state (memory or Redis) changes take effect on restart, not on reload');
     this.retired.add(previous);
     // Pools drain on their own; closing waits for in-flight requests on them to finish.
     void previous.close().finally(() => this.retired.delete(previous));
@@ -101,11 +116,12 @@ export class Gateway {
     };
   }
 
-  /** The settle and record stages: cost, metrics, the wide event, a log line. */
+  /** The settle and record stages: cost, budgets and rate limits, metrics, the wide event, a log line. */
   finish(call: Call, status: number): void {
     call.status = status;
     call.totalMs = performance.now() - call.startedAt;
     this.settleCost(call);
+    this.limits.settle(call);
     this.options.metrics.observe(call);
     this.options.sink.write(wideEvent(call, this.runtime.config.server.region ?? null));
     const log = this.options.logger;
@@ -131,6 +147,7 @@ export class Gateway {
 
   async close(): Promise<void> {
     await Promise.all([this.runtime.close(), ...[...this.retired].map((r) => r.close()), this.cache.close()]);
+    await this.limits.close();
     await this.options.sink.close();
   }
 

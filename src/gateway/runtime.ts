@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { Agent } from 'undici';
 import type { ProviderConfig, RouteConfig, SluiceConfig, TargetConfig } from '../config/schema.js';
 import { noVirtualKeys, type VirtualKeys } from '../policy/key-directory.js';
+import { configPolicy, type PolicySource } from '../policy/policy-source.js';
 import { type TargetPrice, targetPrice } from '../policy/price-lookup.js';
 import type { ProviderAdapter, TargetRef } from '../providers/provider.js';
 import { createAdapter } from '../providers/registry.js';
@@ -53,6 +54,8 @@ export interface Runtime {
   /** The keys of the control store (admin API), in memory; they outlive reloads. */
   virtualKeys: VirtualKeys;
   adminKeyDigest?: Buffer;
+  /** Which budgets and rate limits apply to a request. */
+  policy: PolicySource;
   close(): Promise<void>;
 }
 
@@ -127,8 +130,8 @@ export function buildRuntime(
     apiKeys.set(keyDigest(key.key).toString('hex'), {
       keyName: key.name,
       keyId: null,
-      team: null,
-      org: null,
+      team: key.team ?? null,
+      org: key.org ?? null,
       routes: key.routes,
       priority: key.priority,
     });
@@ -140,6 +143,7 @@ export function buildRuntime(
     apiKeys,
     virtualKeys: options.virtualKeys ?? noVirtualKeys,
     adminKeyDigest: config.auth.adminKey ? keyDigest(config.auth.adminKey) : undefined,
+    policy: configPolicy(config),
     close: async () => {
       await Promise.all([...providers.values()].map((p) => p.close()));
     },

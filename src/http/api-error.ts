@@ -10,6 +10,8 @@ export type ErrorKind =
   | 'not_found'
   | 'too_large'
   | 'rate_limit'
+  /** A budget is spent: HTTP 402. */
+  | 'budget'
   | 'overloaded'
   | 'server_error'
   | 'timeout';
@@ -23,13 +25,15 @@ export interface ApiError {
   /** The request field at fault, e.g. "messages[0].content". */
   param: string | null;
   headers?: Record<string, string>;
+  /** Structured facts beside the message, e.g. the budget that refused: extra fields of the OpenAI body. */
+  details?: Record<string, unknown>;
 }
 
 export function apiError(
   kind: ErrorKind,
   status: number,
   message: string,
-  extra: Partial<Pick<ApiError, 'code' | 'param' | 'headers'>> = {},
+  extra: Partial<Pick<ApiError, 'code' | 'param' | 'headers' | 'details'>> = {},
 ): ApiError {
   return {
     kind,
@@ -38,6 +42,7 @@ export function apiError(
     code: extra.code ?? null,
     param: extra.param ?? null,
     headers: extra.headers,
+    ...(extra.details && { details: extra.details }),
   };
 }
 
@@ -48,6 +53,7 @@ const openAITypes: Record<ErrorKind, string> = {
   not_found: 'invalid_request_error',
   too_large: 'invalid_request_error',
   rate_limit: 'rate_limit_error',
+  budget: 'insufficient_quota',
   overloaded: 'server_error',
   server_error: 'server_error',
   timeout: 'timeout_error',
@@ -60,6 +66,7 @@ const anthropicTypes: Record<ErrorKind, string> = {
   not_found: 'not_found_error',
   too_large: 'request_too_large',
   rate_limit: 'rate_limit_error',
+  budget: 'billing_error',
   overloaded: 'overloaded_error',
   server_error: 'api_error',
   timeout: 'timeout_error',
@@ -67,7 +74,13 @@ const anthropicTypes: Record<ErrorKind, string> = {
 
 export function openAIErrorBody(error: ApiError): { error: Record<string, unknown> } {
   return {
-    error: { message: error.message, type: openAITypes[error.kind], param: error.param, code: error.code },
+    error: {
+      message: error.message,
+      type: openAITypes[error.kind],
+      param: error.param,
+      code: error.code,
+      ...error.details,
+    },
   };
 }
 
@@ -87,6 +100,7 @@ const googleStatuses: Record<ErrorKind, string> = {
   not_found: 'NOT_FOUND',
   too_large: 'INVALID_ARGUMENT',
   rate_limit: 'RESOURCE_EXHAUSTED',
+  budget: 'RESOURCE_EXHAUSTED',
   overloaded: 'UNAVAILABLE',
   server_error: 'INTERNAL',
   timeout: 'DEADLINE_EXCEEDED',

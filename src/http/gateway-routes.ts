@@ -16,6 +16,7 @@ import type { Gateway } from '../gateway/gateway.js';
 import { callCost } from '../gateway/metering.js';
 import { type Plan, resolvePlan } from '../gateway/resolve.js';
 import type { Route, Target } from '../gateway/runtime.js';
+import { chatTokenEstimate, embeddingTokenEstimate, type TokenEstimate } from '../gateway/token-estimate.js';
 import { formatUsd, toUsd } from '../policy/cost.js';
 import { type EmbeddingResponse, tokenUsage } from '../providers/canonical.js';
 import { anthropicToCanonical, canonicalToAnthropic } from './anthropic-translate.js';
@@ -45,6 +46,7 @@ function sluiceHeaders(call: Call, target?: Target): Record<string, string> {
   // Known once the call is settled; absent when a price is unknown (docs/keys-and-budgets.md).
   if (typeof call.costUsd === 'number') headers['x-sluice-cost-usd'] = formatUsd(call.costUsd);
   if (call.cacheStatus) headers['x-sluice-cache'] = cacheHeader[call.cacheStatus];
+  if (call.admission) Object.assign(headers, call.admission.headers);
   return headers;
 }
 
@@ -131,20 +133,22 @@ export function registerGatewayRoutes(app: FastifyInstance, gateway: Gateway): v
     return gateway.flow.balancer(route).pick(candidates, Math.random).target;
   };
 
-  /** The resolve stage, and the request's flow-control priority and deadline. */
-  const prepare = (
+  /** The resolve stage, the request's flow-control priority and deadline, then its budgets and rate limits. */
+  const prepare = async (
     request: FastifyRequest,
     call: Call,
     model: string,
-  ): { plan: Plan; flow?: FlowContext } | { error: ApiError } => {
+    estimate: (plan: Plan) => TokenEstimate,
+  ): Promise<{ plan: Plan; flow?: FlowContext } | { error: ApiError }> => {
     call.requestedModel = model;
     const labels = callLabels(request.headers);
     if (isApiError(labels)) return { error: labels };
     // A virtual key's tags are defaults; the request's own x-sluice-tags win.
     if (call.principal.tags) labels.tags = { ...call.principal.tags, ...labels.tags };
     call.labels = labels;
+    const runtime = gateway.runtime;
     const plan = resolvePlan(
-      gateway.runtime,
+      runtime,
       model,
       call.principal,
       Math.random,
@@ -155,6 +159,8 @@ export function registerGatewayRoutes(app: FastifyInstance, gateway: Gateway): v
     call.routeVersion = plan.route.version;
     const flow = flowContext(request, call, plan);
     if (isApiError(flow)) return { error: flow };
+    const refused = await gateway.limits.admit(call, plan, runtime.policy, estimate(plan));
+    if (refused) return { error: refused };
     return { plan, flow };
   };
 
@@ -210,7 +216,9 @@ export function registerGatewayRoutes(app: FastifyInstance, gateway: Gateway): v
   ): Promise<unknown> => {
     const wire = call.wire;
     call.stream = canonical.stream === true;
-    const prepared = prepare(request, call, canonical.model);
+    const prepared = await prepare(request, call, canonical.model, (plan) =>
+      chatTokenEstimate(canonical, plan),
+    );
     if ('error' in prepared) return fail(reply, call, prepared.error, wire);
     const signal = clientSignal(reply, call);
     const includeUsage = wire === 'openai' && request.body !== null && wantsUsage(request.body);
@@ -290,7 +298,9 @@ export function registerGatewayRoutes(app: FastifyInstance, gateway: Gateway): v
     const call = gateway.begin('openai', 'embeddings', request.principal ?? { keyName: null }, request.id);
     const parsed = parseRequest(embeddingRequestSchema, request.body);
     if (!parsed.ok) return fail(reply, call, parsed.error, 'openai');
-    const prepared = prepare(request, call, parsed.data.model);
+    const prepared = await prepare(request, call, parsed.data.model, () =>
+      embeddingTokenEstimate(parsed.data),
+    );
     if ('error' in prepared) return fail(reply, call, prepared.error, 'openai');
     const result = await dispatchEmbeddings(
       call,

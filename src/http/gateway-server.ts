@@ -10,7 +10,9 @@ import type { EventBusStats } from '../events/bus.js';
 import type { EventSink } from '../events/sink.js';
 import { authenticate, authorizeAdmin } from '../gateway/admit.js';
 import { Gateway } from '../gateway/gateway.js';
+import type { Pricing } from '../gateway/pricing.js';
 import { KeyDirectory } from '../policy/key-directory.js';
+import type { BudgetStatus } from '../policy/ledger.js';
 import type { ControlStore } from '../store/control-store.js';
 import { controlStoreFor } from '../store/open-control-store.js';
 import { anthropicErrorBody, apiError, isApiError, openAIErrorBody } from './api-error.js';
@@ -31,6 +33,8 @@ export interface GatewayServerOptions {
   now?: () => number;
   /** Keys, teams, orgs and budgets; default: the config's `store`. The server opens and closes it. */
   store?: ControlStore;
+  /** Prices for USD budgets (docs/keys-and-budgets.md). */
+  pricing?: Pricing;
 }
 
 const errorBodyFor = (url: string) => (url.startsWith('/v1/messages') ? anthropicErrorBody : openAIErrorBody);
@@ -155,6 +159,20 @@ export function buildGatewayServer(options: GatewayServerOptions): {
     targets: gateway.flow.snapshot(),
     retryBudgets: gateway.flow.budgetSnapshot(),
   }));
+  app.get('/admin/budgets', async (_request, reply) => {
+    try {
+      const budgets = await gateway.limits.status(gateway.runtime.policy);
+      return { budgets: budgets.map(budgetStatusBody) };
+    } catch (error) {
+      const apiErr = apiError(
+        'overloaded',
+        503,
+        `Budget spend cannot be read right now: ${(error as Error).message}`,
+        { code: 'limits_unavailable' },
+      );
+      return reply.code(503).send(openAIErrorBody(apiErr));
+    }
+  });
   registerGatewayRoutes(app, gateway);
   registerKeyAdminRoutes(app, { store, directory: keys, runtime: () => gateway.runtime });
   // The store opens before the server listens: a gateway never serves without its keys.
@@ -170,4 +188,18 @@ export function buildGatewayServer(options: GatewayServerOptions): {
     await store.close();
   });
   return { app, gateway };
+}
+
+/** One budget as GET /admin/budgets shows it. */
+function budgetStatusBody(status: BudgetStatus) {
+  const { rule, window } = status;
+  return {
+    name: rule.name,
+    scope: rule.scope,
+    period: rule.period,
+    periodStart: window.startsAt === null ? null : new Date(window.startsAt).toISOString(),
+    resetsAt: window.resetsAt === null ? null : new Date(window.resetsAt).toISOString(),
+    usd: status.usd ?? null,
+    tokens: status.tokens ?? null,
+  };
 }

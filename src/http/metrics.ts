@@ -63,6 +63,27 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
 
+  private readonly limitRefusals = new Counter({
+    name: 'sluice_limit_refusals_total',
+    help: 'Requests refused by a budget (402) or a rate limit (429), by limit: the budget name or the rate limit scope.',
+    labelNames: ['kind', 'limit'] as const,
+    registers: [this.registry],
+  });
+  private readonly softLimits = new Counter({
+    name: 'sluice_budget_soft_limit_crossings_total',
+    help: 'Budgets whose settled spend crossed their soft limit (once per budget, unit and period).',
+    labelNames: ['budget', 'unit'] as const,
+    registers: [this.registry],
+  });
+
+  limitRefused(kind: 'budget' | 'rate', limit: string): void {
+    this.limitRefusals.inc({ kind, limit });
+  }
+
+  softLimitCrossed(budget: string, unit: string): void {
+    this.softLimits.inc({ budget, unit });
+  }
+
   /** Limiter, queue, shedding and breaker state per target, read at scrape time. */
   watchFlow(flow: FlowState): void {
     const registers = [this.registry];

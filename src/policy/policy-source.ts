@@ -4,8 +4,8 @@ import { type BudgetRule, type RateLimitRule, scopeParts } from './limit-rules.j
 export interface Subject {
   /** The API key's name; null when the API is open. */
   key: string | null;
-  team?: string;
-  org?: string;
+  team?: string | null;
+  org?: string | null;
 }
 
 export interface ApplicableLimits {

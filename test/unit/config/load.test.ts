@@ -365,6 +365,98 @@ describe('loadConfigFile', () => {
   });
 });
 
+describe('budgets and rate limits in the config', () => {
+  const withKeys = {
+    ...minimal,
+    auth: { apiKeys: [{ name: 'web', key: 'web-0123456789abcdef', team: 'search', org: 'acme' }] },
+  };
+
+  it('accepts budgets per key, team and org and rate limits per key, team and route, with defaults', () => {
+    const config = parseConfig(
+      {
+        ...withKeys,
+        budgets: [
+          {
+            name: 'web-monthly',
+            scope: { key: 'web' },
+            limitUsd: 100,
+            softLimitPct: 80,
+            webhook: 'https://hooks.example.com/x',
+          },
+          { name: 'search-daily', scope: { team: 'search' }, period: 'day', limitTokens: 2_000_000 },
+          { name: 'acme', scope: { org: 'acme' }, period: 'total', limitUsd: 10_000 },
+        ],
+        rateLimits: [
+          { scope: { key: 'web' }, requestsPerMinute: 600, tokensPerMinute: 200_000 },
+          { scope: { route: 'chat' }, requestsPerMinute: 5000 },
+        ],
+      },
+      {},
+    );
+    expect(config.budgets[0]?.period).toBe('month');
+    expect(config.rateLimits).toHaveLength(2);
+    expect(config.auth.apiKeys[0]).toMatchObject({ team: 'search', org: 'acme' });
+    expect(config.state).toEqual({ backend: 'memory', flushMs: 5000 });
+  });
+
+  it('reports a budget without a limit, repeated budget names, unknown routes and repeated scopes', () => {
+    const problems = problemsOf({
+      ...withKeys,
+      budgets: [
+        { name: 'web', scope: { key: 'web' }, limitUsd: 5 },
+        { name: 'web', scope: { team: 'search' }, limitTokens: 5 },
+        { name: 'empty', scope: { key: 'web' } },
+      ],
+      rateLimits: [
+        { scope: { route: 'caht' }, requestsPerMinute: 1 },
+        { scope: { key: 'web' }, requestsPerMinute: 1 },
+        { scope: { key: 'web' }, tokensPerMinute: 1 },
+      ],
+    });
+    expect(problems).toEqual([
+      {
+        path: 'budgets[2].limitUsd',
+        message: 'a budget needs limitUsd, limitTokens or both',
+        hint: expect.any(String),
+      },
+      {
+        path: 'budgets[1].name',
+        message: 'budget name "web" is used by budgets[0] too',
+        hint: 'give every budget its own name: 402 errors, metrics and webhooks name it',
+      },
+      {
+        path: 'rateLimits[0].scope.route',
+        message: 'unknown route "caht"',
+        hint: 'routes defined: chat; did you mean "chat"?',
+      },
+      {
+        path: 'rateLimits[2].scope',
+        message: 'rateLimits[1] has the same scope',
+        hint: 'put requestsPerMinute and tokensPerMinute of one scope in one entry',
+      },
+    ]);
+  });
+
+  it('needs a Redis URL for the redis backend', () => {
+    expect(problemsOf({ ...minimal, state: { backend: 'redis' } })).toEqual([
+      {
+        path: 'state.redis',
+        message: 'backend redis needs state.redis.url',
+        hint: 'Required when backend is redis.',
+      },
+    ]);
+    const config = parseConfig(
+      { ...minimal, state: { backend: 'redis', redis: { url: 'redis://cache:6379/0' } } },
+      {},
+    );
+    expect(config.state.redis).toEqual({
+      url: 'redis://cache:6379/0',
+      keyPrefix: 'sluice:',
+      timeoutMs: 1000,
+    });
+  });
+});
+
 describe('formatConfigProblems', () => {
   it('writes one line per problem and its hint below', () => {
     expect(

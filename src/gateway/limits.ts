@@ -1,0 +1,319 @@
+import { join } from 'node:path';
+import type { FastifyBaseLogger } from 'fastify';
+import type { SluiceConfig } from '../config/schema.js';
+import { type ApiError, apiError } from '../http/api-error.js';
+import type { GatewayMetrics } from '../http/metrics.js';
+import { rateLimitHeaders, resetDuration } from '../http/rate-limit-headers.js';
+import {
+  type BudgetHold,
+  type BudgetRefusal,
+  type BudgetStatus,
+  budgetLedger,
+  isBudgetRefusal,
+  type Ledger,
+  type SoftLimitCrossing,
+  type Spend,
+} from '../policy/ledger.js';
+import { describeScope, scopeParts } from '../policy/limit-rules.js';
+import type { PolicySource } from '../policy/policy-source.js';
+import {
+  isRateRefusal,
+  type RateGrant,
+  type RateLimiter,
+  type RateRefusal,
+  rateLimiter,
+} from '../policy/rate-limiter.js';
+import { postJson } from '../policy/webhook.js';
+import { redisState } from '../state/redis-state.js';
+import type { SharedState } from '../state/shared-state.js';
+import { memoryStateWithSpendFile } from '../state/spend-file.js';
+import type { Call } from './call.js';
+import type { Pricing } from './pricing.js';
+import type { Plan } from './resolve.js';
+import type { TokenEstimate } from './token-estimate.js';
+
+/** What the admit stage took for a call, to be settled when it finishes. */
+export interface Admission {
+  hold?: BudgetHold;
+  grant?: RateGrant;
+  /** The worst case that was reserved. */
+  worst: Spend;
+  /** x-ratelimit-* headers for the response. */
+  headers: Record<string, string>;
+}
+
+export interface LimitsOptions {
+  config: SluiceConfig;
+  pricing: Pricing;
+  metrics: GatewayMetrics;
+  logger: FastifyBaseLogger;
+  /** Epoch milliseconds; budget periods are UTC calendar days and months. */
+  now?: () => number;
+}
+
+/** A webhook that has not answered by then is abandoned (and logged): it never holds a request. */
+const webhookTimeoutMs = 5_000;
+/** Holds outlive the longest request by this much before they lapse. */
+const holdMarginMs = 60_000;
+
+/**
+ * The admit stage's budgets and rate limits, and the settle stage that ends what admit took.
+ * Admission takes rate-limit units and reserves budget in one round trip to the shared state;
+ * when either refuses, the other is given back before the client hears 402 or 429.
+ */
+export class Limits {
+  readonly state: SharedState;
+  private readonly ledger: Ledger;
+  private readonly limiter: RateLimiter;
+  private readonly pending = new Set<Promise<void>>();
+  private readonly unpricedRoutes = new Set<string>();
+  private readonly now: () => number;
+
+  constructor(private readonly options: LimitsOptions) {
+    const { config, logger } = options;
+    this.now = options.now ?? Date.now;
+    this.state = openSharedState(config, logger, this.now);
+    this.ledger = budgetLedger({
+      state: this.state,
+      now: this.now,
+      holdTtlMs: config.server.requestTimeoutMs + holdMarginMs,
+      onSoftLimit: (crossing) => this.softLimitCrossed(crossing),
+    });
+    this.limiter = rateLimiter({ state: this.state, now: this.now });
+  }
+
+  /** Reserves the call's worst case on its budgets and takes its rate-limit units; an ApiError refuses it. */
+  async admit(
+    call: Call,
+    plan: Plan,
+    policy: PolicySource,
+    tokens: TokenEstimate,
+  ): Promise<ApiError | undefined> {
+    const { principal } = call;
+    const limits = policy.limitsFor(
+      { key: principal.keyName, team: principal.team, org: principal.org },
+      plan.route.name,
+    );
+    // Most requests of most gateways: nothing to count, no round trip.
+    if (limits.budgets.length === 0 && limits.rateLimits.length === 0) return undefined;
+    const needsUsd = limits.budgets.some((b) => b.limitUsd !== undefined);
+    const worst: Spend = {
+      tokens: tokens.input + tokens.output,
+      usd: needsUsd ? this.options.pricing.worstCaseUsd(plan, tokens) : null,
+    };
+    if (needsUsd && worst.usd === null) this.warnUnpriced(plan.route.name);
+
+    const [rate, budget] = await Promise.allSettled([
+      this.limiter.admit(limits.rateLimits, worst.tokens),
+      limits.budgets.length > 0 ? this.ledger.reserve(call.id, limits.budgets, worst) : undefined,
+    ]);
+    const grant = rate.status === 'fulfilled' && !isRateRefusal(rate.value) ? rate.value : undefined;
+    const hold =
+      budget.status === 'fulfilled' && budget.value && !isBudgetRefusal(budget.value)
+        ? budget.value
+        : undefined;
+    const refused =
+      rate.status === 'rejected' ||
+      budget.status === 'rejected' ||
+      isRateRefusal(rate.value) ||
+      (budget.value !== undefined && isBudgetRefusal(budget.value));
+    if (!refused) {
+      call.admission = { hold, grant, worst, headers: grant ? rateLimitHeaders(grant.quotas) : {} };
+      return undefined;
+    }
+    // Whatever one side took goes back before the client hears the other side's refusal.
+    await Promise.allSettled([
+      ...(grant ? [this.limiter.refund(grant)] : []),
+      ...(hold ? [this.ledger.release(hold)] : []),
+    ]);
+    if (rate.status === 'rejected' || budget.status === 'rejected') {
+      const error = (
+        rate.status === 'rejected' ? rate.reason : (budget as PromiseRejectedResult).reason
+      ) as Error;
+      this.options.logger.error(
+        { reqId: call.id, err: error.message },
+        'budgets and rate limits unavailable',
+      );
+      return limitsUnavailable();
+    }
+    if (budget.value && isBudgetRefusal(budget.value)) {
+      this.options.metrics.limitRefused('budget', budget.value.rule.name);
+      return budgetExceeded(budget.value, this.now());
+    }
+    const refusal = rate.value as RateRefusal;
+    this.options.metrics.limitRefused('rate', scopeParts(refusal.rule.scope).join(':'));
+    return rateLimited(refusal);
+  }
+
+  /**
+   * Ends what admit took, in the background: the actual spend replaces the reservation. Without
+   * usage, a stream that had begun counts its worst case (tokens were generated, their count
+   * never came); a call that produced nothing releases everything.
+   */
+  settle(call: Call): void {
+    const admission = call.admission;
+    if (!admission) return;
+    const work = this.settleNow(call, admission).catch((error: Error) =>
+      this.options.logger.error(
+        { reqId: call.id, err: error.message, tokens: admission.worst.tokens },
+        'budget settlement failed: this request’s spend is not counted',
+      ),
+    );
+    this.pending.add(work);
+    void work.finally(() => this.pending.delete(work));
+  }
+
+  /** Every budget of `policy` with its current period's spend. */
+  async status(policy: PolicySource): Promise<BudgetStatus[]> {
+    return this.ledger.status(policy.budgets());
+  }
+
+  /** Waits for settlements under way, then closes the shared state (saving spend, or leaving Redis). */
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.pending]);
+    await this.state.close();
+  }
+
+  private async settleNow(call: Call, admission: Admission): Promise<void> {
+    const { hold, grant, worst } = admission;
+    const usage = call.usage;
+    if (usage) {
+      const actual: Spend = {
+        tokens: usage.inputTokens + usage.outputTokens,
+        usd: this.options.pricing.costUsd(call),
+      };
+      await Promise.all([
+        hold && this.ledger.settle(hold, actual),
+        grant && this.limiter.correct(grant, actual.tokens),
+      ]);
+    } else if (call.firstTokenMs !== undefined) {
+      await Promise.all([hold && this.ledger.settle(hold, worst)]);
+    } else {
+      await Promise.all([hold && this.ledger.release(hold), grant && this.limiter.correct(grant, 0)]);
+    }
+  }
+
+  private softLimitCrossed(crossing: SoftLimitCrossing): void {
+    const { rule, window, unit } = crossing;
+    const notice = {
+      type: 'budget.soft_limit_crossed',
+      budget: rule.name,
+      scope: rule.scope,
+      period: rule.period,
+      periodStart: isoOrNull(window.startsAt),
+      resetsAt: isoOrNull(window.resetsAt),
+      unit,
+      limit: crossing.limit,
+      softLimit: crossing.softLimit,
+      spent: crossing.spent,
+      at: new Date(this.now()).toISOString(),
+    };
+    const { logger, metrics } = this.options;
+    logger.warn(notice, `budget '${rule.name}' crossed its soft limit`);
+    metrics.softLimitCrossed(rule.name, unit);
+    // The URL is not logged: webhook URLs often carry their secret in the path.
+    if (rule.webhook) {
+      postJson(rule.webhook, notice, webhookTimeoutMs).catch((error: Error) =>
+        logger.warn({ budget: rule.name, err: error.message }, 'budget webhook failed'),
+      );
+    }
+  }
+
+  private warnUnpriced(route: string): void {
+    if (this.unpricedRoutes.has(route)) return;
+    this.unpricedRoutes.add(route);
+    this.options.logger.warn(
+      { route },
+      'a USD budget applies to this route but its price is unknown: its requests count no dollars',
+    );
+  }
+}
+
+function openSharedState(config: SluiceConfig, logger: FastifyBaseLogger, now: () => number): SharedState {
+  if (config.state.backend === 'redis' && config.state.redis) return redisState(config.state.redis);
+  return memoryStateWithSpendFile({
+    file: join(config.dataDir, 'spend.json'),
+    everyMs: config.state.flushMs,
+    now,
+    onError: (error) => logger.error({ err: error.message }, 'could not save budget spend; will try again'),
+  });
+}
+
+const isoOrNull = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+function budgetExceeded(refusal: BudgetRefusal, now: number): ApiError {
+  const { rule, unit, window } = refusal;
+  const amount = (n: number) => (unit === 'usd' ? usd(n) : `${n} tokens`);
+  const resets =
+    window.resetsAt === null
+      ? 'This budget never resets: ask an admin to raise it.'
+      : `It resets at ${new Date(window.resetsAt).toISOString()}.`;
+  const left = refusal.limit - refusal.spent;
+  // Requests in flight usually cost less than their hold: then a retry soon may fit.
+  const inFlight = left > 0 && refusal.requested <= left;
+  const hint =
+    left <= 0
+      ? ''
+      : inFlight
+        ? ' It fits once requests in flight settle: retry shortly.'
+        : ' Lower max_tokens (or shorten the prompt) to fit what is left.';
+  const message =
+    `Budget '${rule.name}' of ${describeScope(rule.scope)} (${rule.period}) cannot cover this request: ` +
+    `${amount(refusal.spent)} of ${amount(refusal.limit)} spent, ${amount(refusal.reserved)} held by requests in flight, ` +
+    `and this request could cost up to ${amount(refusal.requested)}.${hint} ${resets}`;
+  const headers: Record<string, string> = {};
+  if (inFlight) headers['retry-after'] = '1';
+  else if (window.resetsAt !== null)
+    headers['retry-after'] = String(Math.max(1, Math.ceil((window.resetsAt - now) / 1000)));
+  return apiError('budget', 402, message, {
+    code: 'budget_exceeded',
+    headers,
+    details: {
+      budget: {
+        name: rule.name,
+        scope: rule.scope,
+        period: rule.period,
+        unit,
+        limit: refusal.limit,
+        spent: refusal.spent,
+        reserved: refusal.reserved,
+        requested: refusal.requested,
+        resetsAt: isoOrNull(window.resetsAt),
+      },
+    },
+  });
+}
+
+function rateLimited(refusal: RateRefusal): ApiError {
+  const { rule, kind, limit, requested, retryAfterMs } = refusal;
+  const scope = describeScope(rule.scope);
+  const headers = rateLimitHeaders(refusal.quotas);
+  let message: string;
+  if (retryAfterMs === null) {
+    message =
+      `Request too large for the limit of ${limit} tokens per minute of ${scope}: it may use ${requested} ` +
+      '(prompt plus max_tokens). Lower max_tokens or shorten the prompt.';
+  } else {
+    message = `Rate limit of ${limit} ${kind} per minute of ${scope} reached: retry in ${resetDuration(retryAfterMs)}.`;
+    headers['retry-after'] = String(Math.max(1, Math.ceil(retryAfterMs / 1000)));
+    headers['retry-after-ms'] = String(Math.ceil(retryAfterMs));
+  }
+  return apiError('rate_limit', 429, message, {
+    code: 'rate_limit_exceeded',
+    headers,
+    details: { rate_limit: { scope: rule.scope, kind, limit, requested, retryAfterMs } },
+  });
+}
+
+function limitsUnavailable(): ApiError {
+  return apiError(
+    'overloaded',
+    503,
+    'Budgets and rate limits cannot be checked right now (their shared state did not answer), so the request was not sent. Retry shortly.',
+    { code: 'limits_unavailable', headers: { 'retry-after': '1' } },
+  );
+}
+
+function usd(n: number): string {
+  return `$${n >= 1 ? n.toFixed(2) : Number(n.toPrecision(3)).toString()}`;
+}
