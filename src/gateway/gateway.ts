@@ -12,7 +12,6 @@ import type { Call, Principal } from './call.js';
 import { FlowState } from './flow-state.js';
 import { Limits } from './limits.js';
 import { callCost } from './metering.js';
-import { type Pricing, unpriced } from './pricing.js';
 import { wideEvent } from './record.js';
 import { buildRuntime, type Runtime } from './runtime.js';
 
@@ -29,8 +28,6 @@ export interface GatewayOptions {
   now?: () => number;
   /** The control store's keys, which every runtime authenticates with besides the config's. */
   virtualKeys?: VirtualKeys;
-  /** Prices for USD budgets; without them USD budgets count no spend. */
-  pricing?: Pricing;
 }
 
 /**
@@ -58,7 +55,6 @@ export class Gateway {
     this.cache = this.openCache(options.config);
     this.limits = new Limits({
       config: options.config,
-      pricing: options.pricing ?? unpriced,
       metrics: options.metrics,
       logger: options.logger,
       now: this.now,

@@ -28,9 +28,8 @@ import { redisState } from '../state/redis-state.js';
 import type { SharedState } from '../state/shared-state.js';
 import { memoryStateWithSpendFile } from '../state/spend-file.js';
 import type { Call } from './call.js';
-import type { Pricing } from './pricing.js';
 import type { Plan } from './resolve.js';
-import type { TokenEstimate } from './token-estimate.js';
+import { type TokenEstimate, worstCaseUsd } from './worst-case.js';
 
 /** What the admit stage took for a call, to be settled when it finishes. */
 export interface Admission {
@@ -44,7 +43,6 @@ export interface Admission {
 
 export interface LimitsOptions {
   config: SluiceConfig;
-  pricing: Pricing;
   metrics: GatewayMetrics;
   logger: FastifyBaseLogger;
   /** Epoch milliseconds; budget periods are UTC calendar days and months. */
@@ -82,12 +80,15 @@ export class Limits {
     this.limiter = rateLimiter({ state: this.state, now: this.now });
   }
 
-  /** Reserves the call's worst case on its budgets and takes its rate-limit units; an ApiError refuses it. */
+  /**
+   * Reserves the call's worst case on its budgets and takes its rate-limit units; an ApiError
+   * refuses it. `estimate` is only called when a limit applies: it tokenizes the prompt.
+   */
   async admit(
     call: Call,
     plan: Plan,
     policy: PolicySource,
-    tokens: TokenEstimate,
+    estimate: () => Promise<TokenEstimate>,
   ): Promise<ApiError | undefined> {
     const { principal } = call;
     const limits = policy.limitsFor(
@@ -97,9 +98,10 @@ export class Limits {
     // Most requests of most gateways: nothing to count, no round trip.
     if (limits.budgets.length === 0 && limits.rateLimits.length === 0) return undefined;
     const needsUsd = limits.budgets.some((b) => b.limitUsd !== undefined);
+    const tokens = await estimate();
     const worst: Spend = {
       tokens: tokens.input + tokens.output,
-      usd: needsUsd ? this.options.pricing.worstCaseUsd(plan, tokens) : null,
+      usd: needsUsd ? worstCaseUsd(plan, tokens) : null,
     };
     if (needsUsd && worst.usd === null) this.warnUnpriced(plan.route.name);
 
@@ -146,9 +148,9 @@ export class Limits {
   }
 
   /**
-   * Ends what admit took, in the background: the actual spend replaces the reservation. Without
-   * usage, a stream that had begun counts its worst case (tokens were generated, their count
-   * never came); a call that produced nothing releases everything.
+   * Ends what admit took, in the background: what every attempt was billed for (metered by the
+   * dispatch stage, retries and lost hedges included) replaces the reservation. A call no
+   * attempt was billed for releases everything.
    */
   settle(call: Call): void {
     const admission = call.admission;
@@ -175,22 +177,24 @@ export class Limits {
   }
 
   private async settleNow(call: Call, admission: Admission): Promise<void> {
-    const { hold, grant, worst } = admission;
-    const usage = call.usage;
-    if (usage) {
-      const actual: Spend = {
-        tokens: usage.inputTokens + usage.outputTokens,
-        usd: this.options.pricing.costUsd(call),
-      };
-      await Promise.all([
-        hold && this.ledger.settle(hold, actual),
-        grant && this.limiter.correct(grant, actual.tokens),
-      ]);
-    } else if (call.firstTokenMs !== undefined) {
-      await Promise.all([hold && this.ledger.settle(hold, worst)]);
-    } else {
-      await Promise.all([hold && this.ledger.release(hold), grant && this.limiter.correct(grant, 0)]);
+    const { hold, grant } = admission;
+    let tokens = 0;
+    let billed = false;
+    for (const attempt of call.attempts) {
+      if (!attempt.usage) continue;
+      billed = true;
+      tokens += attempt.usage.inputTokens + attempt.usage.outputTokens;
     }
+    if (!billed) {
+      await Promise.all([hold && this.ledger.release(hold), grant && this.limiter.correct(grant, 0)]);
+      return;
+    }
+    // The settle stage priced the call just before; null is a price it does not know.
+    const actual: Spend = { tokens, usd: call.costUsd ?? null };
+    await Promise.all([
+      hold && this.ledger.settle(hold, actual),
+      grant && this.limiter.correct(grant, tokens),
+    ]);
   }
 
   private softLimitCrossed(crossing: SoftLimitCrossing): void {

@@ -16,7 +16,7 @@ import type { Gateway } from '../gateway/gateway.js';
 import { callCost } from '../gateway/metering.js';
 import { type Plan, resolvePlan } from '../gateway/resolve.js';
 import type { Route, Target } from '../gateway/runtime.js';
-import { chatTokenEstimate, embeddingTokenEstimate, type TokenEstimate } from '../gateway/token-estimate.js';
+import { chatTokenEstimate, embeddingTokenEstimate, type TokenEstimate } from '../gateway/worst-case.js';
 import { formatUsd, toUsd } from '../policy/cost.js';
 import { type EmbeddingResponse, tokenUsage } from '../providers/canonical.js';
 import { anthropicToCanonical, canonicalToAnthropic } from './anthropic-translate.js';
@@ -138,7 +138,7 @@ export function registerGatewayRoutes(app: FastifyInstance, gateway: Gateway): v
     request: FastifyRequest,
     call: Call,
     model: string,
-    estimate: (plan: Plan) => TokenEstimate,
+    estimate: (plan: Plan) => Promise<TokenEstimate>,
   ): Promise<{ plan: Plan; flow?: FlowContext } | { error: ApiError }> => {
     call.requestedModel = model;
     const labels = callLabels(request.headers);
@@ -159,7 +159,7 @@ export function registerGatewayRoutes(app: FastifyInstance, gateway: Gateway): v
     call.routeVersion = plan.route.version;
     const flow = flowContext(request, call, plan);
     if (isApiError(flow)) return { error: flow };
-    const refused = await gateway.limits.admit(call, plan, runtime.policy, estimate(plan));
+    const refused = await gateway.limits.admit(call, plan, runtime.policy, () => estimate(plan));
     if (refused) return { error: refused };
     return { plan, flow };
   };

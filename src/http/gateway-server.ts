@@ -10,7 +10,6 @@ import type { EventBusStats } from '../events/bus.js';
 import type { EventSink } from '../events/sink.js';
 import { authenticate, authorizeAdmin } from '../gateway/admit.js';
 import { Gateway } from '../gateway/gateway.js';
-import type { Pricing } from '../gateway/pricing.js';
 import { KeyDirectory } from '../policy/key-directory.js';
 import type { BudgetStatus } from '../policy/ledger.js';
 import type { ControlStore } from '../store/control-store.js';
@@ -33,8 +32,6 @@ export interface GatewayServerOptions {
   now?: () => number;
   /** Keys, teams, orgs and budgets; default: the config's `store`. The server opens and closes it. */
   store?: ControlStore;
-  /** Prices for USD budgets (docs/keys-and-budgets.md). */
-  pricing?: Pricing;
 }
 
 const errorBodyFor = (url: string) => (url.startsWith('/v1/messages') ? anthropicErrorBody : openAIErrorBody);

@@ -4,18 +4,18 @@ import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import type { SluiceConfigInput } from '../../src/config/schema.js';
 import type { Plan } from '../../src/gateway/resolve.js';
-import { chatTokenEstimate } from '../../src/gateway/token-estimate.js';
+import { chatTokenEstimate, worstCaseUsd } from '../../src/gateway/worst-case.js';
 import { chatCompletionRequestSchema } from '../../src/http/wire/openai-chat.js';
 import { budgetLedger } from '../../src/policy/ledger.js';
 import { budgetSchema } from '../../src/policy/limit-rules.js';
 import { startSimServer } from '../../src/sim/server.js';
 import { redisState } from '../../src/state/redis-state.js';
 import { type RunningGateway, startGateway } from '../support/gateway.js';
-import { costOf, type FixedPrice, fixedPricing } from '../support/pricing.js';
 import { startRedis } from '../support/servers.js';
 
 const key = 'sk-race-0123456789abcdef';
-const price: FixedPrice = { inputPerMTok: 10, outputPerMTok: 30 };
+/** USD per million tokens, overriding the catalog's price of the simulated model. */
+const price = { input: 10, output: 30 };
 const budget = { name: 'race', scope: { key: 'racer' }, period: 'day' as const, limitUsd: 0.05 };
 const nanos = (usd: number) => Math.round(usd * 1e9);
 
@@ -44,7 +44,6 @@ interface Outcome {
  * from the usage it reports, the way a client would.
  */
 async function race(gateways: RunningGateway[], count: number): Promise<Outcome[]> {
-  const pricing = fixedPricing(price);
   return Promise.all(
     Array.from({ length: count }, async (_, i): Promise<Outcome> => {
       const gw = gateways[i % gateways.length] as RunningGateway;
@@ -53,7 +52,7 @@ async function race(gateways: RunningGateway[], count: number): Promise<Outcome[
       if (!route) throw new Error('no chat route');
       const plan: Plan = { route, order: route.targets };
       const reserved =
-        pricing.worstCaseUsd(plan, chatTokenEstimate(chatCompletionRequestSchema.parse(body), plan)) ?? 0;
+        worstCaseUsd(plan, await chatTokenEstimate(chatCompletionRequestSchema.parse(body), plan)) ?? 0;
       const response = await fetch(`${gw.url}/v1/chat/completions`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
@@ -64,10 +63,7 @@ async function race(gateways: RunningGateway[], count: number): Promise<Outcome[
         error?: { code: string };
       };
       const cost = answer.usage
-        ? costOf(price, {
-            inputTokens: answer.usage.prompt_tokens,
-            outputTokens: answer.usage.completion_tokens,
-          })
+        ? (answer.usage.prompt_tokens * price.input + answer.usage.completion_tokens * price.output) / 1e6
         : 0;
       return { status: response.status, reserved, cost, code: answer.error?.code };
     }),
@@ -105,10 +101,11 @@ async function startFleet(count: number, state: SluiceConfigInput['state']) {
         budgets: [budget],
         state,
         dataDir,
+        prices: { 'sim/sim-fast': price },
         flow: { enabled: false },
         events: { sink: 'none' },
       },
-      { simUrl: sim.url, pricing: fixedPricing(price) },
+      { simUrl: sim.url },
     );
     gateways.push(gw);
   }

@@ -6,18 +6,18 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import type { SluiceConfigInput } from '../../src/config/schema.js';
 import type { Plan } from '../../src/gateway/resolve.js';
-import { chatTokenEstimate } from '../../src/gateway/token-estimate.js';
+import { chatTokenEstimate } from '../../src/gateway/worst-case.js';
 import { chatCompletionRequestSchema } from '../../src/http/wire/openai-chat.js';
 import type { SimConfigInput } from '../../src/sim/config.js';
 import { type RunningGateway, startGatewayWithSim } from '../support/gateway.js';
 import { freePort } from '../support/ports.js';
-import { costOf, type FixedPrice, fixedPricing } from '../support/pricing.js';
 import { type RunningServer, startRedis } from '../support/servers.js';
 
 const adminKey = 'limits-tests-admin-key-0001';
 const webKey = 'sk-web-0123456789abcdef';
 const batchKey = 'sk-batch-0123456789abcdef';
-const price: FixedPrice = { inputPerMTok: 10, outputPerMTok: 30 };
+/** USD per million tokens of both simulated models, overriding the catalog's. */
+const price = { input: 10, output: 30 };
 
 /** A quick model with answers of exactly 8 tokens: a request takes milliseconds. */
 const quick = {
@@ -56,10 +56,10 @@ async function start(overrides: Partial<SluiceConfigInput>, dataDir?: string): P
       auth: { adminKey, apiKeys: keys },
       dataDir: dataDir ?? (await tempDir()),
       flow: { enabled: false },
+      prices: { 'sim/sim-fast': price, 'sim/sim-smart': price },
       ...overrides,
     },
     { config: simConfig },
-    { pricing: fixedPricing(price) },
   );
   // Restart tests close a gateway themselves; closing it twice is a no-op.
   let closing: Promise<void> | undefined;
@@ -95,7 +95,7 @@ interface Usage {
 
 /** What a 200 answer cost at the test's price, from the usage it reports. */
 const costOfAnswer = (usage: Usage) =>
-  costOf(price, { inputTokens: usage.prompt_tokens, outputTokens: usage.completion_tokens });
+  (usage.prompt_tokens * price.input + usage.completion_tokens * price.output) / 1e6;
 
 interface BudgetBody {
   name: string;
@@ -365,7 +365,7 @@ describe('rate limits through the gateway', () => {
     expect(h('x-ratelimit-remaining-requests')).toBe('2');
     expect(h('x-ratelimit-reset-requests')).toBe('20s');
     expect(h('x-ratelimit-limit-tokens')).toBe('600');
-    const estimate = chatTokenEstimate(chatCompletionRequestSchema.parse(question()), planFor(gw));
+    const estimate = await chatTokenEstimate(chatCompletionRequestSchema.parse(question()), planFor(gw));
     const reserved = estimate.input + estimate.output;
     expect(Number(h('x-ratelimit-remaining-tokens'))).toBe(600 - reserved);
     // 600 tokens a minute is 100 ms a token.

@@ -6,7 +6,6 @@ import { type SluiceConfig, type SluiceConfigInput, sluiceConfigSchema } from '.
 import type { EventSink } from '../../src/events/sink.js';
 import type { WideEvent } from '../../src/events/wide-event.js';
 import type { Gateway } from '../../src/gateway/gateway.js';
-import type { Pricing } from '../../src/gateway/pricing.js';
 import { buildGatewayServer } from '../../src/http/gateway-server.js';
 import { type RunningSimulator, type SimServerOptions, startSimServer } from '../../src/sim/server.js';
 
@@ -33,12 +32,7 @@ export interface RunningGateway {
  */
 export async function startGateway(
   config: SluiceConfigInput,
-  options: {
-    simUrl?: string;
-    now?: () => number;
-    loadConfig?: () => Promise<SluiceConfig>;
-    pricing?: Pricing;
-  } = {},
+  options: { simUrl?: string; now?: () => number; loadConfig?: () => Promise<SluiceConfig> } = {},
 ): Promise<RunningGateway> {
   // Tests fire retries and fallbacks back to back; the retry budget has tests of its own, so
   // unless a test configures flow control, the budget's floor is out of the way.
@@ -60,7 +54,6 @@ export async function startGateway(
     simUrl: options.simUrl,
     now: options.now,
     loadConfig: options.loadConfig,
-    pricing: options.pricing,
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();
@@ -82,7 +75,7 @@ export async function startGateway(
 export async function startGatewayWithSim(
   overrides: Partial<SluiceConfigInput> = {},
   sim: SimServerOptions = {},
-  options: { now?: () => number; loadConfig?: () => Promise<SluiceConfig>; pricing?: Pricing } = {},
+  options: { now?: () => number; loadConfig?: () => Promise<SluiceConfig> } = {},
 ): Promise<RunningGateway & { sim: RunningSimulator }> {
   const simulator = await startSimServer(sim);
   const route = (model: string) => ({ targets: [{ provider: 'sim', model }] });

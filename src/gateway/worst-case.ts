@@ -1,0 +1,61 @@
+import type { ChatCompletionRequest, EmbeddingRequest } from '../http/wire/openai-chat.js';
+import { worstCase } from '../policy/reservation.js';
+import { tokenCounter } from '../policy/token-count.js';
+import type { Plan } from './resolve.js';
+
+/** Tokens a request may use, known before it is sent: budgets and rate limits reserve them. */
+export interface TokenEstimate {
+  input: number;
+  /** The most the answer may have: its max tokens (or the default) times the number of choices. */
+  output: number;
+}
+
+/** An image, audio clip or file part: a typical size, as the tokenizer counts only text. */
+const perMedia = 1000;
+/** When neither the request nor the target sets max tokens, the answer is assumed to stay below this. */
+export const defaultMaxOutputTokens = 4096;
+
+/**
+ * A chat request's worst case in tokens: its prompt counted with the tokenizer (as OpenAI frames
+ * it), and the most output any target of the plan may produce. A target's params override the
+ * client's max_tokens, and a fallback may be tried, so the largest ceiling counts.
+ */
+export async function chatTokenEstimate(request: ChatCompletionRequest, plan: Plan): Promise<TokenEstimate> {
+  const counter = await tokenCounter();
+  let media = 0;
+  for (const message of request.messages) {
+    const content = (message as { content?: unknown }).content;
+    if (Array.isArray(content))
+      for (const part of content) if ((part as { type?: unknown }).type !== 'text') media++;
+  }
+  const requested = request.max_completion_tokens ?? request.max_tokens ?? undefined;
+  let output = plan.order.length === 0 ? (requested ?? defaultMaxOutputTokens) : 0;
+  for (const target of plan.order) {
+    const params = target.ref.params;
+    const max = positive(params?.max_completion_tokens) ?? positive(params?.max_tokens) ?? requested;
+    output = Math.max(output, max ?? defaultMaxOutputTokens);
+  }
+  return { input: counter.prompt(request) + media * perMedia, output: output * (request.n ?? 1) };
+}
+
+export async function embeddingTokenEstimate(request: EmbeddingRequest): Promise<TokenEstimate> {
+  const counter = await tokenCounter();
+  return { input: counter.embeddingInput(request.input), output: 0 };
+}
+
+/**
+ * The most `tokens` may cost on any target the plan may try, at the dearest rates of each
+ * (src/policy/reservation.ts); null when none of them has a price.
+ */
+export function worstCaseUsd(plan: Plan, tokens: TokenEstimate): number | null {
+  let most: number | null = null;
+  for (const target of plan.order) {
+    const usd = worstCase(target.price?.price, tokens.input, tokens.output).usd;
+    if (usd !== null && (most === null || usd > most)) most = usd;
+  }
+  return most;
+}
+
+function positive(value: unknown): number | undefined {
+  return typeof value === 'number' && value > 0 ? value : undefined;
+}
