@@ -338,29 +338,26 @@ export const storeSchema = z
   ])
   .describe('Where keys, teams, orgs and budgets live (docs/keys-and-budgets.md).');
 
+// Shaped like `cache` (store, redisUrl, keyPrefix, timeoutMs): one Redis may serve both.
 export const stateSchema = z
   .strictObject({
-    backend: z
+    store: z
       .enum(['memory', 'redis'])
       .default('memory')
-      .describe(
-        'Where budget spend and rate-limit counters live: memory (one node) or redis (shared by a cluster).',
-      ),
-    redis: z
-      .strictObject({
-        url: z
-          .string()
-          .regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL')
-          .describe('e.g. ${REDIS_URL} or redis://:password@redis:6379/0.'),
-        keyPrefix: z.string().default('sluice:').describe('Put before every key Sluice writes.'),
-        timeoutMs: z
-          .int()
-          .min(1)
-          .default(1000)
-          .describe('A Redis command that takes longer fails; the request it serves gets 503.'),
-      })
+      .describe('Where budget spend and rate-limit counters live: memory (one node) or redis (every node).'),
+    redisUrl: z
+      .url({ protocol: /^rediss?$/ })
       .optional()
-      .describe('Required when backend is redis.'),
+      .describe('Required when store is redis, e.g. redis://redis:6379 or ${REDIS_URL}.'),
+    keyPrefix: z
+      .string()
+      .default('sluice:limits:')
+      .describe('redis: prefix of every key budgets and rate limits write.'),
+    timeoutMs: z
+      .int()
+      .min(1)
+      .default(1000)
+      .describe('redis: a slower command fails, and the request it serves gets 503.'),
     flushMs: z
       .int()
       .min(100)
@@ -369,9 +366,9 @@ export const stateSchema = z
         'memory: how often settled spend is written to <dataDir>/spend.json (a crash loses at most this much).',
       ),
   })
-  .refine((state) => state.backend !== 'redis' || state.redis !== undefined, {
-    message: 'backend redis needs state.redis.url',
-    path: ['redis'],
+  .refine((state) => state.store !== 'redis' || state.redisUrl !== undefined, {
+    message: 'store redis needs state.redisUrl',
+    path: ['redisUrl'],
   });
 
 export type StateConfig = z.infer<typeof stateSchema>;

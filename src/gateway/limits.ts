@@ -234,7 +234,9 @@ export class Limits {
 }
 
 function openSharedState(config: SluiceConfig, logger: FastifyBaseLogger, now: () => number): SharedState {
-  if (config.state.backend === 'redis' && config.state.redis) return redisState(config.state.redis);
+  const { state } = config;
+  if (state.store === 'redis' && state.redisUrl)
+    return redisState({ url: state.redisUrl, keyPrefix: state.keyPrefix, timeoutMs: state.timeoutMs });
   return memoryStateWithSpendFile({
     file: join(config.dataDir, 'spend.json'),
     everyMs: config.state.flushMs,

@@ -144,13 +144,13 @@ describe('a small budget under a race of concurrent requests', () => {
   it('holds on 3 gateways sharing Redis: 1,000 requests at once never overspend, and spend is what was settled', async () => {
     const redis = await startRedis();
     onTestFinished(() => redis.stop());
-    const { sim, gateways, close } = await startFleet(3, { backend: 'redis', redis: { url: redis.url } });
+    const { sim, gateways, close } = await startFleet(3, { store: 'redis', redisUrl: redis.url });
 
     const outcomes = await race(gateways, 1000);
     // Stopping a gateway waits for its settlements in flight.
     await close();
 
-    const state = redisState({ url: redis.url, keyPrefix: 'sluice:', timeoutMs: 2_000 });
+    const state = redisState({ url: redis.url, keyPrefix: 'sluice:limits:', timeoutMs: 2_000 });
     onTestFinished(() => state.close());
     const ledger = budgetLedger({ state, now: Date.now, holdTtlMs: 60_000, onSoftLimit: () => {} });
     const [status] = await ledger.status([budgetSchema.parse(budget)]);
@@ -160,7 +160,7 @@ describe('a small budget under a race of concurrent requests', () => {
   }, 240_000);
 
   it('holds on one gateway with memory state: 300 requests at once', async () => {
-    const { sim, gateways } = await startFleet(1, { backend: 'memory' });
+    const { sim, gateways } = await startFleet(1, { store: 'memory' });
     const gw = gateways[0] as RunningGateway;
     const outcomes = await race(gateways, 300);
     await expect

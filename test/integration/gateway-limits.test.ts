@@ -429,7 +429,7 @@ describe('rate limits through the gateway', () => {
   it('refuses with 503, sending nothing upstream, when the shared state does not answer', async () => {
     const gw = await start({
       rateLimits: [{ scope: { key: 'web' }, requestsPerMinute: 100 }],
-      state: { backend: 'redis', redis: { url: `redis://127.0.0.1:${await freePort()}`, timeoutMs: 200 } },
+      state: { store: 'redis', redisUrl: `redis://127.0.0.1:${await freePort()}`, timeoutMs: 200 },
     });
     const response = await chat(gw.url, webKey);
     expect(response.status).toBe(503);
@@ -450,7 +450,7 @@ describe('budgets and rate limits on Redis', () => {
   afterAll(() => redis?.stop());
 
   it('keep spend and rate-limit state across a gateway restart', async () => {
-    const state = { backend: 'redis' as const, redis: { url: redis.url, keyPrefix: `t:${randomUUID()}:` } };
+    const state = { store: 'redis' as const, redisUrl: redis.url, keyPrefix: `t:${randomUUID()}:` };
     const config = {
       budgets: [{ name: 'web-total', scope: { key: 'web' }, period: 'total' as const, limitUsd: 0.002 }],
       rateLimits: [{ scope: { key: 'batch' }, requestsPerMinute: 2 }],

@@ -396,7 +396,12 @@ describe('budgets and rate limits in the config', () => {
     expect(config.budgets[0]?.period).toBe('month');
     expect(config.rateLimits).toHaveLength(2);
     expect(config.auth.apiKeys[0]).toMatchObject({ team: 'search', org: 'acme' });
-    expect(config.state).toEqual({ backend: 'memory', flushMs: 5000 });
+    expect(config.state).toEqual({
+      store: 'memory',
+      keyPrefix: 'sluice:limits:',
+      timeoutMs: 1000,
+      flushMs: 5000,
+    });
   });
 
   it('reports a budget without a limit, repeated budget names, unknown routes and repeated scopes', () => {
@@ -437,21 +442,21 @@ describe('budgets and rate limits in the config', () => {
     ]);
   });
 
-  it('needs a Redis URL for the redis backend', () => {
-    expect(problemsOf({ ...minimal, state: { backend: 'redis' } })).toEqual([
+  it('needs a Redis URL for the redis store', () => {
+    expect(problemsOf({ ...minimal, state: { store: 'redis' } })).toEqual([
       {
-        path: 'state.redis',
-        message: 'backend redis needs state.redis.url',
-        hint: 'Required when backend is redis.',
+        path: 'state.redisUrl',
+        message: 'store redis needs state.redisUrl',
+        hint: 'Required when store is redis, e.g. redis://redis:6379 or ${REDIS_URL}.',
       },
     ]);
     const config = parseConfig(
-      { ...minimal, state: { backend: 'redis', redis: { url: 'redis://cache:6379/0' } } },
+      { ...minimal, state: { store: 'redis', redisUrl: 'redis://cache:6379/0' } },
       {},
     );
-    expect(config.state.redis).toEqual({
-      url: 'redis://cache:6379/0',
-      keyPrefix: 'sluice:',
+    expect(config.state).toMatchObject({
+      redisUrl: 'redis://cache:6379/0',
+      keyPrefix: 'sluice:limits:',
       timeoutMs: 1000,
     });
   });
