@@ -1,8 +1,8 @@
 import type { WideEvent } from './wide-event.js';
 
-/** Where wide events go. `write` never blocks the request that produced the event. */
-export interface EventSink {
-  write(event: WideEvent): void;
+/** Where wide events (or another kind of event) go. `write` never blocks the request that produced it. */
+export interface EventSink<E = WideEvent> {
+  write(event: E): void;
   /** Flushes what is buffered and releases the sink. */
   close(): Promise<void>;
 }
