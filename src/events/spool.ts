@@ -93,7 +93,7 @@ const PAYLOAD_HEAD = /^\{"seq":(\d+),"count":(\d+),"events":\[/;
 const ACK_FILE = 'ack';
 
 /**
- * An append-only spool of wide events on disk, so that neither a crash nor a store outage loses
+ * An append-only spool of events (wide or custom) on disk, so that neither a crash nor a store outage loses
  * an event the gateway has acknowledged. Segment files (`000001.seg`, …) hold records framed as
  * [length u32 LE][crc32 u32 LE][payload], the payload being `{"seq","count","events":[…]}`.
  * Every event gets a sequence number; `ack(seq)` records (in the `ack` file) that everything
