@@ -26,9 +26,9 @@ export interface PipelineLog {
 }
 
 /**
- * The configured way out for wide events. DuckDB and ClickHouse sit behind the bus: events are
- * spooled to disk within milliseconds and stored in batches, so a slow or absent store never
- * blocks a request and a crash loses nothing that was spooled.
+ * The configured way out for wide events and custom events. DuckDB and ClickHouse sit behind a
+ * bus per kind: events are spooled to disk within milliseconds and stored in batches, so a slow or
+ * absent store never blocks a request and a crash loses nothing that was spooled.
  */
 export async function openEventPipeline(config: SluiceConfig, log: PipelineLog): Promise<EventPipeline> {
   const { events, dataDir } = config;
