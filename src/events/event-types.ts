@@ -18,7 +18,6 @@ export interface Rejection {
 }
 
 export interface EventTypes {
-  readonly names: readonly string[];
   /** One incoming item as the event to store: validated, mapped, derived and redacted. */
   admit(item: unknown, sender: Sender, receivedMs: number): { event: CustomEvent } | { rejection: Rejection };
 }
@@ -30,7 +29,7 @@ const ID = /^[\x21-\x7e]{1,128}$/;
 /** Times are accepted up to a day ahead, for senders whose clocks run fast. */
 const MAX_AHEAD_MS = 86_400_000;
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
-export const REDACTED = '[REDACTED]';
+const REDACTED = '[REDACTED]';
 
 /** What the config cannot say in its field types: references, kinds of derived values, enum values. */
 export function eventTypeProblems(type: EventTypeConfig): { path: PropertyKey[]; message: string }[] {
@@ -129,7 +128,6 @@ export function compileEventTypes(
   const names = [...compiled.keys()];
 
   return {
-    names,
     admit(item, sender, receivedMs) {
       if (typeof item !== 'object' || item === null || Array.isArray(item)) {
         return reject('invalid_event', '', `an event is a JSON object with a "type", not ${describe(item)}`);
