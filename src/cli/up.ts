@@ -75,6 +75,8 @@ export const upCommand: Command = {
       config,
       sink: events.sink,
       eventStats: events.stats,
+      customEvents: events.custom,
+      customEventStats: events.customStats,
       logger,
       simUrl: sim?.url,
       loadConfig: file ? load : undefined,

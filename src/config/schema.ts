@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { eventTypeProblems } from '../events/event-types.js';
+import { redactionPatternNames } from '../events/redaction.js';
 import { limitAlgorithmSchema } from '../flow/limit-algorithms.js';
 import { priorities } from '../flow/priority.js';
 import { budgetSchema, rateLimitSchema } from '../policy/limit-rules.js';
@@ -250,6 +252,131 @@ export const flowSchema = z.strictObject({
 
 export type FlowConfig = z.infer<typeof flowSchema>;
 
+function regexProblem(source: string, flags: string): string | undefined {
+  let regex: RegExp;
+  try {
+    regex = new RegExp(source, flags);
+  } catch (error) {
+    return `not a valid regular expression: ${(error as Error).message}`;
+  }
+  return regex.test('') ? 'matches the empty string, so it would mark every position' : undefined;
+}
+
+export const redactionRuleSchema = z.union(
+  [
+    z.enum(redactionPatternNames),
+    z
+      .strictObject({
+        name: z
+          .string()
+          .regex(/^[a-z0-9][a-z0-9-]*$/, 'lower-case letters, digits and -')
+          .describe('Shown in the marker that replaces a match: [REDACTED:<name>].'),
+        regex: z.string().min(1).describe('A JavaScript regular expression; every match is replaced.'),
+        flags: z
+          .string()
+          .regex(/^[imsu]*$/, 'only the flags i, m, s and u')
+          .default('')
+          .describe('Regular expression flags besides g (always on): i, m, s, u.'),
+      })
+      .superRefine((rule, ctx) => {
+        const problem = regexProblem(rule.regex, rule.flags);
+        if (problem) ctx.addIssue({ code: 'custom', path: ['regex'], message: problem });
+      }),
+  ],
+  {
+    error: (issue) =>
+      typeof issue.input === 'string'
+        ? `unknown pattern "${issue.input}": the built-in ones are ${redactionPatternNames.join(', ')}`
+        : undefined,
+  },
+);
+
+export type RedactionRule = z.infer<typeof redactionRuleSchema>;
+
+/** A derived field's value, computed from other fields: a small, safe expression set, never code. */
+export type DeriveExpression =
+  | string
+  | number
+  | boolean
+  | { literal: string | number | boolean }
+  | { concat: DeriveExpression[] }
+  | { lower: DeriveExpression }
+  | { upper: DeriveExpression }
+  | { round: DeriveExpression; digits?: number }
+  | { multiply: [DeriveExpression, number] }
+  | { divide: [DeriveExpression, number] }
+  | { now: true }
+  | { length: DeriveExpression };
+
+const fieldNamePattern = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+export const deriveExpressionSchema: z.ZodType<DeriveExpression> = z
+  .lazy(() =>
+    z.union([
+      z.string().regex(fieldNamePattern, 'a field name'),
+      z.number(),
+      z.boolean(),
+      z.strictObject({ literal: z.union([z.string(), z.number(), z.boolean()]) }),
+      z.strictObject({ concat: z.array(deriveExpressionSchema).min(1) }),
+      z.strictObject({ lower: deriveExpressionSchema }),
+      z.strictObject({ upper: deriveExpressionSchema }),
+      z.strictObject({ round: deriveExpressionSchema, digits: z.int().min(0).max(10).optional() }),
+      z.strictObject({ multiply: z.tuple([deriveExpressionSchema, z.number()]) }),
+      z.strictObject({ divide: z.tuple([deriveExpressionSchema, z.number().refine((n) => n !== 0)]) }),
+      z.strictObject({ now: z.literal(true) }),
+      z.strictObject({ length: deriveExpressionSchema }),
+    ]),
+  )
+  .describe(
+    'A field name, a number or boolean, {literal}, {concat: [..]}, {lower}, {upper}, {round, digits?}, {multiply: [expr, n]}, {divide: [expr, n]}, {now: true} or {length}.',
+  );
+
+export const eventFieldTypes = ['string', 'number', 'integer', 'boolean', 'enum', 'timestamp'] as const;
+
+export const eventFieldSchema = z.strictObject({
+  type: z.enum(eventFieldTypes).describe('timestamp: ISO 8601 with a zone, or epoch milliseconds.'),
+  required: z.boolean().default(false).describe('An event without it is rejected.'),
+  values: z.array(z.string().min(1)).min(1).optional().describe('enum: the allowed values.'),
+  from: z
+    .string()
+    .regex(/^[^.\s]+(\.[^.\s]+)*$/, 'a dotted path such as user.id')
+    .optional()
+    .describe('Where the value is in the incoming event, e.g. user.id; default: the field’s own name.'),
+  derive: deriveExpressionSchema.optional().describe('Computed from other (non-derived) fields.'),
+});
+
+export type EventFieldConfig = z.infer<typeof eventFieldSchema>;
+
+export const eventTypeSchema = z
+  .strictObject({
+    description: z.string().optional(),
+    requestId: z
+      .enum(['required', 'optional', 'forbidden'])
+      .default('optional')
+      .describe('Whether events of this type point at a request (its x-sluice-request-id).'),
+    unknownFields: z
+      .enum(['reject', 'drop'])
+      .default('reject')
+      .describe('What to do with a top-level field no declared field reads.'),
+    fields: z
+      .record(z.string().regex(fieldNamePattern, 'letters, digits and _'), eventFieldSchema)
+      .default({}),
+    redact: z
+      .strictObject({
+        fields: z.array(z.string()).default([]).describe('Fields whose value is replaced by [REDACTED].'),
+        patterns: z
+          .array(redactionRuleSchema)
+          .default([])
+          .describe('Patterns removed from every text field.'),
+      })
+      .default({ fields: [], patterns: [] }),
+  })
+  .superRefine((type, ctx) => {
+    for (const { path, message } of eventTypeProblems(type)) ctx.addIssue({ code: 'custom', path, message });
+  });
+
+export type EventTypeConfig = z.infer<typeof eventTypeSchema>;
+
 export const eventsSchema = z
   .strictObject({
     sink: z
@@ -285,6 +412,30 @@ export const eventsSchema = z
       })
       .default({ maxBytes: 1_073_741_824, onFull: 'drop-newest' })
       .describe('The append-only spool that makes DuckDB and ClickHouse sinks lose nothing.'),
+    types: z
+      .record(z.string().regex(/^[A-Za-z][A-Za-z0-9_.-]*$/, 'letters, digits, _, . and -'), eventTypeSchema)
+      .default({})
+      .describe('Custom event types other systems may send to POST /v1/events (docs/analytics.md).'),
+    ingest: z
+      .strictObject({
+        maxBatchEvents: z.int().min(1).max(100_000).default(1000).describe('Events per POST /v1/events.'),
+        maxBodyBytes: z
+          .int()
+          .min(1024)
+          .default(1_048_576)
+          .describe('Bytes per POST /v1/events; larger bodies get 413. Read at start.'),
+      })
+      .default({ maxBatchEvents: 1000, maxBodyBytes: 1_048_576 }),
+    bodies: z
+      .strictObject({
+        enabled: z.boolean().default(false).describe('Keep request and response bodies on the wide event.'),
+        maxBytes: z.int().min(256).default(65_536).describe('Each body is cut to this many bytes.'),
+        redact: z
+          .array(redactionRuleSchema)
+          .default([...redactionPatternNames])
+          .describe('Removed before the event is spooled; default: every built-in pattern.'),
+      })
+      .default({ enabled: false, maxBytes: 65_536, redact: [...redactionPatternNames] }),
   })
   .refine((events) => events.sink !== 'clickhouse' || events.clickhouse !== undefined, {
     message: 'sink clickhouse needs events.clickhouse.url',

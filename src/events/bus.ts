@@ -1,13 +1,18 @@
 import type { Clock, Timer } from '../time/clock.js';
-import type { EventStore } from './event-store.js';
 import type { EventSink } from './sink.js';
 import type { Spool } from './spool.js';
 import type { WideEvent } from './wide-event.js';
 
-export interface EventBusOptions {
-  store: EventStore;
+/** What the bus hands batches to: a store's insert for one kind of event, idempotent by id. */
+export interface BatchStore<E> {
+  open(): Promise<void>;
+  insert(events: readonly E[]): Promise<void>;
+}
+
+export interface EventBusOptions<E = WideEvent> {
+  store: BatchStore<E>;
   /** An open spool; the bus owns it from now on and closes it. */
-  spool: Spool;
+  spool: Spool<E>;
   /** Events kept in memory for the fast path; older ones are read back from the spool. Default 100 000. */
   ringCapacity?: number;
   /** Most events per `store.insert`. Default 1000. */
@@ -49,10 +54,10 @@ export interface EventBusStats {
  * those left by an earlier run, are read back from the spool. The store's insert is idempotent
  * by event id, so replaying a batch that was stored but not yet acknowledged stores it once.
  */
-export class EventBus implements EventSink {
-  private readonly store: EventStore;
-  private readonly spool: Spool;
-  private readonly ring: Ring;
+export class EventBus<E = WideEvent> implements EventSink<E> {
+  private readonly store: BatchStore<E>;
+  private readonly spool: Spool<E>;
+  private readonly ring: Ring<E>;
   private readonly batchSize: number;
   private readonly flushIntervalMs: number;
   private readonly retryBaseMs: number;
@@ -82,10 +87,10 @@ export class EventBus implements EventSink {
   private lastError: string | null = null;
   private storeHealthy = true;
 
-  constructor(options: EventBusOptions) {
+  constructor(options: EventBusOptions<E>) {
     this.store = options.store;
     this.spool = options.spool;
-    this.ring = new Ring(options.ringCapacity ?? 100_000);
+    this.ring = new Ring<E>(options.ringCapacity ?? 100_000);
     this.batchSize = options.batchSize ?? 1000;
     this.flushIntervalMs = options.flushIntervalMs ?? 250;
     this.retryBaseMs = options.retryBaseMs ?? 100;
@@ -109,12 +114,12 @@ export class EventBus implements EventSink {
     this.kick();
   }
 
-  write(event: WideEvent): void {
+  write(event: E): void {
     this.push(event);
   }
 
   /** Like `write`, and resolves true once the event is on disk (false if the spool refused it). */
-  append(event: WideEvent): Promise<boolean> {
+  append(event: E): Promise<boolean> {
     return this.push(event) < 0 ? Promise.resolve(false) : this.spool.sync();
   }
 
@@ -175,7 +180,7 @@ export class EventBus implements EventSink {
     return this.closing;
   }
 
-  private push(event: WideEvent): number {
+  private push(event: E): number {
     if (this.closed) {
       this.droppedAfterClose++;
       return -1;
@@ -226,7 +231,7 @@ export class EventBus implements EventSink {
   }
 
   /** The next events to store: from the ring when it holds them, otherwise from the spool. */
-  private async takeBatch(): Promise<{ events: WideEvent[]; endSeq: number } | undefined> {
+  private async takeBatch(): Promise<{ events: E[]; endSeq: number } | undefined> {
     for (;;) {
       if (this.next >= this.written) return undefined;
       this.ring.dropBelow(this.next);
@@ -244,7 +249,7 @@ export class EventBus implements EventSink {
     }
   }
 
-  private stored(batch: { events: WideEvent[]; endSeq: number }): void {
+  private stored(batch: { events: E[]; endSeq: number }): void {
     this.next = Math.max(this.next, batch.endSeq);
     this.ring.dropBelow(this.next);
     this.spool.ack(this.next);
@@ -289,8 +294,8 @@ const backgroundClock: Clock = {
 };
 
 /** A fixed-size FIFO of events with consecutive sequence numbers; full, it forgets the oldest. */
-class Ring {
-  private readonly slots: (WideEvent | undefined)[];
+class Ring<E> {
+  private readonly slots: (E | undefined)[];
   private head = 0;
   length = 0;
   /** Sequence number of the oldest event held. */
@@ -300,7 +305,7 @@ class Ring {
     this.slots = new Array(Math.max(1, capacity));
   }
 
-  push(seq: number, event: WideEvent): void {
+  push(seq: number, event: E): void {
     if (this.length > 0 && seq !== this.lo + this.length) this.clear();
     if (this.length === 0) this.lo = seq;
     if (this.length === this.slots.length) this.shift(1);
@@ -314,9 +319,9 @@ class Ring {
   }
 
   /** Copies up to `max` of the oldest events, leaving them in place until they are stored. */
-  take(max: number): { events: WideEvent[]; endSeq: number } {
+  take(max: number): { events: E[]; endSeq: number } {
     const n = Math.min(max, this.length);
-    const events: WideEvent[] = new Array(n);
+    const events: E[] = new Array(n);
     for (let i = 0; i < n; i++) events[i] = this.slots[(this.head + i) % this.slots.length]!;
     return { events, endSeq: this.lo + n };
   }

@@ -1,4 +1,12 @@
 import { type ClickHouseClient, createClient } from '@clickhouse/client';
+import type { CustomEvent } from './custom-event.js';
+import {
+  type CustomEventRow,
+  customEventColumns,
+  fromCustomRow,
+  toCustomRow,
+  uniqueCustomById,
+} from './custom-event-columns.js';
 import {
   clickhouseType,
   columnsAddedInVersion2,
@@ -60,7 +68,30 @@ function migrations(db: string): Migration[] {
       appliedWhen: `SELECT count() AS n FROM system.columns
         WHERE database = ${quote(db)} AND table = 'events' AND name = ${quote(col.name)}`,
     })),
+    {
+      version: 2 + columnsAddedInVersion2.length,
+      name: 'create custom_events',
+      // Sorted by request id, so the custom events of one request (related) are an index lookup.
+      // A sorting key cannot be Nullable in 18.16: "no request" is stored as ''.
+      statement: `CREATE TABLE IF NOT EXISTS ${db}.custom_events (
+        ${customEventColumns
+          .map((col) => `${col.name} ${col.name === 'request_id' ? 'String' : clickhouseType(col)}`)
+          .join(',\n        ')},
+        time DateTime('UTC') MATERIALIZED toDateTime(intDiv(time_ms, 1000), 'UTC')
+      ) ENGINE = ReplacingMergeTree
+      PARTITION BY toYYYYMM(time)
+      ORDER BY (request_id, id)`,
+    },
   ];
+}
+
+const CUSTOM_COLUMN_LIST = customEventColumns.map((col) => col.name).join(', ');
+
+function encodeCustom(row: CustomEventRow): Record<string, string | number | null> {
+  return { ...row, request_id: row.request_id ?? '', admin: Number(row.admin) } as Record<
+    string,
+    string | number | null
+  >;
 }
 
 /** A string literal for ClickHouse SQL (18.16 has no query parameters over HTTP). */
@@ -94,6 +125,7 @@ export function clickhouseStore(options: ClickHouseStoreOptions): EventStore {
     throw new Error(`clickhouse event store: database name "${database}" must be letters, digits and _`);
   }
   const events = `${database}.events`;
+  const customEvents = `${database}.custom_events`;
   let client: ClickHouseClient | undefined;
   // Inserts run in turn, so two overlapping batches from this process never both pass the id check.
   let writes: Promise<unknown> = Promise.resolve();
@@ -108,11 +140,11 @@ export function clickhouseStore(options: ClickHouseStoreOptions): EventStore {
     return result.json<T>();
   }
 
-  async function storedIds(ids: readonly string[]): Promise<Set<string>> {
+  async function storedIds(ids: readonly string[], table = events): Promise<Set<string>> {
     const stored = new Set<string>();
     for (const chunk of chunks(ids, ID_CHECK_CHUNK)) {
       const found = await rows<{ id: string }>(
-        `SELECT id FROM ${events} WHERE id IN (${chunk.map(quote).join(', ')})`,
+        `SELECT id FROM ${table} WHERE id IN (${chunk.map(quote).join(', ')})`,
       );
       for (const { id } of found) stored.add(id);
     }
@@ -173,6 +205,44 @@ export function clickhouseStore(options: ClickHouseStoreOptions): EventStore {
       });
       writes = run.catch(() => undefined);
       return run;
+    },
+
+    insertCustom(batch: readonly CustomEvent[]) {
+      const run = writes.then(async () => {
+        if (batch.length === 0) return;
+        const unique = uniqueCustomById(batch);
+        const stored = await storedIds(
+          unique.map((event) => event.id),
+          customEvents,
+        );
+        const fresh = unique.filter((event) => !stored.has(event.id));
+        for (const chunk of chunks(fresh, INSERT_CHUNK)) {
+          await connected().insert({
+            table: customEvents,
+            columns: customEventColumns.map((col) => col.name) as [string, ...string[]],
+            values: chunk.map((event) => encodeCustom(toCustomRow(event))),
+            format: 'JSONEachRow',
+          });
+        }
+      });
+      writes = run.catch(() => undefined);
+      return run;
+    },
+
+    async related(requestId: string) {
+      if (requestId === '') return [];
+      // LIMIT 1 BY id: two gateways may have raced the same id in before a merge collapsed it.
+      const found = await rows<Record<string, unknown>>(
+        `SELECT ${CUSTOM_COLUMN_LIST} FROM ${customEvents}
+         WHERE request_id = ${quote(requestId)}
+         ORDER BY time_ms, id LIMIT 1 BY id`,
+      );
+      return found.map(fromCustomRow);
+    },
+
+    async countCustom() {
+      const [result] = await rows<{ n: string }>(`SELECT uniqExact(id) AS n FROM ${customEvents}`);
+      return Number(result?.n ?? 0);
     },
 
     async list(query) {

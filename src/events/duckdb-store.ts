@@ -1,7 +1,16 @@
 import { type DuckDBAppender, type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import type { CustomEvent } from './custom-event.js';
+import {
+  type CustomEventRow,
+  customEventColumns,
+  fromCustomRow,
+  toCustomRow,
+  uniqueCustomById,
+} from './custom-event-columns.js';
 import {
   columnsAddedInVersion2,
   duckdbType,
+  type EventColumn,
   type EventRowValue,
   eventColumns,
   fromRow,
@@ -28,11 +37,7 @@ const CREATE_EVENTS = `CREATE TABLE IF NOT EXISTS events (
 // fails a whole batch on a duplicate key, while INSERT OR IGNORE from the staging table skips them.
 const CREATE_STAGING = `CREATE TEMP TABLE IF NOT EXISTS events_staging AS SELECT * FROM events LIMIT 0`;
 
-function appendValue(
-  appender: DuckDBAppender,
-  kind: (typeof eventColumns)[number]['kind'],
-  value: EventRowValue,
-) {
+function appendValue(appender: DuckDBAppender, kind: EventColumn['kind'], value: EventRowValue) {
   if (value === null) return appender.appendNull();
   switch (kind) {
     case 'string':
@@ -46,6 +51,35 @@ function appendValue(
     case 'bool':
       return appender.appendBoolean(value as boolean);
   }
+}
+
+const CUSTOM_COLUMN_LIST = customEventColumns.map((col) => col.name).join(', ');
+
+const CREATE_CUSTOM_EVENTS = `CREATE TABLE IF NOT EXISTS custom_events (
+  ${customEventColumns.map((col) => `${col.name} ${duckdbType(col)}`).join(',\n  ')},
+  PRIMARY KEY (id)
+)`;
+
+const CREATE_CUSTOM_STAGING = `CREATE TEMP TABLE IF NOT EXISTS custom_events_staging AS SELECT * FROM custom_events LIMIT 0`;
+
+/** Custom events take the same path as wide events: appended to staging, then INSERT OR IGNORE. */
+async function insertCustomEvents(db: DuckDBConnection, events: readonly CustomEvent[]): Promise<void> {
+  const rows: CustomEventRow[] = uniqueCustomById(events).map(toCustomRow);
+  await db.run('DELETE FROM custom_events_staging');
+  const appender = await db.createAppender('custom_events_staging', 'main', 'temp');
+  try {
+    for (const row of rows) {
+      for (const col of customEventColumns) appendValue(appender, col.kind, row[col.name]);
+      appender.endRow();
+    }
+    appender.flushSync();
+  } finally {
+    appender.closeSync();
+  }
+  await db.run(
+    `INSERT OR IGNORE INTO custom_events (${CUSTOM_COLUMN_LIST}) SELECT ${CUSTOM_COLUMN_LIST} FROM custom_events_staging`,
+  );
+  await db.run('DELETE FROM custom_events_staging');
 }
 
 /** Wide events in an embedded DuckDB file: one connection, every operation on it run in turn. */
@@ -79,6 +113,8 @@ export function duckdbStore(options: DuckDBStoreOptions): EventStore {
           await connection.run(`ALTER TABLE events ADD COLUMN IF NOT EXISTS ${col.name} ${duckdbType(col)}`);
         }
         await connection.run(CREATE_STAGING);
+        await connection.run(CREATE_CUSTOM_EVENTS);
+        await connection.run(CREATE_CUSTOM_STAGING);
       }),
 
     insert: (events: readonly WideEvent[]) =>
@@ -101,6 +137,26 @@ export function duckdbStore(options: DuckDBStoreOptions): EventStore {
           `INSERT OR IGNORE INTO events (${COLUMN_LIST}) SELECT ${COLUMN_LIST} FROM events_staging`,
         );
         await db.run('DELETE FROM events_staging');
+      }),
+
+    insertCustom: (events) =>
+      inTurn(async () => {
+        if (events.length > 0) await insertCustomEvents(connected(), events);
+      }),
+
+    related: (requestId) =>
+      inTurn(async () => {
+        const reader = await connected().runAndReadAll(
+          `SELECT ${CUSTOM_COLUMN_LIST} FROM custom_events WHERE request_id = $requestId ORDER BY time_ms, id`,
+          { requestId },
+        );
+        return reader.getRowObjectsJS().map(fromCustomRow);
+      }),
+
+    countCustom: () =>
+      inTurn(async () => {
+        const reader = await connected().runAndReadAll('SELECT count(*) AS n FROM custom_events');
+        return Number(reader.getRowObjectsJS()[0]?.n ?? 0);
       }),
 
     list: (query) =>

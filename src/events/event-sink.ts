@@ -2,17 +2,22 @@ import { join } from 'node:path';
 import type { SluiceConfig } from '../config/schema.js';
 import { EventBus, type EventBusStats } from './bus.js';
 import { clickhouseStore } from './clickhouse-store.js';
+import type { CustomEvent } from './custom-event.js';
 import { duckdbStore } from './duckdb-store.js';
 import type { EventStore } from './event-store.js';
 import { jsonlSink } from './jsonl-sink.js';
-import { discardSink, type EventSink } from './sink.js';
+import { type CustomEventSink, discardCustomSink, discardSink, type EventSink } from './sink.js';
 import { Spool, type SpoolAlarm } from './spool.js';
+import type { WideEvent } from './wide-event.js';
 
 export interface EventPipeline {
   sink: EventSink;
   /** The store behind the bus, for queries; undefined for jsonl, stdout and none. */
   store?: EventStore;
   stats?: () => EventBusStats;
+  /** Where POST /v1/events puts custom events: the same kind of bus and spool, into the same store. */
+  custom: CustomEventSink;
+  customStats?: () => EventBusStats;
 }
 
 export interface PipelineLog {
@@ -21,52 +26,89 @@ export interface PipelineLog {
 }
 
 /**
- * The configured way out for wide events. DuckDB and ClickHouse sit behind the bus: events are
- * spooled to disk within milliseconds and stored in batches, so a slow or absent store never
- * blocks a request and a crash loses nothing that was spooled.
+ * The configured way out for wide events and custom events. DuckDB and ClickHouse sit behind a
+ * bus per kind: events are spooled to disk within milliseconds and stored in batches, so a slow or
+ * absent store never blocks a request and a crash loses nothing that was spooled.
  */
 export async function openEventPipeline(config: SluiceConfig, log: PipelineLog): Promise<EventPipeline> {
   const { events, dataDir } = config;
   switch (events.sink) {
     case 'none':
-      return { sink: discardSink };
+      return { sink: discardSink, custom: discardCustomSink };
     case 'stdout':
-      return { sink: jsonlSink({ stream: process.stdout }) };
-    case 'jsonl':
-      return { sink: jsonlSink({ path: events.path ?? join(dataDir, 'events.jsonl') }) };
+    case 'jsonl': {
+      // One stream for both kinds, so lines never interleave; custom events are the lines with a "type".
+      const lines = jsonlSink<WideEvent | CustomEvent>(
+        events.sink === 'stdout'
+          ? { stream: process.stdout }
+          : { path: events.path ?? join(dataDir, 'events.jsonl') },
+      );
+      return {
+        sink: lines,
+        custom: {
+          accept: async (batch) =>
+            batch.map((event) => {
+              lines.write(event);
+              return true;
+            }),
+        },
+      };
+    }
     case 'duckdb':
     case 'clickhouse': {
       const store =
         events.sink === 'duckdb'
           ? duckdbStore({ path: events.path ?? join(dataDir, 'events.duckdb') })
           : clickhouseStore(events.clickhouse as NonNullable<typeof events.clickhouse>);
-      const spool = await Spool.open({
-        dir: events.spool.dir ?? join(dataDir, 'spool'),
-        maxBytes: events.spool.maxBytes,
-        onFull: events.spool.onFull,
-        onAlarm: (alarm: SpoolAlarm) => log.error({ alarm }, alarm.message),
-        onWarning: (message: string) => log.warn({}, message),
-      });
-      const bus = new EventBus({
-        store,
-        spool,
-        onStoreError: (error: unknown, failures: number) =>
-          log.warn(
-            { store: store.name, failures, error: (error as Error).message },
-            'event store unavailable: events stay in the spool',
-          ),
-      });
-      bus.start();
+      const spoolDir = events.spool.dir ?? join(dataDir, 'spool');
+      // Both buses open the store; one open at a time (ClickHouse migrations must not run twice at once).
+      let opening: Promise<void> | undefined;
+      const open = () =>
+        (opening ??= store.open().catch((error: unknown) => {
+          opening = undefined;
+          throw error;
+        }));
+      const openBus = async <E>(
+        kind: string,
+        dir: string,
+        insert: (batch: readonly E[]) => Promise<void>,
+      ) => {
+        const spool = await Spool.open<E>({
+          dir,
+          maxBytes: events.spool.maxBytes,
+          onFull: events.spool.onFull,
+          onAlarm: (alarm: SpoolAlarm) => log.error({ alarm, kind }, alarm.message),
+          onWarning: (message: string) => log.warn({ kind }, message),
+        });
+        const bus = new EventBus<E>({
+          store: { open, insert },
+          spool,
+          onStoreError: (error: unknown, failures: number) =>
+            log.warn(
+              { store: store.name, kind, failures, error: (error as Error).message },
+              'event store unavailable: events stay in the spool',
+            ),
+        });
+        bus.start();
+        return bus;
+      };
+      const wide = await openBus<WideEvent>('wide', spoolDir, (batch) => store.insert(batch));
+      // Its own spool (a directory inside the wide events' one), with the same budget and policy.
+      const custom = await openBus<CustomEvent>('custom', join(spoolDir, 'custom'), (batch) =>
+        store.insertCustom(batch),
+      );
       return {
         store,
-        stats: () => bus.stats(),
+        stats: () => wide.stats(),
+        customStats: () => custom.stats(),
         sink: {
-          write: (event) => bus.write(event),
+          write: (event) => wide.write(event),
           close: async () => {
-            await bus.close();
+            await Promise.all([wide.close(), custom.close()]);
             await store.close();
           },
         },
+        custom: { accept: (batch) => Promise.all(batch.map((event) => custom.append(event))) },
       };
     }
   }

@@ -1,3 +1,4 @@
+import type { CustomEvent } from './custom-event.js';
 import type { WideEvent } from './wide-event.js';
 
 /**
@@ -15,5 +16,11 @@ export interface EventStore {
   list(query: { from?: string; to?: string; limit: number }): Promise<WideEvent[]>;
   /** How many events are stored. */
   count(): Promise<number>;
+  /** Stores custom events (POST /v1/events) in `custom_events`; exactly once by id, like `insert`. */
+  insertCustom(events: readonly CustomEvent[]): Promise<void>;
+  /** The custom events that point at a request (feedback, outcomes), oldest first. */
+  related(requestId: string): Promise<CustomEvent[]>;
+  /** How many custom events are stored. */
+  countCustom(): Promise<number>;
   close(): Promise<void>;
 }

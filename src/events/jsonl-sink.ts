@@ -8,7 +8,7 @@ import type { WideEvent } from './wide-event.js';
  * One JSON line per event, appended to a file (or written to a stream such as stdout).
  * Writes are buffered by the stream, so a request never waits for the disk.
  */
-export function jsonlSink(target: { path: string } | { stream: Writable }): EventSink {
+export function jsonlSink<E = WideEvent>(target: { path: string } | { stream: Writable }): EventSink<E> {
   let stream: Writable;
   if ('path' in target) {
     mkdirSync(dirname(target.path), { recursive: true });
@@ -18,7 +18,7 @@ export function jsonlSink(target: { path: string } | { stream: Writable }): Even
   }
   const owned = 'path' in target;
   return {
-    write(event: WideEvent) {
+    write(event: E) {
       stream.write(`${JSON.stringify(event)}\n`);
     },
     close() {

@@ -38,15 +38,15 @@ export interface SpoolOptions {
 }
 
 /** Events read back from the spool; `endSeq` is the sequence number after the last one. */
-export interface SpoolBatch {
-  events: WideEvent[];
+export interface SpoolBatch<E = WideEvent> {
+  events: E[];
   endSeq: number;
 }
 
 /** One group-committed record: events with sequence numbers `seq`, `seq + 1`, … */
-export interface SpoolRecord {
+export interface SpoolRecord<E = WideEvent> {
   seq: number;
-  events: WideEvent[];
+  events: E[];
 }
 
 export interface SpoolStats {
@@ -93,7 +93,7 @@ const PAYLOAD_HEAD = /^\{"seq":(\d+),"count":(\d+),"events":\[/;
 const ACK_FILE = 'ack';
 
 /**
- * An append-only spool of wide events on disk, so that neither a crash nor a store outage loses
+ * An append-only spool of events (wide or custom) on disk, so that neither a crash nor a store outage loses
  * an event the gateway has acknowledged. Segment files (`000001.seg`, …) hold records framed as
  * [length u32 LE][crc32 u32 LE][payload], the payload being `{"seq","count","events":[…]}`.
  * Every event gets a sequence number; `ack(seq)` records (in the `ack` file) that everything
@@ -102,7 +102,7 @@ const ACK_FILE = 'ack';
  * Appends are group-committed: buffered in memory and written + fdatasync'ed together every
  * `syncIntervalMs`, so a request never waits for the disk and a crash loses only the last few ms.
  */
-export class Spool {
+export class Spool<E = WideEvent> {
   private readonly segmentBytes: number;
   private readonly maxBytes: number;
   private readonly policy: SpoolFullPolicy;
@@ -150,7 +150,7 @@ export class Spool {
    * Opens (or creates) the spool in `options.dir`: indexes the segments left by earlier runs,
    * skipping torn or corrupt records with a warning, and starts a fresh segment for new appends.
    */
-  static async open(options: SpoolOptions): Promise<Spool> {
+  static async open<E = WideEvent>(options: SpoolOptions): Promise<Spool<E>> {
     const warnings: string[] = [];
     await mkdir(options.dir, { recursive: true });
     const ids = (await readdir(options.dir))
@@ -165,7 +165,7 @@ export class Spool {
     }
     const ackSeq = await readAck(options.dir);
     const lastEnd = segments.reduce((max, segment) => Math.max(max, segment.endSeq), 0);
-    const spool = new Spool(options.dir, [], ackSeq, Math.max(ackSeq, lastEnd), options);
+    const spool = new Spool<E>(options.dir, [], ackSeq, Math.max(ackSeq, lastEnd), options);
     for (const message of warnings) spool.onWarning(message);
     // Nothing left to replay in these: fully acknowledged, or nothing valid at all.
     for (const segment of segments) {
@@ -181,7 +181,7 @@ export class Spool {
    * Queues events for the next group commit and returns the sequence number of the first, or -1
    * when the disk budget is full and they were refused (counted and alarmed). Never waits.
    */
-  append(events: readonly WideEvent[]): number {
+  append(events: readonly E[]): number {
     if (this.closed || events.length === 0) return -1;
     const jsons = events.map((event) => JSON.stringify(event));
     let bytes = RECORD_OVERHEAD;
@@ -228,9 +228,9 @@ export class Spool {
   }
 
   /** Up to `maxEvents` spooled events from `fromSeq` on, in order; gaps (lost events) are skipped. */
-  async read(fromSeq: number, maxEvents: number): Promise<SpoolBatch> {
+  async read(fromSeq: number, maxEvents: number): Promise<SpoolBatch<E>> {
     const records = await this.readRecords(fromSeq, maxEvents);
-    const events: WideEvent[] = [];
+    const events: E[] = [];
     let endSeq = fromSeq;
     for (const record of records) {
       for (const event of record.events) events.push(event);
@@ -240,7 +240,7 @@ export class Spool {
   }
 
   /** The unacknowledged records, oldest first. */
-  async *replay(fromSeq: number = this.ackSeq): AsyncGenerator<SpoolRecord> {
+  async *replay(fromSeq: number = this.ackSeq): AsyncGenerator<SpoolRecord<E>> {
     let seq = fromSeq;
     for (;;) {
       const records = await this.readRecords(seq, 1000);
@@ -436,8 +436,8 @@ export class Spool {
     this.ackWrite = undefined;
   }
 
-  private async readRecords(fromSeq: number, maxEvents: number): Promise<SpoolRecord[]> {
-    const out: SpoolRecord[] = [];
+  private async readRecords(fromSeq: number, maxEvents: number): Promise<SpoolRecord<E>[]> {
+    const out: SpoolRecord<E>[] = [];
     let wanted = maxEvents;
     for (const segment of this.segments) {
       if (wanted <= 0) break;
@@ -476,7 +476,7 @@ export class Spool {
           );
           continue;
         }
-        const parsed = JSON.parse(payload.toString('utf8')) as { events: WideEvent[] };
+        const parsed = JSON.parse(payload.toString('utf8')) as { events: E[] };
         const skip = Math.max(0, fromSeq - index.seq);
         const events = parsed.events.slice(skip, skip + wanted);
         if (events.length === 0) continue;

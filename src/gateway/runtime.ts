@@ -6,6 +6,7 @@ import { configPolicy, type PolicySource } from '../policy/policy-source.js';
 import { type TargetPrice, targetPrice } from '../policy/price-lookup.js';
 import type { ProviderAdapter, TargetRef } from '../providers/provider.js';
 import { createAdapter } from '../providers/registry.js';
+import { type BodyCapture, bodyCapture } from './body-capture.js';
 import type { Principal } from './call.js';
 
 export interface Provider {
@@ -56,6 +57,8 @@ export interface Runtime {
   adminKeyDigest?: Buffer;
   /** Which budgets and rate limits apply to a request. */
   policy: PolicySource;
+  /** Request and response bodies for the wide event; undefined unless events.bodies is enabled. */
+  bodies?: BodyCapture;
   close(): Promise<void>;
 }
 
@@ -144,6 +147,7 @@ export function buildRuntime(
     virtualKeys: options.virtualKeys ?? noVirtualKeys,
     adminKeyDigest: config.auth.adminKey ? keyDigest(config.auth.adminKey) : undefined,
     policy: configPolicy(config),
+    bodies: bodyCapture(config.events.bodies),
     close: async () => {
       await Promise.all([...providers.values()].map((p) => p.close()));
     },

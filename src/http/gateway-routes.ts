@@ -71,11 +71,26 @@ function clientSignal(reply: FastifyReply, call: Call): AbortSignal {
 }
 
 export function registerGatewayRoutes(app: FastifyInstance, gateway: Gateway): void {
+  /** The begin stage and, when bodies are recorded, the request body as the client sent it. */
+  const begin = (request: FastifyRequest, wire: Call['wire'], operation: Call['operation']): Call => {
+    const call = gateway.begin(wire, operation, request.principal ?? { keyName: null }, request.id);
+    const bodies = gateway.runtime.bodies;
+    if (bodies) call.requestBody = bodies.capture(request.body);
+    return call;
+  };
+
+  /** Records the answer's body (when bodies are recorded) and finishes the call. */
+  const finish = (call: Call, status: number, body: unknown) => {
+    const bodies = gateway.runtime.bodies;
+    if (bodies) call.responseBody = bodies.capture(body);
+    gateway.finish(call, status);
+  };
+
   const fail = (reply: FastifyReply, call: Call, error: ApiError, wire: Call['wire']) => {
     call.error = error;
-    gateway.finish(call, error.status);
-    if (reply.sent || reply.raw.destroyed) return reply;
     const body = wire === 'anthropic' ? anthropicErrorBody(error) : openAIErrorBody(error);
+    finish(call, error.status, body);
+    if (reply.sent || reply.raw.destroyed) return reply;
     return reply
       .code(error.status)
       .headers({ ...sluiceHeaders(call), ...error.headers })
@@ -95,11 +110,11 @@ export function registerGatewayRoutes(app: FastifyInstance, gateway: Gateway): v
       ...(cached.status === 'semantic_hit' && { 'x-sluice-cache-similarity': cached.similarity.toFixed(4) }),
     });
     if (!call.stream) {
-      gateway.finish(call, 200);
       const body =
         call.wire === 'anthropic'
           ? canonicalToAnthropic(answer.completion, call.requestedModel)
           : answer.completion;
+      finish(call, 200, body);
       return reply.headers(headers()).send(body);
     }
     reply.hijack();
@@ -114,7 +129,7 @@ export function registerGatewayRoutes(app: FastifyInstance, gateway: Gateway): v
     call.firstTokenMs = performance.now() - call.startedAt;
     stream.write(replayChunks(answer.completion));
     stream.end();
-    gateway.finish(call, 200);
+    finish(call, 200, answer.completion);
     return reply;
   };
 
@@ -238,9 +253,9 @@ export function registerGatewayRoutes(app: FastifyInstance, gateway: Gateway): v
       const result = await dispatchChat(call, prepared.plan, canonical, signal, prepared.flow);
       if (!result.ok) return fail(reply, call, result.error, wire);
       fill?.(result.value, result.target.id);
-      gateway.finish(call, 200);
       const body =
         wire === 'anthropic' ? canonicalToAnthropic(result.value, call.requestedModel) : result.value;
+      finish(call, 200, body);
       return reply.headers(sluiceHeaders(call, result.target)).send(body);
     }
 
@@ -252,12 +267,15 @@ export function registerGatewayRoutes(app: FastifyInstance, gateway: Gateway): v
       callId: call.id,
       cost: () => streamedCost(call),
     });
+    // The answer reassembled as it streams by, only when bodies are recorded.
+    const streamed = gateway.runtime.bodies?.stream();
     const sink: StreamSink = {
       start(target) {
         reply.hijack();
         stream.open(sluiceHeaders(call, target));
       },
       write(chunks, event, sameWire) {
+        streamed?.add(chunks);
         if (recorder) for (const chunk of chunks) recorder.add(chunk);
         return stream.write(chunks, sameWire ? event : undefined);
       },
@@ -265,6 +283,7 @@ export function registerGatewayRoutes(app: FastifyInstance, gateway: Gateway): v
       fail: (error) => stream.fail(error),
     };
     const result = await dispatchChatStream(call, prepared.plan, canonical, signal, sink, prepared.flow);
+    if (streamed && (result.ok || result.committed)) call.responseBody = streamed.body();
     if (result.ok) {
       const completion = recorder?.completion();
       const answered = call.attempts.find((a) => a.outcome === 'ok');
@@ -281,21 +300,21 @@ export function registerGatewayRoutes(app: FastifyInstance, gateway: Gateway): v
   };
 
   app.post('/v1/chat/completions', async (request, reply) => {
-    const call = gateway.begin('openai', 'chat', request.principal ?? { keyName: null }, request.id);
+    const call = begin(request, 'openai', 'chat');
     const parsed = parseRequest(chatCompletionRequestSchema, request.body);
     if (!parsed.ok) return fail(reply, call, parsed.error, 'openai');
     return chat(request, reply, call, parsed.data);
   });
 
   app.post('/v1/messages', async (request, reply) => {
-    const call = gateway.begin('anthropic', 'chat', request.principal ?? { keyName: null }, request.id);
+    const call = begin(request, 'anthropic', 'chat');
     const parsed = parseRequest(messagesRequestSchema, request.body);
     if (!parsed.ok) return fail(reply, call, parsed.error, 'anthropic');
     return chat(request, reply, call, anthropicToCanonical(parsed.data));
   });
 
   app.post('/v1/embeddings', async (request, reply) => {
-    const call = gateway.begin('openai', 'embeddings', request.principal ?? { keyName: null }, request.id);
+    const call = begin(request, 'openai', 'embeddings');
     const parsed = parseRequest(embeddingRequestSchema, request.body);
     if (!parsed.ok) return fail(reply, call, parsed.error, 'openai');
     const prepared = await prepare(request, call, parsed.data.model, () =>
@@ -310,8 +329,8 @@ export function registerGatewayRoutes(app: FastifyInstance, gateway: Gateway): v
       prepared.flow,
     );
     if (!result.ok) return fail(reply, call, result.error, 'openai');
-    gateway.finish(call, 200);
     const body = parsed.data.encoding_format === 'base64' ? base64Embeddings(result.value) : result.value;
+    finish(call, 200, body);
     return reply.headers(sluiceHeaders(call, result.target)).send(body);
   });
 

@@ -7,7 +7,7 @@ import Fastify, {
 } from 'fastify';
 import type { SluiceConfig } from '../config/schema.js';
 import type { EventBusStats } from '../events/bus.js';
-import type { EventSink } from '../events/sink.js';
+import { type CustomEventSink, discardCustomSink, type EventSink } from '../events/sink.js';
 import { authenticate, authorizeAdmin } from '../gateway/admit.js';
 import { Gateway } from '../gateway/gateway.js';
 import { KeyDirectory } from '../policy/key-directory.js';
@@ -15,6 +15,7 @@ import type { BudgetStatus } from '../policy/ledger.js';
 import type { ControlStore } from '../store/control-store.js';
 import { controlStoreFor } from '../store/open-control-store.js';
 import { anthropicErrorBody, apiError, isApiError, openAIErrorBody } from './api-error.js';
+import { EVENTS_PATH, registerEventRoutes } from './events-routes.js';
 import { frameworkError } from './framework-error.js';
 import { registerGatewayRoutes } from './gateway-routes.js';
 import { registerKeyAdminRoutes } from './key-admin-routes.js';
@@ -32,6 +33,9 @@ export interface GatewayServerOptions {
   now?: () => number;
   /** Keys, teams, orgs and budgets; default: the config's `store`. The server opens and closes it. */
   store?: ControlStore;
+  /** Where POST /v1/events puts custom events; default: validated and discarded. */
+  customEvents?: CustomEventSink;
+  customEventStats?: () => EventBusStats;
 }
 
 const errorBodyFor = (url: string) => (url.startsWith('/v1/messages') ? anthropicErrorBody : openAIErrorBody);
@@ -91,7 +95,8 @@ export function buildGatewayServer(options: GatewayServerOptions): {
   app.addHook('onRequest', async (request, reply) => {
     // The route matched, not the raw URL: the router decodes %-escapes, so "/%761/..." is "/v1/...".
     const path = request.routeOptions.url ?? request.url;
-    if (path.startsWith('/v1/')) {
+    // POST /v1/events authenticates on its own: it takes the admin key too (events-routes.ts).
+    if (path.startsWith('/v1/') && path !== EVENTS_PATH) {
       const principal = authenticate(gateway.runtime, request.headers);
       if (isApiError(principal)) {
         // Refused calls are recorded too: a burst of 401s is worth seeing.
@@ -150,7 +155,11 @@ export function buildGatewayServer(options: GatewayServerOptions): {
       return reply.code(400).send(openAIErrorBody(apiErr));
     }
   });
-  app.get('/admin/events', async () => ({ sink: config.events.sink, bus: options.eventStats?.() ?? null }));
+  app.get('/admin/events', async () => ({
+    sink: config.events.sink,
+    bus: options.eventStats?.() ?? null,
+    customBus: options.customEventStats?.() ?? null,
+  }));
   app.get('/admin/flow', async () => ({
     enabled: gateway.flow.enabled,
     targets: gateway.flow.snapshot(),
@@ -171,6 +180,11 @@ export function buildGatewayServer(options: GatewayServerOptions): {
     }
   });
   registerGatewayRoutes(app, gateway);
+  registerEventRoutes(app, {
+    gateway,
+    sink: options.customEvents ?? discardCustomSink,
+    maxBodyBytes: config.events.ingest.maxBodyBytes,
+  });
   registerKeyAdminRoutes(app, { store, directory: keys, runtime: () => gateway.runtime });
   // The store opens before the server listens: a gateway never serves without its keys.
   app.addHook('onReady', async () => {

@@ -47,9 +47,13 @@ describe('clickhouse event store schema', () => {
       'SELECT version, name FROM sluice_migrations_test.sluice_migrations ORDER BY version',
     );
     expect(recorded[0]).toEqual({ version: 1, name: 'create events' });
-    expect(recorded.slice(1)).toEqual(
+    expect(recorded.slice(1, -1)).toEqual(
       columnsAddedInVersion2.map((col, i) => ({ version: 2 + i, name: `wide event v2: add ${col.name}` })),
     );
+    expect(recorded.at(-1)).toEqual({
+      version: 2 + columnsAddedInVersion2.length,
+      name: 'create custom_events',
+    });
   });
 
   it('opens a table whose column changes were applied but never recorded (a crash in between)', async () => {

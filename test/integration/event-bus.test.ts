@@ -4,8 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { EventBus, type EventBusOptions } from '../../src/events/bus.js';
-import type { EventStore } from '../../src/events/event-store.js';
+import { type BatchStore, EventBus, type EventBusOptions } from '../../src/events/bus.js';
 import { Spool, type SpoolAlarm, type SpoolOptions } from '../../src/events/spool.js';
 import type { WideEvent } from '../../src/events/wide-event.js';
 import type { Clock } from '../../src/time/clock.js';
@@ -17,7 +16,7 @@ const event = (id: string): WideEvent => plainEvent(id);
 const ids = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
 
 /** Keyed by id like a real store's idempotent insert; can be switched into an outage. */
-class FakeStore implements EventStore {
+class FakeStore implements BatchStore<WideEvent> {
   readonly name = 'fake';
   readonly rows = new Map<string, WideEvent>();
   readonly batchSizes: number[] = [];
@@ -50,7 +49,7 @@ describe('EventBus', () => {
   const buses: EventBus[] = [];
 
   async function openBus(
-    store: EventStore,
+    store: BatchStore<WideEvent>,
     options: Partial<EventBusOptions> = {},
     spool: Partial<SpoolOptions> = {},
   ) {

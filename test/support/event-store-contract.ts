@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { CustomEvent } from '../../src/events/custom-event.js';
 import type { EventStore } from '../../src/events/event-store.js';
 import type { WideEvent } from '../../src/events/wide-event.js';
 
@@ -96,6 +97,22 @@ export function sampleEvent(i: number, overrides: Partial<WideEvent> = {}): Wide
     tags: { feature: 'autocomplete', 'ab.bucket': 'b' },
     requestBody: null,
     responseBody: null,
+    ...overrides,
+  };
+}
+
+/** The i-th custom event of a test: feedback on request `req-<i % 3>`, one second apart. */
+export function sampleCustomEvent(i: number, overrides: Partial<CustomEvent> = {}): CustomEvent {
+  return {
+    schemaVersion: 1,
+    id: `cev-${String(i).padStart(6, '0')}`,
+    type: 'feedback',
+    time: new Date(BASE_MS + i * 1000).toISOString(),
+    receivedAt: new Date(BASE_MS + i * 1000 + 250).toISOString(),
+    requestId: `req-${i % 3}`,
+    keyName: 'support-desk',
+    admin: false,
+    fields: { score: i % 5, helpful: i % 2 === 0, comment: `comment ${i}`, ratio: i / 8 },
     ...overrides,
   };
 }
@@ -268,6 +285,75 @@ export function describeEventStoreContract(
       expect(await store.list({ limit: 10 })).toEqual(newestFirst(events));
       await store.insert(events);
       expect(await store.count()).toBe(2);
+    });
+
+    it('gives back the custom events of a request, oldest first, and nothing for other requests', async () => {
+      const events = range(0, 9).map((i) => sampleCustomEvent(i));
+      await store.insertCustom([...events].reverse());
+      expect(await store.related('req-1')).toEqual([events[1], events[4], events[7]]);
+      expect(await store.related('req-unknown')).toEqual([]);
+      expect(await store.countCustom()).toBe(9);
+    });
+
+    it('keeps custom events apart from wide events', async () => {
+      await store.insert([sampleEvent(1), sampleEvent(2)]);
+      await store.insertCustom([sampleCustomEvent(1, { requestId: sampleEvent(1).id })]);
+      expect(await store.count()).toBe(2);
+      expect(await store.countCustom()).toBe(1);
+      expect(await store.related(sampleEvent(1).id)).toEqual([
+        sampleCustomEvent(1, { requestId: sampleEvent(1).id }),
+      ]);
+    });
+
+    it('stores a custom event without a request, related to none', async () => {
+      await store.insertCustom([sampleCustomEvent(1, { requestId: null, type: 'signup' })]);
+      expect(await store.countCustom()).toBe(1);
+      expect(await store.related('')).toEqual([]);
+      expect(await store.related('null')).toEqual([]);
+    });
+
+    it('stores each custom event id once: batches repeated, overlapping, concurrent or with repeats', async () => {
+      await store.insertCustom(range(0, 10).map((i) => sampleCustomEvent(i)));
+      // A replay or a retried POST carries the same ids; the stored copy wins.
+      await store.insertCustom(range(5, 15).map((i) => sampleCustomEvent(i, { keyName: 'replayed' })));
+      await Promise.all([
+        store.insertCustom(range(10, 30).map((i) => sampleCustomEvent(i))),
+        store.insertCustom(range(20, 40).map((i) => sampleCustomEvent(i))),
+      ]);
+      await store.insertCustom([sampleCustomEvent(50), sampleCustomEvent(50)]);
+      expect(await store.countCustom()).toBe(41);
+      const related = await store.related('req-0');
+      expect(related.map((event) => event.id)).toEqual(
+        [...range(0, 40), 50].filter((i) => i % 3 === 0).map((i) => sampleCustomEvent(i).id),
+      );
+      expect(related.find((event) => event.id === sampleCustomEvent(6).id)?.keyName).toBe('support-desk');
+      expect(related.find((event) => event.id === sampleCustomEvent(12).id)?.keyName).toBe('replayed');
+    });
+
+    it('keeps custom fields of every kind, unicode and admin attribution intact', async () => {
+      const text = 'héllo 🌊 日本語 — "double" \'single\' back\\slash\ttab\nnewline';
+      const event = sampleCustomEvent(1, {
+        id: `cev-${text.slice(0, 20)}`,
+        keyName: null,
+        admin: true,
+        fields: {
+          text,
+          big: 2 ** 53 - 1,
+          negative: -0.000125,
+          yes: true,
+          no: false,
+          at: '2026-03-01T12:00:00.000Z',
+          [`clé ${text.slice(0, 5)}`]: 'value',
+        },
+      });
+      await store.insertCustom([event]);
+      expect(await store.related(event.requestId!)).toEqual([event]);
+    });
+
+    it('takes 10 000 custom events in one call', async () => {
+      await store.insertCustom(range(0, 10_000).map((i) => sampleCustomEvent(i)));
+      expect(await store.countCustom()).toBe(10_000);
+      expect((await store.related('req-2')).length).toBe(3333);
     });
 
     it('closes cleanly', async () => {

@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { type SluiceConfig, type SluiceConfigInput, sluiceConfigSchema } from '../../src/config/schema.js';
-import type { EventSink } from '../../src/events/sink.js';
+import type { CustomEvent } from '../../src/events/custom-event.js';
+import { type EventPipeline, openEventPipeline } from '../../src/events/event-sink.js';
+import type { CustomEventSink, EventSink } from '../../src/events/sink.js';
 import type { WideEvent } from '../../src/events/wide-event.js';
 import type { Gateway } from '../../src/gateway/gateway.js';
 import { buildGatewayServer } from '../../src/http/gateway-server.js';
@@ -15,10 +17,28 @@ export function memorySink(): EventSink & { events: WideEvent[] } {
   return { events, write: (event) => events.push(event), close: async () => {} };
 }
 
+/** A custom event sink that keeps what POST /v1/events accepted in memory. */
+export function memoryCustomSink(): CustomEventSink & { events: CustomEvent[] } {
+  const events: CustomEvent[] = [];
+  return {
+    events,
+    accept: async (batch) =>
+      batch.map((event) => {
+        events.push(event);
+        return true;
+      }),
+  };
+}
+
 export interface RunningGateway {
   url: string;
   gateway: Gateway;
+  /** Wide events recorded (memory sink only; empty with a real pipeline). */
   events: WideEvent[];
+  /** Custom events accepted (memory sink only). */
+  customEvents: CustomEvent[];
+  /** The configured event pipeline (store, buses), with `realEvents`. */
+  pipeline?: EventPipeline;
   config: SluiceConfig;
   /** Log lines the gateway wrote (JSON strings), to check what it says and never says. */
   logs: string[];
@@ -32,7 +52,12 @@ export interface RunningGateway {
  */
 export async function startGateway(
   config: SluiceConfigInput,
-  options: { simUrl?: string; now?: () => number; loadConfig?: () => Promise<SluiceConfig> } = {},
+  options: {
+    simUrl?: string;
+    now?: () => number;
+    loadConfig?: () => Promise<SluiceConfig>;
+    realEvents?: boolean;
+  } = {},
 ): Promise<RunningGateway> {
   // Tests fire retries and fallbacks back to back; the retry budget has tests of its own, so
   // unless a test configures flow control, the budget's floor is out of the way.
@@ -45,11 +70,17 @@ export async function startGateway(
     server: { ...config.server, port: 0 },
   });
   const sink = memorySink();
+  const custom = memoryCustomSink();
   const logs: string[] = [];
   const logger = pino({ level: parsed.logLevel }, { write: (line: string) => logs.push(line) });
+  // With realEvents, the configured sink (DuckDB, ClickHouse, …) behind its bus and spool.
+  const pipeline = options.realEvents ? await openEventPipeline(parsed, logger) : undefined;
   const { app, gateway } = buildGatewayServer({
     config: parsed,
-    sink,
+    sink: pipeline?.sink ?? sink,
+    eventStats: pipeline?.stats,
+    customEvents: pipeline?.custom ?? custom,
+    customEventStats: pipeline?.customStats,
     logger,
     simUrl: options.simUrl,
     now: options.now,
@@ -62,6 +93,8 @@ export async function startGateway(
     url: `http://127.0.0.1:${port}`,
     gateway,
     events: sink.events,
+    customEvents: custom.events,
+    pipeline,
     config: parsed,
     logs,
     close: async () => {
@@ -75,7 +108,7 @@ export async function startGateway(
 export async function startGatewayWithSim(
   overrides: Partial<SluiceConfigInput> = {},
   sim: SimServerOptions = {},
-  options: { now?: () => number; loadConfig?: () => Promise<SluiceConfig> } = {},
+  options: { now?: () => number; loadConfig?: () => Promise<SluiceConfig>; realEvents?: boolean } = {},
 ): Promise<RunningGateway & { sim: RunningSimulator }> {
   const simulator = await startSimServer(sim);
   const route = (model: string) => ({ targets: [{ provider: 'sim', model }] });
