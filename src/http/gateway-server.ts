@@ -5,15 +5,20 @@ import Fastify, {
   type FastifyInstance,
   LogController,
 } from 'fastify';
+import { z } from 'zod';
 import type { SluiceConfig } from '../config/schema.js';
 import type { EventBusStats } from '../events/bus.js';
 import type { EventSink } from '../events/sink.js';
 import { authenticate, isAdmin } from '../gateway/admit.js';
+import { flowHistoryDefaults, recordFlowHistory } from '../gateway/flow-history.js';
 import { Gateway } from '../gateway/gateway.js';
+import { systemClock } from '../time/clock.js';
 import { anthropicErrorBody, apiError, isApiError, openAIErrorBody } from './api-error.js';
+import { registerConsole } from './console.js';
 import { frameworkError } from './framework-error.js';
 import { registerGatewayRoutes } from './gateway-routes.js';
 import { GatewayMetrics } from './metrics.js';
+import { parseRequest } from './wire/invalid-request.js';
 
 export interface GatewayServerOptions {
   config: SluiceConfig;
@@ -23,6 +28,8 @@ export interface GatewayServerOptions {
   loadConfig?: () => Promise<SluiceConfig>;
   /** The event bus's state, when events go through one (DuckDB, ClickHouse). */
   eventStats?: () => EventBusStats;
+  /** The built web console (default: dist/console); served at `/`. */
+  consoleDir?: string;
 }
 
 const errorBodyFor = (url: string) => (url.startsWith('/v1/messages') ? anthropicErrorBody : openAIErrorBody);
@@ -154,8 +161,28 @@ export function buildGatewayServer(options: GatewayServerOptions): {
     enabled: gateway.flow.enabled,
     targets: gateway.flow.snapshot(),
     retryBudgets: gateway.flow.budgetSnapshot(),
+    routes: Object.fromEntries(
+      [...gateway.runtime.routes.values()].map((route) => [
+        route.name,
+        { targets: route.targets.map((t) => t.id), fallbacks: route.fallbacks.map((t) => t.id) },
+      ]),
+    ),
   }));
+  const flowHistory = recordFlowHistory({ sample: () => gateway.flow.snapshot(), clock: systemClock });
+  const maxHistorySeconds = (flowHistoryDefaults.intervalMs * flowHistoryDefaults.capacity) / 1000;
+  const historyQuery = z.strictObject({
+    seconds: z.coerce.number().int().min(1).max(maxHistorySeconds).default(maxHistorySeconds),
+  });
+  app.get('/admin/flow/history', async (request, reply) => {
+    const query = parseRequest(historyQuery, request.query);
+    if (!query.ok) return reply.code(400).send(openAIErrorBody(query.error));
+    return flowHistory.read(query.data.seconds);
+  });
+  registerConsole(app, options.consoleDir);
   registerGatewayRoutes(app, gateway);
-  app.addHook('onClose', async () => gateway.close());
+  app.addHook('onClose', async () => {
+    flowHistory.stop();
+    await gateway.close();
+  });
   return { app, gateway };
 }

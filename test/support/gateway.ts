@@ -28,7 +28,7 @@ export interface RunningGateway {
  */
 export async function startGateway(
   config: SluiceConfigInput,
-  options: { simUrl?: string } = {},
+  options: { simUrl?: string; consoleDir?: string } = {},
 ): Promise<RunningGateway> {
   // Tests fire retries and fallbacks back to back; the retry budget has tests of its own, so
   // unless a test configures flow control, the budget's floor is out of the way.
@@ -37,7 +37,13 @@ export async function startGateway(
   const sink = memorySink();
   const logs: string[] = [];
   const logger = pino({ level: parsed.logLevel }, { write: (line: string) => logs.push(line) });
-  const { app, gateway } = buildGatewayServer({ config: parsed, sink, logger, simUrl: options.simUrl });
+  const { app, gateway } = buildGatewayServer({
+    config: parsed,
+    sink,
+    logger,
+    simUrl: options.simUrl,
+    consoleDir: options.consoleDir,
+  });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
@@ -55,6 +61,7 @@ export async function startGateway(
 export async function startGatewayWithSim(
   overrides: Partial<SluiceConfigInput> = {},
   sim: SimServerOptions = {},
+  options: { consoleDir?: string } = {},
 ): Promise<RunningGateway & { sim: RunningSimulator }> {
   const simulator = await startSimServer(sim);
   const route = (model: string) => ({ targets: [{ provider: 'sim', model }] });
@@ -74,7 +81,7 @@ export async function startGatewayWithSim(
       events: { sink: 'none' },
       ...overrides,
     },
-    { simUrl: simulator.url },
+    { simUrl: simulator.url, consoleDir: options.consoleDir },
   );
   return {
     ...gateway,
