@@ -163,8 +163,8 @@ function Bodies({ event }: { event: WideEvent }) {
       <div class="card">
         <h2 class="card-title">Bodies</h2>
         <p class="muted">
-          Bodies are not recorded for this request. Turn on <code>events.bodies</code> in sluice.yaml to keep
-          them (capped and redacted).
+          This request's bodies were not recorded: recording them is off unless the gateway is configured to
+          keep them (see docs/analytics.md).
         </p>
       </div>
     );
