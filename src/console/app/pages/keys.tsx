@@ -24,7 +24,17 @@ function text(value: unknown): string {
   return String(value);
 }
 
-const keyColumns = ['name', 'id', 'team', 'org', 'priority', 'budgets', 'status'];
+/** The fields of a key shown as columns, when the gateway's key records have them. */
+const keyColumns = [
+  { field: 'name', label: 'Name' },
+  { field: 'prefix', label: 'Key' },
+  { field: 'status', label: 'Status' },
+  { field: 'teamId', label: 'Team' },
+  { field: 'orgId', label: 'Org' },
+  { field: 'priority', label: 'Priority' },
+  { field: 'budgets', label: 'Budgets' },
+  { field: 'expiresAt', label: 'Expires' },
+];
 
 export function KeysPage({ api, location }: { api: Api; location: Location }) {
   const range = timeRange(location.params.get('range') ?? '24h');
@@ -44,7 +54,7 @@ export function KeysPage({ api, location }: { api: Api; location: Location }) {
   );
   const keys = usePoll(async (signal) => keyList(await api.keys(signal)), [api], 30_000);
   const spendByKey = new Map((spenders.data?.rows ?? []).map((r) => [r.group, r.values.cost_usd]));
-  const columns = keyColumns.filter((c) => (keys.data ?? []).some((k) => k[c] !== undefined));
+  const columns = keyColumns.filter((c) => (keys.data ?? []).some((k) => k[c.field] !== undefined));
   const topCost = Math.max(0, ...(spenders.data?.rows ?? []).map((r) => r.values.cost_usd ?? 0));
 
   return (
@@ -134,8 +144,8 @@ export function KeysPage({ api, location }: { api: Api; location: Location }) {
               <thead>
                 <tr>
                   {columns.map((c) => (
-                    <th scope="col" key={c}>
-                      {c}
+                    <th scope="col" key={c.field}>
+                      {c.label}
                     </th>
                   ))}
                   <th scope="col" class="num">
@@ -147,7 +157,7 @@ export function KeysPage({ api, location }: { api: Api; location: Location }) {
                 {keys.data.map((k, i) => (
                   <tr key={text(k.id ?? k.name ?? i)}>
                     {columns.map((c) => (
-                      <td key={c}>{text(k[c])}</td>
+                      <td key={c.field}>{text(k[c.field])}</td>
                     ))}
                     <td class="num">
                       {formatUsd(spendByKey.get(typeof k.name === 'string' ? k.name : null) ?? null)}

@@ -93,7 +93,7 @@ export function OverviewPage({ api, location }: { api: Api; location: Location }
       const page = await api.requests({ ...span, limit: 200 }, signal);
       return [...new Set(page.data.flatMap((e) => Object.keys(e.tags ?? {})))].sort();
     },
-    [api, by === 'tag'],
+    [api, range.id, by === 'tag'],
   );
 
   const [series, summary] = trends.data ?? [];
