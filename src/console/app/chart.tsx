@@ -17,7 +17,10 @@ export interface ChartProps {
   series: readonly ChartSeries[];
   /** The y axis's unit, shown as its label ("ms", "req/s"). */
   unit: string;
+  /** A value as the legend and table show it, with its unit. */
   format: (value: number) => string;
+  /** A y-axis tick label (default: `format`), e.g. a bare number when `unit` says what it is. */
+  tick?: (value: number) => string;
   /** Bars stacked in series order, for counts per interval (the legend shows each series' own value). */
   stacked?: boolean;
   height?: number;
@@ -77,7 +80,18 @@ export function describeChart(
  * the cursor, and a data table of the latest points for keyboard and screen-reader users.
  */
 export function Chart(props: ChartProps) {
-  const { title, t, series, unit, format, stacked = false, height = 190, xRange, empty } = props;
+  const {
+    title,
+    t,
+    series,
+    unit,
+    format,
+    tick = format,
+    stacked = false,
+    height = 190,
+    xRange,
+    empty,
+  } = props;
   const host = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
   // Read by the x scale on every redraw: a moving range ("the last 15 minutes") needs no rebuild.
@@ -129,7 +143,7 @@ export function Chart(props: ChartProps) {
           labelFont: axisFont,
           labelSize: 16,
           size: 64,
-          values: (_u, splits) => splits.map((v) => format(v)),
+          values: (_u, splits) => splits.map((v) => tick(v)),
         },
       ],
       series: [

@@ -13,6 +13,13 @@ export function formatMs(ms: number | null | undefined): string {
   return `${trim(ms, ms < 10 ? 1 : 0)} ms`;
 }
 
+/** A duration axis in one unit (ms below 2 s, else seconds): the unit for its label, numbers for its ticks. */
+export function durationAxis(maxMs: number): { unit: string; tick: (ms: number) => string } {
+  return maxMs >= 2_000
+    ? { unit: 's', tick: (ms) => trim(ms / 1_000, 1) }
+    : { unit: 'ms', tick: (ms) => trim(ms, 0) };
+}
+
 export function formatRate(perSecond: number | null | undefined, unit = '/s'): string {
   if (perSecond === null || perSecond === undefined || Number.isNaN(perSecond)) return dash;
   return `${formatCount(perSecond)}${unit}`;

@@ -2,7 +2,7 @@ import { useMemo } from 'preact/hooks';
 import type { Api, Metric, Timeseries } from '../api.js';
 import { Chart, palette } from '../chart.js';
 import { LiveToggle, RangeSelect, Updated } from '../controls.js';
-import { formatCount, formatMs, formatPercent, formatRate, formatUsd } from '../format.js';
+import { durationAxis, formatCount, formatMs, formatPercent, formatRate, formatUsd } from '../format.js';
 import { usePoll } from '../poll.js';
 import { href, type Location, replaceParams } from '../router.js';
 import { Empty, ErrorNotice, NoTrafficHint } from '../states.js';
@@ -231,6 +231,10 @@ function Trends({
     { label: 'p95', values: column(`${prefix}_p95`), color: palette[1]! },
     { label: 'p99', values: column(`${prefix}_p99`), color: palette[2]! },
   ];
+  const axisFor = (prefix: 'latency' | 'ttft') =>
+    durationAxis(Math.max(0, ...column(`${prefix}_p99`).filter((v): v is number => v !== null)));
+  const latencyAxis = axisFor('latency');
+  const ttftAxis = axisFor('ttft');
   return (
     <div class="charts">
       <Chart
@@ -244,7 +248,8 @@ function Trends({
       />
       <Chart
         title="Latency"
-        unit="ms"
+        unit={latencyAxis.unit}
+        tick={latencyAxis.tick}
         format={formatMs}
         t={t}
         xRange={xRange}
@@ -253,7 +258,8 @@ function Trends({
       />
       <Chart
         title="Time to first token (streams)"
-        unit="ms"
+        unit={ttftAxis.unit}
+        tick={ttftAxis.tick}
         format={formatMs}
         t={t}
         xRange={xRange}
