@@ -78,13 +78,9 @@ FROM ${rows}
 GROUP BY ${groupBy.join(', ')}`,
     params: insert.values,
   };
-  const mark = params(d);
-  const watermark: SqlStatement = {
-    sql: `${d.engine === 'duckdb' ? 'INSERT OR REPLACE' : 'INSERT'} INTO ${d.table(WATERMARK_TABLE)} (name, through_ms, built_at_ms)
-VALUES (${mark.add(ROLLUP_TABLE, 'String')}, ${mark.add(window.endMs, 'Int64')}, ${mark.add(window.builtAtMs, 'Int64')})`,
-    params: mark.values,
-  };
-  if (d.engine === 'clickhouse') return [build, watermark];
+  // ClickHouse: every insert is a part, and catching up over months would pile up parts of the
+  // watermark table; a rebuild is harmless there, so the watermark moves once, after the pass.
+  if (d.engine === 'clickhouse') return [build];
   // One transaction (EventReader.execute): the minutes' old rows go, the new ones come and the
   // watermark moves, all or nothing.
   const clear = params(d);
@@ -94,21 +90,55 @@ VALUES (${mark.add(ROLLUP_TABLE, 'String')}, ${mark.add(window.endMs, 'Int64')},
       params: clear.values,
     },
     build,
-    watermark,
+    watermarkStatement(ctx, window.endMs, window.builtAtMs),
   ];
+}
+
+/** Moves the watermark: every minute before `throughMs` is rolled up. */
+export function watermarkStatement(ctx: CompileContext, throughMs: number, builtAtMs: number): SqlStatement {
+  const d = ctx.dialect;
+  const p = params(d);
+  return {
+    sql: `${d.engine === 'duckdb' ? 'INSERT OR REPLACE' : 'INSERT'} INTO ${d.table(WATERMARK_TABLE)} (name, through_ms, built_at_ms)
+VALUES (${p.add(ROLLUP_TABLE, 'String')}, ${p.add(throughMs, 'Int64')}, ${p.add(builtAtMs, 'Int64')})`,
+    params: p.values,
+  };
 }
 
 export interface RollupReport {
   /** The watermark after the pass: every minute before it is rolled up. */
   throughMs: number;
-  /** Minutes (re)built in this pass. */
+  /** Minutes the watermark moved by (the first pass: from the oldest event's minute). */
   minutes: number;
+}
+
+/** The minute of the first raw event in [fromMs, beforeMs), or null when there is none. */
+async function firstEventMinute(
+  reader: EventReader,
+  ctx: CompileContext,
+  fromMs: number | null,
+  beforeMs: number,
+): Promise<number | null> {
+  const p = params(ctx.dialect);
+  const where = [`time_ms < ${p.add(beforeMs, 'Int64')}`];
+  if (fromMs !== null) where.push(`time_ms >= ${p.add(fromMs, 'Int64')}`);
+  const result = await reader.query(
+    {
+      // count() makes ClickHouse's min over no rows tell itself apart from 0.
+      sql: `SELECT min(time_ms), count(*) FROM ${ctx.dialect.from('events')} WHERE ${where.join(' AND ')}`,
+      params: p.values,
+    },
+    READ_LIMITS,
+  );
+  const [min, count] = result.rows[0] ?? [null, 0];
+  return Number(count) > 0 && min !== null ? floorTo(Number(min), MINUTE_MS) : null;
 }
 
 /**
  * Rolls up every closed minute not rolled up yet: a minute is closed once it ended more than
  * `settleMs` ago (events can arrive late: the bus batches, the spool replays). Picks up where
- * the watermark stands; the first pass starts at the oldest raw event.
+ * the watermark stands (the first pass at the oldest raw event), skips stretches without
+ * events, and works an hour at a time so a long catch-up never holds the store for long.
  */
 export async function buildRollups(
   reader: EventReader,
@@ -116,29 +146,21 @@ export async function buildRollups(
   options: { nowMs: number; settleMs: number },
 ): Promise<RollupReport> {
   const closed = floorTo(options.nowMs - options.settleMs, MINUTE_MS);
-  let start = await rollupWatermark(reader, ctx);
-  if (start === null) {
-    const oldest = await reader.query(
-      { sql: `SELECT min(time_ms), count(*) FROM ${ctx.dialect.from('events')}` },
-      READ_LIMITS,
-    );
-    const [min, count] = oldest.rows[0] ?? [null, 0];
-    start = Number(count) > 0 && min !== null ? floorTo(Number(min), MINUTE_MS) : closed;
-    if (start >= closed) {
-      // Nothing to roll up yet: record where rollups start, so queries know rollups are current.
-      await reader.execute(
-        buildRollupStatements(ctx, { startMs: closed, endMs: closed, builtAtMs: options.nowMs }),
-      );
-      return { throughMs: closed, minutes: 0 };
-    }
-  }
-  const first = start;
-  while (start < closed) {
-    const end = Math.min(closed, start + ROLLUP_CHUNK_MS);
+  const watermark = await rollupWatermark(reader, ctx);
+  if (watermark !== null && watermark >= closed) return { throughMs: watermark, minutes: 0 };
+  let start = watermark;
+  let first: number | null = watermark;
+  for (;;) {
+    const next = await firstEventMinute(reader, ctx, start, closed);
+    if (next === null) break;
+    const chunkStart = Math.max(start ?? next, next);
+    first ??= chunkStart;
+    const end = Math.min(closed, chunkStart + ROLLUP_CHUNK_MS);
     await reader.execute(
-      buildRollupStatements(ctx, { startMs: start, endMs: end, builtAtMs: options.nowMs }),
+      buildRollupStatements(ctx, { startMs: chunkStart, endMs: end, builtAtMs: options.nowMs }),
     );
     start = end;
   }
-  return { throughMs: Math.max(start, closed), minutes: Math.max(0, (start - first) / MINUTE_MS) };
+  await reader.execute([watermarkStatement(ctx, closed, options.nowMs)]);
+  return { throughMs: closed, minutes: (closed - (first ?? closed)) / MINUTE_MS };
 }

@@ -39,7 +39,8 @@ export function duckdbDialect(): SqlDialect {
     table: (table) => table,
     placeholder: (name) => `$${name}`,
     count: () => 'count(*)',
-    countIf: (condition) => `count_if(${condition})`,
+    // count_if over only NULL conditions is NULL; a filtered count is always a count.
+    countIf: (condition) => `count(*) FILTER (WHERE ${condition})`,
     quantile: (expression, q) => `quantile_cont(${expression}, ${q})`,
     bucket: (epochMs, step) => `((${epochMs} // ${step}) * ${step})`,
     tag: (column, key) => `nullif(json_extract_string(${column}, ${key}), '')`,
@@ -48,8 +49,9 @@ export function duckdbDialect(): SqlDialect {
     nullString: () => 'CAST(NULL AS VARCHAR)',
     nullFloat: () => 'CAST(NULL AS DOUBLE)',
     isTrue: (column) => column,
+    // DuckDB's least() skips NULLs: a missing time must stay NULL explicitly, not land in the last bucket.
     histogramBucket: (ms) =>
-      `CASE WHEN ${ms} < 1 THEN 0 ELSE least(${HISTOGRAM_BUCKETS - 1}, 1 + CAST(floor(log2(${ms}) * ${BUCKETS_PER_DOUBLING}) AS INTEGER)) END`,
+      `CASE WHEN ${ms} IS NULL THEN NULL WHEN ${ms} < 1 THEN 0 ELSE least(${HISTOGRAM_BUCKETS - 1}, 1 + CAST(floor(log2(${ms}) * ${BUCKETS_PER_DOUBLING}) AS INTEGER)) END`,
   };
 }
 
@@ -62,7 +64,8 @@ export function clickhouseDialect(database: string): SqlDialect {
     table: (table) => `${database}.${table}`,
     placeholder: (name, type) => `{${name}:${type}}`,
     count: () => 'count()',
-    countIf: (condition) => `countIf(${condition})`,
+    // A condition on a Nullable column is Nullable, and so would be countIf's result.
+    countIf: (condition) => `countIf(ifNull(${condition}, 0))`,
     quantile: (expression, q) => `quantileTDigest(${q})(${expression})`,
     bucket: (epochMs, step) => `(intDiv(${epochMs}, ${step}) * ${step})`,
     tag: (column, key) => `nullIf(visitParamExtractString(${column}, ${key}), '')`,
