@@ -222,5 +222,5 @@ export function guardSql(sql: string, engine: SqlEngine): { sql: string } | ApiE
   }
   // Trailing semicolons go (the query is run inside a subquery that caps its rows).
   const text = end < list.length ? sql.slice(0, (list[end] as Token).at) : sql;
-  return { sql: text.trimEnd() };
+  return { sql: text.trim() };
 }
