@@ -1,4 +1,6 @@
 import { pino } from 'pino';
+import { analyticsSettings, createAnalytics } from '../analytics/analytics.js';
+import { startMaintenanceJob } from '../analytics/maintenance-job.js';
 import { defaultConfig } from '../config/defaults.js';
 import { ConfigError, formatConfigProblems, loadConfigFile } from '../config/load.js';
 import type { SluiceConfig } from '../config/schema.js';
@@ -68,10 +70,34 @@ export const upCommand: Command = {
         })
       : undefined;
     const events = await openEventPipeline(config, logger);
+    const store = events.store;
+    const analytics = store
+      ? createAnalytics({
+          reader: store,
+          settings: analyticsSettings(config.events),
+          open: () => store.open(),
+        })
+      : undefined;
+    // Rollups and retention, in the background; every gateway may run it (the work is idempotent).
+    const maintenance = analytics
+      ? startMaintenanceJob({
+          intervalMs: config.events.rollups.intervalMs,
+          pass: async () => {
+            const report = await analytics.maintain();
+            logger.debug({ report }, 'analytics maintenance done');
+          },
+          onError: (error) =>
+            logger.warn(
+              { error: (error as Error).message },
+              'analytics maintenance failed: retrying at the next interval',
+            ),
+        })
+      : undefined;
     const { app, gateway } = buildGatewayServer({
       config,
       sink: events.sink,
       eventStats: events.stats,
+      analytics,
       logger,
       simUrl: sim?.url,
       loadConfig: file ? load : undefined,
@@ -108,8 +134,8 @@ export const upCommand: Command = {
       force.unref();
       // Connections that go idle after their last stream would hold the exit until the grace ends.
       setInterval(() => app.server.closeIdleConnections(), 100).unref();
-      app
-        .close()
+      Promise.resolve(maintenance?.stop())
+        .then(() => app.close())
         .then(() => sim?.close())
         .then(
           () => process.exit(0),

@@ -5,11 +5,13 @@ import Fastify, {
   type FastifyInstance,
   LogController,
 } from 'fastify';
+import type { Analytics } from '../analytics/analytics.js';
 import type { SluiceConfig } from '../config/schema.js';
 import type { EventBusStats } from '../events/bus.js';
 import type { EventSink } from '../events/sink.js';
 import { authenticate, isAdmin } from '../gateway/admit.js';
 import { Gateway } from '../gateway/gateway.js';
+import { authenticateApi, registerAnalyticsRoutes } from './analytics-routes.js';
 import { anthropicErrorBody, apiError, isApiError, openAIErrorBody } from './api-error.js';
 import { frameworkError } from './framework-error.js';
 import { registerGatewayRoutes } from './gateway-routes.js';
@@ -23,6 +25,8 @@ export interface GatewayServerOptions {
   loadConfig?: () => Promise<SluiceConfig>;
   /** The event bus's state, when events go through one (DuckDB, ClickHouse). */
   eventStats?: () => EventBusStats;
+  /** Queries over the stored events (/api), when the sink is DuckDB or ClickHouse. */
+  analytics?: Analytics;
 }
 
 const errorBodyFor = (url: string) => (url.startsWith('/v1/messages') ? anthropicErrorBody : openAIErrorBody);
@@ -85,6 +89,11 @@ export function buildGatewayServer(options: GatewayServerOptions): {
           .send(errorBodyFor(path)(principal));
       }
       request.principal = principal;
+    } else if (path.startsWith('/api/')) {
+      // The admin key sees every event; a client key only its own (enforced in the query compiler).
+      const viewer = authenticateApi(gateway.runtime, request.headers);
+      if (isApiError(viewer)) return reply.code(viewer.status).send(openAIErrorBody(viewer));
+      request.viewer = viewer;
     } else if (path.startsWith('/admin/')) {
       if (!gateway.runtime.adminKeyDigest) {
         const error = apiError(
@@ -156,6 +165,7 @@ export function buildGatewayServer(options: GatewayServerOptions): {
     retryBudgets: gateway.flow.budgetSnapshot(),
   }));
   registerGatewayRoutes(app, gateway);
+  registerAnalyticsRoutes(app, { analytics: options.analytics, sink: config.events.sink });
   app.addHook('onClose', async () => gateway.close());
   return { app, gateway };
 }
