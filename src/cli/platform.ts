@@ -1,4 +1,6 @@
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import { analyticsSettings, createAnalytics } from '../analytics/analytics.js';
+import { startMaintenanceJob } from '../analytics/maintenance-job.js';
 import type { SluiceConfig } from '../config/schema.js';
 import { openEventPipeline } from '../events/event-sink.js';
 import type { Gateway } from '../gateway/gateway.js';
@@ -12,7 +14,7 @@ export interface RunningPlatform {
   gateway: Gateway;
   /** The in-process simulator, when a `sim` provider has no baseUrl. */
   sim?: RunningSimulator;
-  /** Stops the gateway (draining requests in flight), then the simulator. */
+  /** Stops analytics maintenance, the gateway (draining requests in flight), then the simulator. */
   close(): Promise<void>;
 }
 
@@ -26,7 +28,8 @@ export interface PlatformOptions {
 
 /**
  * Everything `sluice up` runs, started and listening: the simulator when the config needs it, the
- * event pipeline, and the gateway's HTTP server. End-to-end tests start the same thing.
+ * event pipeline and the analytics over it, and the gateway's HTTP server. End-to-end tests start
+ * the same thing.
  */
 export async function startPlatform(
   config: SluiceConfig,
@@ -39,10 +42,34 @@ export async function startPlatform(
     ? await (await import('../sim/server.js')).startSimServer({ logger: logger.child({ component: 'sim' }) })
     : undefined;
   const events = await openEventPipeline(config, logger);
+  const store = events.store;
+  const analytics = store
+    ? createAnalytics({
+        reader: store,
+        settings: analyticsSettings(config.events),
+        open: () => store.open(),
+      })
+    : undefined;
+  // Rollups and retention, in the background; every gateway may run it (the work is idempotent).
+  const maintenance = analytics
+    ? startMaintenanceJob({
+        intervalMs: config.events.rollups.intervalMs,
+        pass: async () => {
+          const report = await analytics.maintain();
+          logger.debug({ report }, 'analytics maintenance done');
+        },
+        onError: (error) =>
+          logger.warn(
+            { error: (error as Error).message },
+            'analytics maintenance failed: retrying at the next interval',
+          ),
+      })
+    : undefined;
   const { app, gateway } = buildGatewayServer({
     config,
     sink: events.sink,
     eventStats: events.stats,
+    analytics,
     logger,
     simUrl: sim?.url,
     loadConfig: options.loadConfig,
@@ -51,6 +78,7 @@ export async function startPlatform(
   try {
     await app.listen({ host: config.server.host, port: config.server.port });
   } catch (error) {
+    await maintenance?.stop();
     await app.close();
     await sim?.close();
     throw error;
@@ -64,6 +92,7 @@ export async function startPlatform(
     gateway,
     sim,
     close: async () => {
+      await maintenance?.stop();
       await app.close();
       await sim?.close();
     },

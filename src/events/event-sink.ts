@@ -3,6 +3,7 @@ import type { SluiceConfig } from '../config/schema.js';
 import { EventBus, type EventBusStats } from './bus.js';
 import { clickhouseStore } from './clickhouse-store.js';
 import { duckdbStore } from './duckdb-store.js';
+import type { EventReader } from './event-reader.js';
 import type { EventStore } from './event-store.js';
 import { jsonlSink } from './jsonl-sink.js';
 import { discardSink, type EventSink } from './sink.js';
@@ -11,7 +12,7 @@ import { Spool, type SpoolAlarm } from './spool.js';
 export interface EventPipeline {
   sink: EventSink;
   /** The store behind the bus, for queries; undefined for jsonl, stdout and none. */
-  store?: EventStore;
+  store?: EventStore & EventReader;
   stats?: () => EventBusStats;
 }
 

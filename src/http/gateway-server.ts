@@ -6,6 +6,7 @@ import Fastify, {
   LogController,
 } from 'fastify';
 import { z } from 'zod';
+import type { Analytics } from '../analytics/analytics.js';
 import type { SluiceConfig } from '../config/schema.js';
 import type { EventBusStats } from '../events/bus.js';
 import type { EventSink } from '../events/sink.js';
@@ -13,6 +14,7 @@ import { authenticate, isAdmin } from '../gateway/admit.js';
 import { flowHistoryDefaults, recordFlowHistory } from '../gateway/flow-history.js';
 import { Gateway } from '../gateway/gateway.js';
 import { systemClock } from '../time/clock.js';
+import { authenticateApi, registerAnalyticsRoutes } from './analytics-routes.js';
 import { anthropicErrorBody, apiError, isApiError, openAIErrorBody } from './api-error.js';
 import { registerConsole } from './console.js';
 import { frameworkError } from './framework-error.js';
@@ -30,6 +32,8 @@ export interface GatewayServerOptions {
   eventStats?: () => EventBusStats;
   /** The built web console (default: dist/console); served at `/`. */
   consoleDir?: string;
+  /** Queries over the stored events (/api), when the sink is DuckDB or ClickHouse. */
+  analytics?: Analytics;
 }
 
 const errorBodyFor = (url: string) => (url.startsWith('/v1/messages') ? anthropicErrorBody : openAIErrorBody);
@@ -92,6 +96,11 @@ export function buildGatewayServer(options: GatewayServerOptions): {
           .send(errorBodyFor(path)(principal));
       }
       request.principal = principal;
+    } else if (path.startsWith('/api/')) {
+      // The admin key sees every event; a client key only its own (enforced in the query compiler).
+      const viewer = authenticateApi(gateway.runtime, request.headers);
+      if (isApiError(viewer)) return reply.code(viewer.status).send(openAIErrorBody(viewer));
+      request.viewer = viewer;
     } else if (path.startsWith('/admin/')) {
       if (!gateway.runtime.adminKeyDigest) {
         const error = apiError(
@@ -180,6 +189,7 @@ export function buildGatewayServer(options: GatewayServerOptions): {
   });
   registerConsole(app, options.consoleDir);
   registerGatewayRoutes(app, gateway);
+  registerAnalyticsRoutes(app, { analytics: options.analytics, sink: config.events.sink });
   app.addHook('onClose', async () => {
     flowHistory.stop();
     await gateway.close();

@@ -1,4 +1,5 @@
 import { pino } from 'pino';
+import type { Analytics } from '../../src/analytics/analytics.js';
 import { type SluiceConfig, type SluiceConfigInput, sluiceConfigSchema } from '../../src/config/schema.js';
 import type { EventSink } from '../../src/events/sink.js';
 import type { WideEvent } from '../../src/events/wide-event.js';
@@ -28,13 +29,28 @@ export interface RunningGateway {
  */
 export async function startGateway(
   config: SluiceConfigInput,
-  options: { simUrl?: string; consoleDir?: string } = {},
+  options: {
+    simUrl?: string;
+    /** The built console to serve at `/` (default: dist/console). */
+    consoleDir?: string;
+    /** Serves /api from these analytics (tests seed a real store behind them). */
+    analytics?: Analytics;
+    /** Also hands every event here, e.g. to a real store. */
+    onEvent?: (event: WideEvent) => void;
+  } = {},
 ): Promise<RunningGateway> {
   // Tests fire retries and fallbacks back to back; the retry budget has tests of its own, so
   // unless a test configures flow control, the budget's floor is out of the way.
   const flow = config.flow ?? { retryBudget: { minPerSecond: 10_000 } };
   const parsed = sluiceConfigSchema.parse({ ...config, flow, server: { ...config.server, port: 0 } });
-  const sink = memorySink();
+  const memory = memorySink();
+  const sink: EventSink = {
+    write: (event) => {
+      memory.write(event);
+      options.onEvent?.(event);
+    },
+    close: memory.close,
+  };
   const logs: string[] = [];
   const logger = pino({ level: parsed.logLevel }, { write: (line: string) => logs.push(line) });
   const { app, gateway } = buildGatewayServer({
@@ -43,6 +59,7 @@ export async function startGateway(
     logger,
     simUrl: options.simUrl,
     consoleDir: options.consoleDir,
+    analytics: options.analytics,
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();
@@ -50,7 +67,7 @@ export async function startGateway(
   return {
     url: `http://127.0.0.1:${port}`,
     gateway,
-    events: sink.events,
+    events: memory.events,
     config: parsed,
     logs,
     close: () => app.close(),
