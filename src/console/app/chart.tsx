@@ -61,6 +61,18 @@ function stack(series: readonly ChartSeries[]): Array<Array<number | null>> {
   return sums;
 }
 
+/** The indices of values with no value on either side: a line cannot show them, so a dot does. */
+function isolatedPoints(u: uPlot, seriesIdx: number): number[] | null {
+  const values = u.data[seriesIdx] ?? [];
+  const isolated: number[] = [];
+  for (let i = 0; i < values.length; i++) {
+    if (values[i] == null) continue;
+    if ((i === 0 || values[i - 1] == null) && (i === values.length - 1 || values[i + 1] == null))
+      isolated.push(i);
+  }
+  return isolated.length > 0 ? isolated : null;
+}
+
 /** A one-line description for screen readers: each series' latest and highest value. */
 export function describeChart(
   title: string,
@@ -155,7 +167,7 @@ export function Chart(props: ChartProps) {
           dash: s.dash,
           fill: stacked ? s.color : undefined,
           spanGaps: false,
-          points: { show: false },
+          points: { show: false, size: 5, filter: stacked ? null : isolatedPoints },
           paths: stacked ? uPlot.paths.bars!({ size: [0.7, 24], align: 0 }) : undefined,
           value: (_u: uPlot, _v: number | null, _si: number, idx: number | null) => {
             const raw = idx === null ? null : ordered[i]?.values[idx];

@@ -77,8 +77,7 @@ export function SignInPage({
 
 function messageFor(error: Error): string {
   if (!(error instanceof ApiFailure)) return `Signing in failed: ${error.message}`;
-  if (error.status === 401 || error.status === 403)
-    return `This key was refused: ${error.message} Check it for typos, or ask an admin for a key.`;
+  if (error.status === 401 || error.status === 403) return `This key was refused. ${error.message}`;
   if (error.status === 0) return error.message;
   if (error.status === 404)
     return 'This gateway has no console API (/api/whoami): it is older than this console. Update Sluice.';
