@@ -128,7 +128,7 @@ export interface DemoTraffic {
 export function startDemoTraffic(options: DemoTrafficOptions): DemoTraffic {
   const clock = options.clock ?? systemClock;
   const rng = createRng(options.seed ?? 7);
-  const rate = options.ratePerSecond ?? 6;
+  const rate = options.ratePerSecond ?? 4;
   const maxInflight = options.maxInflight ?? 64;
   const faultEveryMs = options.faultEveryMs ?? 60_000;
   const burstEveryMs = options.burstEveryMs ?? 90_000;
@@ -257,7 +257,7 @@ async function send(
       .join(','),
   };
   const prompt = rng.pick(prompts);
-  const maxTokens = rng.int(40, 320);
+  const maxTokens = rng.int(16, 160);
   const [path, body] =
     request.kind === 'embeddings'
       ? ['/v1/embeddings', { model: request.route, input: prompt }]
