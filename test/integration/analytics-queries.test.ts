@@ -338,6 +338,24 @@ for (const [engine, makeStore] of Object.entries(engines)) {
       expect(missing).toMatchObject({ status: 404, code: 'request_not_found' });
     });
 
+    it('adds the custom events related to a request, only once the request is visible', async () => {
+      const asked: string[] = [];
+      const withRelated = createAnalytics({
+        reader: store,
+        settings,
+        related: async (id) => {
+          asked.push(id);
+          return [{ id: `feedback-${id}`, type: 'feedback', requestId: id }];
+        },
+      });
+      const event = events.find((e) => e.keyName === 'alpha') as WideEvent;
+      expect(ok(await withRelated.request(event.id, keyScope('alpha'))).related).toEqual([
+        { id: `feedback-${event.id}`, type: 'feedback', requestId: event.id },
+      ]);
+      expect(refused(await withRelated.request(event.id, keyScope('beta'))).status).toBe(404);
+      expect(asked).toEqual([event.id]);
+    });
+
     it('refuses bad input with a 400 that names the parameter', async () => {
       expect(
         refused(await analytics.timeseries({ metrics: ['latency_p42' as never] }, everything)),
