@@ -73,6 +73,8 @@ export interface AnalyticsOptions {
   open?: () => Promise<void>;
   /** A file opened read-only (sluice query --data-dir): no tables are created, nothing maintained. */
   readOnly?: boolean;
+  /** Custom events that point at a request (POST /v1/events), for the request detail. */
+  related?: (requestId: string) => Promise<unknown[]>;
 }
 
 export interface TimeseriesResult {
@@ -108,7 +110,7 @@ export interface RequestsPage {
 
 export interface RequestDetail {
   event: WideEvent;
-  /** Custom events that point at this request (POST /v1/events); none are stored yet. */
+  /** Custom events that point at this request (POST /v1/events), when the store keeps them. */
   related: unknown[];
 }
 
@@ -529,7 +531,8 @@ LIMIT ${query.limit + 1}`,
             param: 'id',
           });
         }
-        return { event: fromRow(row), related: [] };
+        // Only after the request itself proved visible to the caller: its related events go with it.
+        return { event: fromRow(row), related: (await options.related?.(id)) ?? [] };
       }),
 
     async sql(text) {

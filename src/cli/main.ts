@@ -2,10 +2,11 @@
 import { createRequire } from 'node:module';
 import { type Command, commandHelp, parseCommandArgs, UsageError } from './command.js';
 import { configCommand } from './config.js';
+import { queryCommand } from './query.js';
 import { simCommand } from './sim.js';
 import { upCommand } from './up.js';
 
-const commands: Command[] = [upCommand, simCommand, configCommand];
+const commands: Command[] = [upCommand, simCommand, configCommand, queryCommand];
 
 function mainHelp(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

@@ -18,9 +18,6 @@ declare module 'fastify' {
   }
 }
 
-// The wide event v2 principal carries these; read them without depending on its exact shape.
-type PrincipalLabels = Principal & { keyId?: string | null; team?: string | null; org?: string | null };
-
 /**
  * /api authentication: the admin key, or a client API key. A client key must name a tenant (a
  * key id or name): when the client API is open (no keys configured) there is none, so only the
@@ -39,7 +36,7 @@ export function authenticateApi(
       { code: 'missing_api_key' },
     );
   }
-  const principal = authenticate(runtime, headers) as PrincipalLabels | ApiError;
+  const principal = authenticate(runtime, headers);
   if (isApiError(principal)) return principal;
   if (principal.keyName === null && !principal.keyId) {
     return apiError('authentication', 401, 'Invalid API key: check the key or ask an admin for a new one.', {
@@ -51,7 +48,7 @@ export function authenticateApi(
 
 function scopeOf(viewer: ApiViewer): Scope {
   if (viewer.admin) return { kind: 'all' };
-  const principal = viewer.principal as PrincipalLabels;
+  const { principal } = viewer;
   return { kind: 'key', keyId: principal.keyId ?? null, keyName: principal.keyName };
 }
 
@@ -142,7 +139,7 @@ export function registerAnalyticsRoutes(
   app.get('/api/whoami', async (request) => {
     const viewer = viewerOf(request);
     if (viewer.admin) return { admin: true, keyName: null, keyId: null, team: null, org: null };
-    const principal = viewer.principal as PrincipalLabels;
+    const { principal } = viewer;
     return {
       admin: false,
       keyName: principal.keyName,

@@ -8,8 +8,9 @@ export const SEED_END_MS = SEED_START_MS + SEED_COUNT * 1000;
 export const SEED_KEYS = ['alpha', 'beta', 'gamma'] as const;
 
 /**
- * 600 requests with known spreads: three keys in turn, two routes, 5% 503s (some shed), 1 in
- * 15 a 429, latencies spread over 50–949 ms, first-token times on streams.
+ * 600 requests with known spreads: three keys in turn (two teams), two routes, 5% 503s (some
+ * shed), 1 in 15 a 429, latencies spread over 50–949 ms, first-token times on streams, costs
+ * (1 in 25 unpriced), cache hits on the chat route only, and a `feature` tag on most.
  */
 export function seededEvents(): WideEvent[] {
   return Array.from({ length: SEED_COUNT }, (_, i) => {
@@ -18,8 +19,14 @@ export function seededEvents(): WideEvent[] {
     const totalMs = 50 + ((i * 37) % 900) + 0.25;
     const stream = i % 3 === 0;
     const model = route === 'chat' ? 'gpt-4o-mini' : 'claude-haiku';
+    const key = SEED_KEYS[i % 3] as string;
+    const input = 100 + (i % 50);
+    const output = 20 + (i % 30);
     return sampleEvent(i, {
-      keyName: SEED_KEYS[i % 3] as string,
+      keyName: key,
+      keyId: `key_${key}`,
+      team: key === 'gamma' ? 'ads' : 'search',
+      org: 'acme',
       route,
       model,
       provider: route === 'chat' ? 'openai' : 'anthropic',
@@ -29,8 +36,12 @@ export function seededEvents(): WideEvent[] {
       errorCode: status === 200 ? null : 'upstream_error',
       errorMessage: status === 200 ? null : 'the upstream failed',
       stream,
-      timings: { totalMs, firstTokenMs: stream ? totalMs / 4 : null },
-      tokens: { input: 100 + (i % 50), output: 20 + (i % 30), cachedInput: 0, cacheWrite: 0, reasoning: 0 },
+      timings: { totalMs, firstTokenMs: stream ? totalMs / 4 : null, upstreamMs: totalMs - 5 },
+      tokens: { input, output, cachedInput: 0, cacheWrite: 0, reasoning: 0 },
+      costUsd: i % 25 === 0 ? null : (input * 0.15 + output * 0.6) / 1_000_000,
+      cacheStatus: route === 'search' ? null : i % 5 === 0 ? 'hit' : i % 7 === 0 ? 'semantic_hit' : 'miss',
+      tags: i % 10 === 9 ? {} : { feature: i % 2 === 0 ? 'autocomplete' : 'summary' },
+      errorClass: status === 503 ? 'upstream' : status === 429 ? 'rate_limited' : null,
       shed: status === 503 && i % 40 === 0,
       priority: i % 4 === 0 ? 'high' : 'normal',
     });
