@@ -73,6 +73,8 @@ export const upCommand: Command = {
       throw error;
     }
     const logger = pino({ name: 'sluice', level: config.logLevel });
+    if (demo && existsSync('sluice.yaml'))
+      logger.warn('--demo runs the built-in simulator platform: ./sluice.yaml is not read');
     const platform = await startPlatform(config, { logger, loadConfig: file ? load : undefined });
     const { url, gateway } = platform;
     const routes = [...gateway.runtime.routes.keys()];

@@ -12,7 +12,7 @@ export const builtConsoleDir = fileURLToPath(new URL('../../dist/console/', impo
 const contentSecurityPolicy = [
   "default-src 'self'",
   "script-src 'self'",
-  "style-src 'self' 'unsafe-inline'",
+  "style-src 'self'",
   "img-src 'self' data:",
   "connect-src 'self'",
   "object-src 'none'",

@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { type Api, ApiFailure, apiClient, type Whoami } from './api.js';
 import { KeysPage } from './pages/keys.js';
 import { OverviewPage } from './pages/overview.js';
@@ -140,6 +140,13 @@ function Shell({
   useEffect(() => {
     document.title = `${current?.title ?? 'Not found'} · Sluice`;
   }, [current]);
+
+  // A new page takes the focus, as a page load would: keyboard and screen-reader users start at its top.
+  const firstPath = useRef(location.path);
+  useEffect(() => {
+    if (location.path !== firstPath.current) document.getElementById('main')?.focus();
+    firstPath.current = '';
+  }, [location.path]);
 
   return (
     <div class="layout">
