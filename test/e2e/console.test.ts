@@ -173,11 +173,12 @@ describe('the web console, in Chromium', () => {
 
     await page.getByLabel('Route').fill('sim-smart');
     await page.getByLabel('Route').press('Enter');
-    // Runs in the page: every route cell reads sim-smart.
-    await page.waitForFunction(`(() => {
-      const cells = [...document.querySelectorAll('[data-testid=requests-table] tbody tr td:nth-child(3)')];
-      return cells.length > 0 && cells.every((td) => td.textContent === 'sim-smart');
-    })()`);
+    // The list reloads with the filter applied: wait until every route cell reads sim-smart.
+    for (let i = 0; i < 100; i++) {
+      const routes = await column(page, 'requests-table', 3);
+      if (routes.length > 0 && routes.every((route) => route === 'sim-smart')) break;
+      await page.waitForTimeout(100);
+    }
     expect(page.url()).toContain('route=sim-smart');
     expect(await column(page, 'requests-table', 3)).toEqual([
       'sim-smart',
