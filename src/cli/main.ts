@@ -3,11 +3,20 @@ import { createRequire } from 'node:module';
 import { type Command, commandHelp, parseCommandArgs, UsageError } from './command.js';
 import { configCommand } from './config.js';
 import { keysCommand } from './keys.js';
+import { queryCommand } from './query.js';
 import { simCommand } from './sim.js';
 import { orgsCommand, teamsCommand } from './tenants.js';
 import { upCommand } from './up.js';
 
-const commands: Command[] = [upCommand, simCommand, configCommand, keysCommand, teamsCommand, orgsCommand];
+const commands: Command[] = [
+  upCommand,
+  simCommand,
+  configCommand,
+  keysCommand,
+  teamsCommand,
+  orgsCommand,
+  queryCommand,
+];
 
 function mainHelp(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

@@ -2,7 +2,9 @@ import { pino } from 'pino';
 import { defaultConfig } from '../config/defaults.js';
 import { ConfigError, formatConfigProblems, loadConfigFile } from '../config/load.js';
 import type { SluiceConfig } from '../config/schema.js';
+import type { DemoTraffic } from '../sim/demo-traffic.js';
 import { type Command, intOption, UsageError } from './command.js';
+import { type Demo, demoBanner, demoConfig } from './demo.js';
 
 export const upCommand: Command = {
   name: 'up',
@@ -11,8 +13,10 @@ export const upCommand: Command = {
     'Without --config (and no ./sluice.yaml), it starts the built-in simulator as its upstream with the',
     'routes default, sim-fast, sim-smart, sim-reasoner and sim-embed, plus OpenAI, Anthropic and Gemini',
     'as "provider/model" when OPENAI_API_KEY, ANTHROPIC_API_KEY or GEMINI_API_KEY is set.',
+    'The web console is served at / (sign in with auth.adminKey, e.g. $SLUICE_ADMIN_KEY).',
+    '--demo runs that built-in platform with sample traffic, so the console has something to show.',
     'SIGHUP reloads the config file; SIGTERM drains in-flight requests, then exits.',
-    'See docs/configuration.md.',
+    'See docs/configuration.md and docs/console.md.',
   ].join('\n'),
   options: {
     config: {
@@ -33,16 +37,26 @@ export const upCommand: Command = {
       value: 'level',
       description: 'fatal, error, warn, info, debug, trace or silent.',
     },
+    demo: {
+      type: 'boolean',
+      description: 'Send steady sample traffic (with the odd fault) through the built-in simulator.',
+    },
   },
   async run(values) {
     const { existsSync } = await import('node:fs');
-    const file = values.config
-      ? String(values.config)
-      : existsSync('sluice.yaml')
-        ? 'sluice.yaml'
-        : undefined;
+    const demo: Demo | undefined = values.demo ? demoConfig() : undefined;
+    if (demo && values.config) {
+      throw new UsageError('--demo runs the built-in simulator platform: leave out --config.');
+    }
+    const file = demo
+      ? undefined
+      : values.config
+        ? String(values.config)
+        : existsSync('sluice.yaml')
+          ? 'sluice.yaml'
+          : undefined;
     const load = async (): Promise<SluiceConfig> => {
-      const config = file ? await loadConfigFile(file) : defaultConfig();
+      const config = file ? await loadConfigFile(file) : (demo?.config ?? defaultConfig());
       const port = intOption(values, 'port', { min: 0, max: 65_535 });
       if (port !== undefined) config.server.port = port;
       if (values.host) config.server.host = String(values.host);
@@ -58,42 +72,35 @@ export const upCommand: Command = {
       throw error;
     }
     // Loaded here, not at the top: every other command (`sluice keys list`) starts without them.
-    const [{ openEventPipeline }, { buildGatewayServer }] = await Promise.all([
-      import('../events/event-sink.js'),
-      import('../http/gateway-server.js'),
-    ]);
+    const { startPlatform } = await import('./platform.js');
     const logger = pino({ name: 'sluice', level: config.logLevel });
-    const needsSim = Object.values(config.providers).some((p) => p.type === 'sim' && !p.baseUrl);
-    // Imported only when used: the simulator (and its tokenizer tables) weighs ~80 MB of heap.
-    const sim = needsSim
-      ? await (await import('../sim/server.js')).startSimServer({
-          logger: logger.child({ component: 'sim' }),
-        })
-      : undefined;
-    const events = await openEventPipeline(config, logger);
-    const { app, gateway } = buildGatewayServer({
-      config,
-      sink: events.sink,
-      eventStats: events.stats,
-      customEvents: events.custom,
-      customEventStats: events.customStats,
-      logger,
-      simUrl: sim?.url,
-      loadConfig: file ? load : undefined,
-    });
-    await app.listen({ host: config.server.host, port: config.server.port });
-    const address = app.server.address();
-    const port = typeof address === 'object' && address ? address.port : config.server.port;
-    const url = `http://${config.server.host === '0.0.0.0' ? '127.0.0.1' : config.server.host}:${port}`;
+    if (demo && existsSync('sluice.yaml'))
+      logger.warn('--demo runs the built-in simulator platform: ./sluice.yaml is not read');
+    const platform = await startPlatform(config, { logger, loadConfig: file ? load : undefined });
+    const { url, gateway } = platform;
+    const routes = [...gateway.runtime.routes.keys()];
     logger.info(
-      { url, config: file ?? '(built-in: simulator upstream)', routes: [...gateway.runtime.routes.keys()] },
+      { url, config: file ?? (demo ? '(built-in, demo)' : '(built-in: simulator upstream)'), routes },
       'sluice is up',
     );
-    if (config.auth.apiKeys.length === 0 && gateway.runtime.virtualKeys.size === 0)
-      logger.warn(
-        'no API keys (auth.apiKeys or `sluice keys create`): the client API is open to anyone who can reach it',
-      );
-    process.stderr.write(quickStart(url, [...gateway.runtime.routes.keys()]));
+    let traffic: DemoTraffic | undefined;
+    if (demo) {
+      const { startDemoTraffic } = await import('../sim/demo-traffic.js');
+      traffic = startDemoTraffic({
+        gatewayUrl: url,
+        simUrl: platform.sim?.url,
+        callers: demo.callers,
+        onError: (error) =>
+          logger.warn({ err: error.message }, 'demo traffic: a request did not get through'),
+      });
+      process.stderr.write(demoBanner(url, demo));
+    } else {
+      if (config.auth.apiKeys.length === 0 && gateway.runtime.virtualKeys.size === 0)
+        logger.warn(
+          'no API keys (auth.apiKeys or `sluice keys create`): the client API is open to anyone who can reach it',
+        );
+      process.stderr.write(quickStart(url, routes, config.auth.adminKey !== undefined));
+    }
 
     process.on('SIGHUP', () => {
       if (!file) return logger.warn('SIGHUP ignored: running without a config file');
@@ -110,14 +117,13 @@ export const upCommand: Command = {
       logger.info({ signal, graceMs: config.server.shutdownGraceMs }, 'draining in-flight requests');
       const force = setTimeout(() => {
         logger.warn('shutdown grace period over: closing remaining connections');
-        app.server.closeAllConnections();
+        platform.app.server.closeAllConnections();
       }, config.server.shutdownGraceMs);
       force.unref();
       // Connections that go idle after their last stream would hold the exit until the grace ends.
-      setInterval(() => app.server.closeIdleConnections(), 100).unref();
-      app
-        .close()
-        .then(() => sim?.close())
+      setInterval(() => platform.app.server.closeIdleConnections(), 100).unref();
+      Promise.resolve(traffic?.stop())
+        .then(() => platform.close())
         .then(
           () => process.exit(0),
           (error: unknown) => {
@@ -131,8 +137,11 @@ export const upCommand: Command = {
   },
 };
 
-function quickStart(url: string, routes: string[]): string {
+function quickStart(url: string, routes: string[], hasAdminKey: boolean): string {
   const model = routes.includes('default') ? 'default' : (routes[0] ?? 'default');
+  const consoleLine = hasAdminKey
+    ? `Console:        ${url}/   (sign in with the admin key)`
+    : `Console:        ${url}/   (to sign in, restart with SLUICE_ADMIN_KEY=<a key of 16+ characters>)`;
   return `
   Sluice is up at ${url}   (routes: ${routes.join(', ')})
 
@@ -141,6 +150,9 @@ function quickStart(url: string, routes: string[]): string {
 
   OpenAI SDK:     new OpenAI({ baseURL: '${url}/v1', apiKey: '<your key>' })
   Anthropic SDK:  new Anthropic({ baseURL: '${url}', apiKey: '<your key>' })
+  ${consoleLine}
+
+  New here? \`npm start -- --demo\` (or \`sluice up --demo\`) sends sample traffic for the console to show.
 
 `;
 }

@@ -436,6 +436,50 @@ export const eventsSchema = z
           .describe('Removed before the event is spooled; default: every built-in pattern.'),
       })
       .default({ enabled: false, maxBytes: 65_536, redact: [...redactionPatternNames] }),
+    retention: z
+      .strictObject({
+        rawDays: z
+          .int()
+          .min(0)
+          .default(30)
+          .describe('Days raw events are kept (DuckDB, ClickHouse); 0 keeps them forever.'),
+        rollupDays: z
+          .int()
+          .min(0)
+          .default(400)
+          .describe('Days the per-minute rollups are kept; 0 keeps them forever.'),
+      })
+      .default({ rawDays: 30, rollupDays: 400 })
+      .describe('How long stored events and rollups are kept (docs/analytics.md, "Retention and rollups").'),
+    rollups: z
+      .strictObject({
+        enabled: z
+          .boolean()
+          .default(true)
+          .describe('Build per-minute rollups and let long-range queries read them.'),
+        intervalMs: z
+          .int()
+          .min(1_000)
+          .default(60_000)
+          .describe('How often the rollup and retention job runs.'),
+        settleMs: ms('A minute is rolled up once it ended this long ago, so late events are in it.').default(
+          120_000,
+        ),
+        minRangeMs: ms(
+          'Queries over at least this range (with a step of whole minutes) read the rollups.',
+        ).default(21_600_000),
+      })
+      .default({ enabled: true, intervalMs: 60_000, settleMs: 120_000, minRangeMs: 21_600_000 }),
+    queries: z
+      .strictObject({
+        timeoutMs: z
+          .int()
+          .min(100)
+          .default(30_000)
+          .describe('An analytics or SQL query running longer is cancelled.'),
+        maxRows: z.int().min(1).max(1_000_000).default(10_000).describe('Most rows POST /api/sql returns.'),
+      })
+      .default({ timeoutMs: 30_000, maxRows: 10_000 }),
   })
   .refine((events) => events.sink !== 'clickhouse' || events.clickhouse !== undefined, {
     message: 'sink clickhouse needs events.clickhouse.url',

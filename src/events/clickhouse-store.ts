@@ -1,4 +1,5 @@
-import { type ClickHouseClient, createClient } from '@clickhouse/client';
+import { type ClickHouseClient, ClickHouseLogLevel, createClient } from '@clickhouse/client';
+import { bindParameters, clickhouseQuery } from './clickhouse-query.js';
 import type { CustomEvent } from './custom-event.js';
 import {
   type CustomEventRow,
@@ -17,6 +18,7 @@ import {
   toRow,
   uniqueById,
 } from './event-columns.js';
+import type { EventReader } from './event-reader.js';
 import type { EventStore } from './event-store.js';
 import type { WideEvent } from './wide-event.js';
 
@@ -119,7 +121,7 @@ function encode(row: EventRow): Record<string, string | number | null> {
  * already stored (so replays do not bloat the table), and reads collapse duplicates (FINAL,
  * uniqExact) because two gateways may still race the same id in before a merge dedupes it.
  */
-export function clickhouseStore(options: ClickHouseStoreOptions): EventStore {
+export function clickhouseStore(options: ClickHouseStoreOptions): EventStore & EventReader {
   const database = options.database ?? 'sluice';
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(database)) {
     throw new Error(`clickhouse event store: database name "${database}" must be letters, digits and _`);
@@ -127,6 +129,8 @@ export function clickhouseStore(options: ClickHouseStoreOptions): EventStore {
   const events = `${database}.events`;
   const customEvents = `${database}.custom_events`;
   let client: ClickHouseClient | undefined;
+  // The analytics job and the bus may both open the store at start: share one migration run.
+  let opening: Promise<void> | undefined;
   // Inserts run in turn, so two overlapping batches from this process never both pass the id check.
   let writes: Promise<unknown> = Promise.resolve();
 
@@ -177,15 +181,23 @@ export function clickhouseStore(options: ClickHouseStoreOptions): EventStore {
   return {
     name: 'clickhouse',
 
-    async open() {
-      client ??= createClient({
-        url: options.url,
-        username: options.username ?? 'default',
-        password: options.password ?? '',
-        // Plain bodies: batches are a few MB on a local network; gzip can come with a WAN deployment.
-        compression: { request: false, response: false },
+    open() {
+      opening ??= (async () => {
+        client ??= createClient({
+          url: options.url,
+          username: options.username ?? 'default',
+          password: options.password ?? '',
+          // Plain bodies: batches are a few MB on a local network; gzip can come with a WAN deployment.
+          compression: { request: false, response: false },
+          // Failures reach the caller as errors (and the bus logs them); no second copy on stderr.
+          log: { level: ClickHouseLogLevel.OFF },
+        });
+        await migrate();
+      })().catch((error: unknown) => {
+        opening = undefined;
+        throw error;
       });
-      await migrate();
+      return opening;
     },
 
     insert(batch: readonly WideEvent[]) {
@@ -260,6 +272,19 @@ export function clickhouseStore(options: ClickHouseStoreOptions): EventStore {
       return found.map(fromRow);
     },
 
+    engine: 'clickhouse',
+    database,
+
+    query: (statement, limits) => clickhouseQuery(connected(), statement, limits),
+
+    async execute(statements) {
+      for (const statement of statements) {
+        const params = statement.params ?? {};
+        const query = Object.keys(params).length > 0 ? bindParameters(statement.sql, params) : statement.sql;
+        await connected().command({ query });
+      }
+    },
+
     async count() {
       const [result] = await rows<{ n: string }>(`SELECT uniqExact(id) AS n FROM ${events}`);
       return Number(result?.n ?? 0);
@@ -269,6 +294,7 @@ export function clickhouseStore(options: ClickHouseStoreOptions): EventStore {
       await writes;
       const closing = client;
       client = undefined;
+      opening = undefined;
       await closing?.close();
     },
   };

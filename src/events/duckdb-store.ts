@@ -1,4 +1,9 @@
-import { type DuckDBAppender, type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import {
+  type DuckDBAppender,
+  type DuckDBConnection,
+  DuckDBInstance,
+  type DuckDBValue,
+} from '@duckdb/node-api';
 import type { CustomEvent } from './custom-event.js';
 import {
   type CustomEventRow,
@@ -7,6 +12,7 @@ import {
   toCustomRow,
   uniqueCustomById,
 } from './custom-event-columns.js';
+import { duckdbQuery } from './duckdb-query.js';
 import {
   columnsAddedInVersion2,
   duckdbType,
@@ -18,6 +24,7 @@ import {
   toRow,
   uniqueById,
 } from './event-columns.js';
+import type { EventReader } from './event-reader.js';
 import type { EventStore } from './event-store.js';
 import type { WideEvent } from './wide-event.js';
 
@@ -83,7 +90,7 @@ async function insertCustomEvents(db: DuckDBConnection, events: readonly CustomE
 }
 
 /** Wide events in an embedded DuckDB file: one connection, every operation on it run in turn. */
-export function duckdbStore(options: DuckDBStoreOptions): EventStore {
+export function duckdbStore(options: DuckDBStoreOptions): EventStore & EventReader {
   let instance: DuckDBInstance | undefined;
   let connection: DuckDBConnection | undefined;
   // One connection runs one statement at a time, and an insert is several statements on the
@@ -179,6 +186,36 @@ export function duckdbStore(options: DuckDBStoreOptions): EventStore {
           values,
         );
         return reader.getRowObjectsJS().map(fromRow);
+      }),
+
+    engine: 'duckdb',
+
+    // Each read gets its own connection, so a timeout's interrupt can only cancel that read; it
+    // still runs in turn, so closing the store never races a read in flight.
+    query: (statement, limits) =>
+      inTurn(async () => {
+        if (!instance) throw new Error(`duckdb event store ${options.path}: call open() first`);
+        const reads = await instance.connect();
+        try {
+          return await duckdbQuery(reads, statement, limits);
+        } finally {
+          reads.closeSync();
+        }
+      }),
+
+    execute: (statements) =>
+      inTurn(async () => {
+        const db = connected();
+        await db.run('BEGIN TRANSACTION');
+        try {
+          for (const statement of statements) {
+            await db.run(statement.sql, statement.params as Record<string, DuckDBValue> | undefined);
+          }
+          await db.run('COMMIT');
+        } catch (error) {
+          await db.run('ROLLBACK');
+          throw error;
+        }
       }),
 
     count: () =>

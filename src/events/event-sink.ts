@@ -4,6 +4,7 @@ import { EventBus, type EventBusStats } from './bus.js';
 import { clickhouseStore } from './clickhouse-store.js';
 import type { CustomEvent } from './custom-event.js';
 import { duckdbStore } from './duckdb-store.js';
+import type { EventReader } from './event-reader.js';
 import type { EventStore } from './event-store.js';
 import { jsonlSink } from './jsonl-sink.js';
 import { type CustomEventSink, discardCustomSink, discardSink, type EventSink } from './sink.js';
@@ -13,7 +14,7 @@ import type { WideEvent } from './wide-event.js';
 export interface EventPipeline {
   sink: EventSink;
   /** The store behind the bus, for queries; undefined for jsonl, stdout and none. */
-  store?: EventStore;
+  store?: EventStore & EventReader;
   stats?: () => EventBusStats;
   /** Where POST /v1/events puts custom events: the same kind of bus and spool, into the same store. */
   custom: CustomEventSink;

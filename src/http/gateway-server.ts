@@ -5,21 +5,28 @@ import Fastify, {
   type FastifyInstance,
   LogController,
 } from 'fastify';
+import { z } from 'zod';
+import type { Analytics } from '../analytics/analytics.js';
 import type { SluiceConfig } from '../config/schema.js';
 import type { EventBusStats } from '../events/bus.js';
 import { type CustomEventSink, discardCustomSink, type EventSink } from '../events/sink.js';
 import { authenticate, authorizeAdmin } from '../gateway/admit.js';
+import { flowHistoryDefaults, recordFlowHistory } from '../gateway/flow-history.js';
 import { Gateway } from '../gateway/gateway.js';
 import { KeyDirectory } from '../policy/key-directory.js';
 import type { BudgetStatus } from '../policy/ledger.js';
 import type { ControlStore } from '../store/control-store.js';
 import { controlStoreFor } from '../store/open-control-store.js';
+import { systemClock } from '../time/clock.js';
+import { authenticateApi, registerAnalyticsRoutes } from './analytics-routes.js';
 import { anthropicErrorBody, apiError, isApiError, openAIErrorBody } from './api-error.js';
+import { registerConsole } from './console.js';
 import { EVENTS_PATH, registerEventRoutes } from './events-routes.js';
 import { frameworkError } from './framework-error.js';
 import { registerGatewayRoutes } from './gateway-routes.js';
 import { registerKeyAdminRoutes } from './key-admin-routes.js';
 import { GatewayMetrics } from './metrics.js';
+import { parseRequest } from './wire/invalid-request.js';
 
 export interface GatewayServerOptions {
   config: SluiceConfig;
@@ -36,6 +43,10 @@ export interface GatewayServerOptions {
   /** Where POST /v1/events puts custom events; default: validated and discarded. */
   customEvents?: CustomEventSink;
   customEventStats?: () => EventBusStats;
+  /** The built web console (default: dist/console); served at `/`. */
+  consoleDir?: string;
+  /** Queries over the stored events (/api), when the sink is DuckDB or ClickHouse. */
+  analytics?: Analytics;
 }
 
 const errorBodyFor = (url: string) => (url.startsWith('/v1/messages') ? anthropicErrorBody : openAIErrorBody);
@@ -111,6 +122,11 @@ export function buildGatewayServer(options: GatewayServerOptions): {
           .send(errorBodyFor(path)(principal));
       }
       request.principal = principal;
+    } else if (path.startsWith('/api/')) {
+      // The admin key sees every event; a client key only its own (enforced in the query compiler).
+      const viewer = authenticateApi(gateway.runtime, request.headers);
+      if (isApiError(viewer)) return reply.code(viewer.status).send(openAIErrorBody(viewer));
+      request.viewer = viewer;
     } else if (path.startsWith('/admin/')) {
       const allowed = authorizeAdmin(gateway.runtime, request.headers);
       if (allowed !== true) return reply.code(allowed.status).send(openAIErrorBody(allowed));
@@ -164,7 +180,23 @@ export function buildGatewayServer(options: GatewayServerOptions): {
     enabled: gateway.flow.enabled,
     targets: gateway.flow.snapshot(),
     retryBudgets: gateway.flow.budgetSnapshot(),
+    routes: Object.fromEntries(
+      [...gateway.runtime.routes.values()].map((route) => [
+        route.name,
+        { targets: route.targets.map((t) => t.id), fallbacks: route.fallbacks.map((t) => t.id) },
+      ]),
+    ),
   }));
+  const flowHistory = recordFlowHistory({ sample: () => gateway.flow.snapshot(), clock: systemClock });
+  const maxHistorySeconds = (flowHistoryDefaults.intervalMs * flowHistoryDefaults.capacity) / 1000;
+  const historyQuery = z.strictObject({
+    seconds: z.coerce.number().int().min(1).max(maxHistorySeconds).default(maxHistorySeconds),
+  });
+  app.get('/admin/flow/history', async (request, reply) => {
+    const query = parseRequest(historyQuery, request.query);
+    if (!query.ok) return reply.code(400).send(openAIErrorBody(query.error));
+    return flowHistory.read(query.data.seconds);
+  });
   app.get('/admin/budgets', async (_request, reply) => {
     try {
       const budgets = await gateway.limits.status(gateway.runtime.policy);
@@ -179,7 +211,9 @@ export function buildGatewayServer(options: GatewayServerOptions): {
       return reply.code(503).send(openAIErrorBody(apiErr));
     }
   });
+  registerConsole(app, options.consoleDir);
   registerGatewayRoutes(app, gateway);
+  registerAnalyticsRoutes(app, { analytics: options.analytics, sink: config.events.sink });
   registerEventRoutes(app, {
     gateway,
     sink: options.customEvents ?? discardCustomSink,
@@ -193,6 +227,7 @@ export function buildGatewayServer(options: GatewayServerOptions): {
     options.logger.info({ store: store.description, keys: keys.size }, 'control store open');
   });
   app.addHook('onClose', async () => {
+    flowHistory.stop();
     keys.stop();
     await keys.settled();
     await gateway.close();

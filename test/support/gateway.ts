@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
+import type { Analytics } from '../../src/analytics/analytics.js';
 import { type SluiceConfig, type SluiceConfigInput, sluiceConfigSchema } from '../../src/config/schema.js';
 import type { CustomEvent } from '../../src/events/custom-event.js';
 import { type EventPipeline, openEventPipeline } from '../../src/events/event-sink.js';
@@ -57,6 +58,12 @@ export async function startGateway(
     now?: () => number;
     loadConfig?: () => Promise<SluiceConfig>;
     realEvents?: boolean;
+    /** The built console to serve at `/` (default: dist/console). */
+    consoleDir?: string;
+    /** Serves /api from these analytics (tests seed a real store behind them). */
+    analytics?: Analytics;
+    /** Also hands every event here, e.g. to a real store. */
+    onEvent?: (event: WideEvent) => void;
   } = {},
 ): Promise<RunningGateway> {
   // Tests fire retries and fallbacks back to back; the retry budget has tests of its own, so
@@ -69,7 +76,14 @@ export async function startGateway(
     flow,
     server: { ...config.server, port: 0 },
   });
-  const sink = memorySink();
+  const memory = memorySink();
+  const sink: EventSink = {
+    write: (event) => {
+      memory.write(event);
+      options.onEvent?.(event);
+    },
+    close: memory.close,
+  };
   const custom = memoryCustomSink();
   const logs: string[] = [];
   const logger = pino({ level: parsed.logLevel }, { write: (line: string) => logs.push(line) });
@@ -85,6 +99,8 @@ export async function startGateway(
     simUrl: options.simUrl,
     now: options.now,
     loadConfig: options.loadConfig,
+    consoleDir: options.consoleDir,
+    analytics: options.analytics,
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();
@@ -92,7 +108,7 @@ export async function startGateway(
   return {
     url: `http://127.0.0.1:${port}`,
     gateway,
-    events: sink.events,
+    events: memory.events,
     customEvents: custom.events,
     pipeline,
     config: parsed,
@@ -108,7 +124,12 @@ export async function startGateway(
 export async function startGatewayWithSim(
   overrides: Partial<SluiceConfigInput> = {},
   sim: SimServerOptions = {},
-  options: { now?: () => number; loadConfig?: () => Promise<SluiceConfig>; realEvents?: boolean } = {},
+  options: {
+    now?: () => number;
+    loadConfig?: () => Promise<SluiceConfig>;
+    realEvents?: boolean;
+    consoleDir?: string;
+  } = {},
 ): Promise<RunningGateway & { sim: RunningSimulator }> {
   const simulator = await startSimServer(sim);
   const route = (model: string) => ({ targets: [{ provider: 'sim', model }] });

@@ -1,0 +1,574 @@
+import type { z } from 'zod';
+import type { SluiceConfig } from '../config/schema.js';
+import { eventColumns, fromRow } from '../events/event-columns.js';
+import { type EventReader, QueryError, type QueryResult, type SqlStatement } from '../events/event-reader.js';
+import type { WideEvent } from '../events/wide-event.js';
+import { type ApiError, apiError, isApiError } from '../http/api-error.js';
+import { invalidRequestFromIssues } from '../http/wire/invalid-request.js';
+import {
+  type AggregateSpec,
+  aggregateStatement,
+  type CompileContext,
+  conditions,
+  ROLLUP_TABLE,
+  resultColumn,
+  type Source,
+} from './compile.js';
+import type { Dimension } from './dimensions.js';
+import { HISTOGRAM_BUCKETS, histogramQuantile } from './latency-histogram.js';
+import { type Aggregates, type MetricName, metricValue, neededAggregates, type SumName } from './metrics.js';
+import {
+  type BreakdownQuery,
+  breakdownQuerySchema,
+  type RequestsQuery,
+  requestsQuerySchema,
+  resolveDimension,
+  resolveSelection,
+  type Scope,
+  type Selection,
+  type SummaryQuery,
+  summaryQuerySchema,
+  type TimeseriesQuery,
+  timeseriesQuerySchema,
+} from './query.js';
+import { decodeCursor, encodeCursor } from './request-cursor.js';
+import { expireEvents, type RetentionReport } from './retention.js';
+import { createRollupTables, WATERMARK_TABLE } from './rollup-table.js';
+import { buildRollups, type RollupReport, rollupWatermark } from './rollups.js';
+import { clickhouseDialect, duckdbDialect, params } from './sql-dialect.js';
+import { guardSql } from './sql-guard.js';
+import { autoStep, ceilTo, DAY_MS, floorTo, iso, MINUTE_MS, parseDuration } from './time-range.js';
+
+export interface AnalyticsSettings {
+  rollups: {
+    enabled: boolean;
+    /** Ranges at least this long (with a step of whole minutes) read the rollups. */
+    minRangeMs: number;
+    /** A minute is rolled up once it ended this long ago. */
+    settleMs: number;
+  };
+  retention: { rawDays: number; rollupDays: number };
+  queries: { timeoutMs: number; maxRows: number };
+}
+
+/** The analytics part of sluice.yaml's `events` section. */
+export function analyticsSettings(events: SluiceConfig['events']): AnalyticsSettings {
+  return {
+    rollups: {
+      enabled: events.rollups.enabled,
+      minRangeMs: events.rollups.minRangeMs,
+      settleMs: events.rollups.settleMs,
+    },
+    retention: { rawDays: events.retention.rawDays, rollupDays: events.retention.rollupDays },
+    queries: { timeoutMs: events.queries.timeoutMs, maxRows: events.queries.maxRows },
+  };
+}
+
+export interface AnalyticsOptions {
+  reader: EventReader;
+  settings: AnalyticsSettings;
+  /** Epoch milliseconds. Default Date.now. */
+  now?: () => number;
+  /** Opens the store before the first query (the gateway's store, shared with the bus). */
+  open?: () => Promise<void>;
+  /** A file opened read-only (sluice query --data-dir): no tables are created, nothing maintained. */
+  readOnly?: boolean;
+  /** Custom events that point at a request (POST /v1/events), for the request detail. */
+  related?: (requestId: string) => Promise<unknown[]>;
+}
+
+export interface TimeseriesResult {
+  from: string;
+  to: string;
+  stepMs: number;
+  metrics: MetricName[];
+  /** Bucket starts, epoch ms. */
+  t: number[];
+  series: { group: string | null; values: Partial<Record<MetricName, (number | null)[]>> }[];
+  /** `rollup` when whole minutes came from the per-minute rollups (percentiles approximate). */
+  source: Source['kind'];
+}
+
+export interface BreakdownResult {
+  by: string;
+  rows: { group: string | null; values: Partial<Record<MetricName, number | null>> }[];
+  source: Source['kind'];
+}
+
+export interface SummaryResult {
+  values: Partial<Record<MetricName, number | null>>;
+  source: Source['kind'];
+}
+
+/** A request in a list: the wide event without its captured bodies. */
+export type RequestListItem = Omit<WideEvent, 'requestBody' | 'responseBody'>;
+
+export interface RequestsPage {
+  data: RequestListItem[];
+  nextCursor: string | null;
+}
+
+export interface RequestDetail {
+  event: WideEvent;
+  /** Custom events that point at this request (POST /v1/events), when the store keeps them. */
+  related: unknown[];
+}
+
+export interface SqlResult {
+  columns: { name: string; type: string }[];
+  rows: unknown[][];
+  /** More rows matched than the cap; `rows` holds the first ones. */
+  truncated: boolean;
+}
+
+export interface MaintenanceReport {
+  rollups: RollupReport | null;
+  retention: RetentionReport;
+}
+
+export interface Analytics {
+  readonly engine: EventReader['engine'];
+  timeseries(query: TimeseriesQuery, scope: Scope): Promise<TimeseriesResult | ApiError>;
+  breakdown(query: BreakdownQuery, scope: Scope): Promise<BreakdownResult | ApiError>;
+  summary(query: SummaryQuery, scope: Scope): Promise<SummaryResult | ApiError>;
+  requests(query: RequestsQuery, scope: Scope): Promise<RequestsPage | ApiError>;
+  request(id: string, scope: Scope): Promise<RequestDetail | ApiError>;
+  /** Admin only (the caller checks): one read-only statement, capped rows and time. */
+  sql(text: string): Promise<SqlResult | ApiError>;
+  /** One pass of the background job: roll up closed minutes, then delete what retention expired. */
+  maintain(): Promise<MaintenanceReport>;
+}
+
+/** Most buckets a time series may have; a finer step over a longer range is refused. */
+export const MAX_POINTS = 2_000;
+
+const BODY_COLUMNS = new Set(['request_body', 'response_body']);
+
+function parse<S extends z.ZodType>(schema: S, input: unknown): z.output<S> | ApiError {
+  const result = schema.safeParse(input, { reportInput: true });
+  return result.success ? result.data : invalidRequestFromIssues(result.error.issues);
+}
+
+function numberOrNull(value: unknown): number | null {
+  if (value === null || value === undefined) return null;
+  const n = Number(value);
+  return Number.isFinite(n) ? n : null;
+}
+
+type Row = Record<string, unknown>;
+
+/** The wide event's columns that the table has (an older table lacks newer ones; they read as null). */
+function storedColumns(ctx: CompileContext): string[] {
+  return eventColumns.map((col) => col.name).filter((name) => ctx.eventColumns.has(name));
+}
+
+function objects(result: QueryResult): Row[] {
+  return result.rows.map((row) => Object.fromEntries(result.columns.map((col, i) => [col.name, row[i]])));
+}
+
+/** Reads a result row's aggregates the same way whichever table they were computed from. */
+function aggregatesOf(row: Row, source: Source): Aggregates {
+  return {
+    sum: (name: SumName) => numberOrNull(row[resultColumn.sum(name)]),
+    quantile(timing, q) {
+      if (source.kind === 'raw') return numberOrNull(row[resultColumn.quantile(timing, q)]);
+      const counts = Array.from(
+        { length: HISTOGRAM_BUCKETS },
+        (_, bucket) => numberOrNull(row[resultColumn.histogram(timing, bucket)]) ?? 0,
+      );
+      return histogramQuantile(counts, q);
+    },
+  };
+}
+
+function groupOf(row: Row): string | null {
+  const group = row.g;
+  return group === null || group === undefined ? null : String(group);
+}
+
+/** An engine failure as the client sees it; a compiled query that fails is our bug (500). */
+function queryFailure(error: unknown, clientSql = false): ApiError {
+  if (error instanceof QueryError) {
+    switch (error.reason) {
+      case 'timeout':
+        return apiError('timeout', 504, `The query was cancelled: ${error.message}.`, {
+          code: 'query_timeout',
+        });
+      case 'unavailable':
+        return apiError('overloaded', 503, `The event store is unavailable: ${error.message}`, {
+          code: 'store_unavailable',
+        });
+      case 'read_only':
+        return apiError('invalid_request', 400, `Only reads may run here: ${error.message}.`, {
+          code: 'sql_not_allowed',
+          param: 'sql',
+        });
+      case 'invalid':
+        if (clientSql) {
+          return apiError('invalid_request', 400, `The query failed: ${error.message}`, {
+            code: 'invalid_sql',
+            param: 'sql',
+          });
+        }
+    }
+  }
+  throw error;
+}
+
+/**
+ * Analytics over the stored wide events: compiles the query model to the engine's SQL, with the
+ * caller's tenant filter always injected, reads rollups for long ranges, and keeps the rollups
+ * and retention up to date when asked (`maintain`).
+ */
+export function createAnalytics(options: AnalyticsOptions): Analytics {
+  const { reader, settings } = options;
+  const now = options.now ?? Date.now;
+  const dialect =
+    reader.engine === 'duckdb' ? duckdbDialect() : clickhouseDialect(reader.database ?? 'sluice');
+  const limits = { timeoutMs: settings.queries.timeoutMs, readOnly: true };
+
+  interface Prepared {
+    ctx: CompileContext;
+    /** The rollup tables exist (a read-only file from an older version may lack them). */
+    rollups: boolean;
+  }
+  let preparing: Promise<Prepared> | undefined;
+
+  async function columnsOf(table: string): Promise<Set<string> | undefined> {
+    try {
+      const described = await reader.query({ sql: `DESCRIBE TABLE ${dialect.table(table)}` }, limits);
+      return new Set(described.rows.map((row) => String(row[0])));
+    } catch (error) {
+      if (error instanceof QueryError && error.reason === 'invalid') return undefined;
+      throw error;
+    }
+  }
+
+  // Lazily, and again after a failure: the store may be down when the gateway starts.
+  function prepare(): Promise<Prepared> {
+    preparing ??= (async () => {
+      await options.open?.();
+      if (!options.readOnly) {
+        await reader.execute(createRollupTables(dialect));
+        // The gateway's DuckDB only ever touches its own file: with file access off, no query
+        // (POST /api/sql included) can read or write another file. One-way, for the instance.
+        if (dialect.engine === 'duckdb')
+          await reader.execute([{ sql: 'SET enable_external_access = false' }]);
+      }
+      const eventColumns = await columnsOf('events');
+      if (!eventColumns) throw new QueryError('the events table does not exist yet', 'unavailable');
+      const rollups =
+        (await columnsOf(ROLLUP_TABLE)) !== undefined && (await columnsOf(WATERMARK_TABLE)) !== undefined;
+      return { ctx: { dialect, eventColumns }, rollups };
+    })().catch((error: unknown) => {
+      preparing = undefined;
+      throw error instanceof QueryError ? error : new QueryError((error as Error).message, 'unavailable');
+    });
+    return preparing;
+  }
+
+  async function rows(statement: SqlStatement): Promise<Row[]> {
+    return objects(await reader.query(statement, limits));
+  }
+
+  /** Raw events, or rollups for the whole minutes when the range is long (see docs/analytics.md). */
+  async function chooseSource(
+    prepared: Prepared,
+    selection: Selection,
+    stepMs: number | undefined,
+    dimensions: readonly Dimension[],
+  ): Promise<Source> {
+    const raw: Source = { kind: 'raw' };
+    if (!settings.rollups.enabled || !prepared.rollups) return raw;
+    if (stepMs !== undefined && stepMs % MINUTE_MS !== 0) return raw;
+    if (dimensions.some((dimension) => !dimension.inRollup)) return raw;
+    const rawDays = settings.retention.rawDays;
+    const beforeRaw = rawDays > 0 && selection.fromMs < now() - rawDays * DAY_MS;
+    if (!beforeRaw && selection.toMs - selection.fromMs < settings.rollups.minRangeMs) return raw;
+    const watermark = await rollupWatermark(reader, prepared.ctx);
+    if (watermark === null) return raw;
+    const startMs = ceilTo(selection.fromMs, MINUTE_MS);
+    const endMs = Math.min(floorTo(selection.toMs, MINUTE_MS), watermark);
+    return endMs > startMs ? { kind: 'rollup', startMs, endMs } : raw;
+  }
+
+  const dimensionsOf = (selection: Selection, extra?: Dimension) => [
+    ...selection.filters.map((filter) => filter.dimension),
+    ...(extra ? [extra] : []),
+  ];
+
+  async function aggregate(prepared: Prepared, spec: AggregateSpec): Promise<Row[]> {
+    return rows(aggregateStatement(prepared.ctx, spec));
+  }
+
+  async function guarded<T>(work: () => Promise<T | ApiError>): Promise<T | ApiError> {
+    try {
+      return await work();
+    } catch (error) {
+      return queryFailure(error);
+    }
+  }
+
+  return {
+    engine: reader.engine,
+
+    timeseries: (input, scope) =>
+      guarded(async () => {
+        const query = parse(timeseriesQuerySchema, input);
+        if (isApiError(query)) return query;
+        const resolved = resolveSelection(query, now());
+        if (isApiError(resolved)) return resolved;
+        const stepMs =
+          query.step === 'auto'
+            ? autoStep(resolved.toMs - resolved.fromMs)
+            : (parseDuration(query.step) as number);
+        if (stepMs < 1_000) {
+          return apiError('invalid_request', 400, `'step' must be at least 1s, got ${query.step}.`, {
+            param: 'step',
+            code: 'invalid_value',
+          });
+        }
+        const selection = { ...resolved, fromMs: floorTo(resolved.fromMs, stepMs) };
+        const points = Math.ceil((selection.toMs - selection.fromMs) / stepMs);
+        if (points > MAX_POINTS) {
+          return apiError(
+            'invalid_request',
+            400,
+            `A step of ${query.step} over this range makes ${points} points; the most is ${MAX_POINTS}. Use a larger step or "auto".`,
+            { param: 'step', code: 'too_many_points' },
+          );
+        }
+        const groupBy = query.groupBy === undefined ? undefined : resolveDimension('groupBy', query.groupBy);
+        if (isApiError(groupBy)) return groupBy;
+
+        const prepared = await prepare();
+        const source = await chooseSource(prepared, selection, stepMs, dimensionsOf(selection, groupBy));
+        const { sums, quantiles } = neededAggregates(query.metrics);
+        const t = Array.from({ length: points }, (_, i) => selection.fromMs + i * stepMs);
+        const seconds = t.map((start) => (Math.min(start + stepMs, selection.toMs) - start) / 1000);
+        const base = {
+          from: iso(selection.fromMs),
+          to: iso(selection.toMs),
+          stepMs,
+          metrics: query.metrics,
+          t,
+          source: source.kind,
+        };
+
+        let groups: (string | null)[] = [null];
+        if (groupBy) {
+          const top = await aggregate(prepared, {
+            selection,
+            scope,
+            groupBy,
+            sums: ['requests'],
+            quantiles: [],
+            top: { limit: query.limit },
+            source,
+          });
+          groups = top.map(groupOf);
+          if (groups.length === 0) return { ...base, series: [] };
+        }
+        const found = await aggregate(prepared, {
+          selection,
+          scope,
+          stepMs,
+          groupBy,
+          groups: groupBy ? groups : undefined,
+          sums,
+          quantiles,
+          source,
+        });
+        const series = new Map(
+          groups.map((group) => [
+            group,
+            Object.fromEntries(
+              query.metrics.map((metric) => [metric, seconds.map((s) => metricValue(metric, undefined, s))]),
+            ) as Record<MetricName, (number | null)[]>,
+          ]),
+        );
+        for (const row of found) {
+          const index = Math.round((Number(row.t) - selection.fromMs) / stepMs);
+          const values = series.get(groupOf(row));
+          if (!values || index < 0 || index >= points) continue;
+          const aggregates = aggregatesOf(row, source);
+          for (const metric of query.metrics) {
+            (values[metric] as (number | null)[])[index] = metricValue(
+              metric,
+              aggregates,
+              seconds[index] as number,
+            );
+          }
+        }
+        return { ...base, series: [...series].map(([group, values]) => ({ group, values })) };
+      }),
+
+    breakdown: (input, scope) =>
+      guarded(async () => {
+        const query = parse(breakdownQuerySchema, input);
+        if (isApiError(query)) return query;
+        const selection = resolveSelection(query, now());
+        if (isApiError(selection)) return selection;
+        const by = resolveDimension('by', query.by);
+        if (isApiError(by)) return by;
+        const prepared = await prepare();
+        const source = await chooseSource(prepared, selection, undefined, dimensionsOf(selection, by));
+        const found = await aggregate(prepared, {
+          selection,
+          scope,
+          groupBy: by,
+          ...neededAggregates(query.metrics),
+          top: { limit: query.limit },
+          source,
+        });
+        const seconds = (selection.toMs - selection.fromMs) / 1000;
+        return {
+          by: by.name,
+          rows: found.map((row) => {
+            const aggregates = aggregatesOf(row, source);
+            return {
+              group: groupOf(row),
+              values: Object.fromEntries(query.metrics.map((m) => [m, metricValue(m, aggregates, seconds)])),
+            };
+          }),
+          source: source.kind,
+        };
+      }),
+
+    summary: (input, scope) =>
+      guarded(async () => {
+        const query = parse(summaryQuerySchema, input);
+        if (isApiError(query)) return query;
+        const selection = resolveSelection(query, now());
+        if (isApiError(selection)) return selection;
+        const prepared = await prepare();
+        const source = await chooseSource(prepared, selection, undefined, dimensionsOf(selection));
+        const [row] = await aggregate(prepared, {
+          selection,
+          scope,
+          ...neededAggregates(query.metrics),
+          source,
+        });
+        const aggregates =
+          row && Number(row[resultColumn.sum('requests')] ?? 0) > 0 ? aggregatesOf(row, source) : undefined;
+        const seconds = (selection.toMs - selection.fromMs) / 1000;
+        return {
+          values: Object.fromEntries(query.metrics.map((m) => [m, metricValue(m, aggregates, seconds)])),
+          source: source.kind,
+        };
+      }),
+
+    requests: (input, scope) =>
+      guarded(async () => {
+        const query = parse(requestsQuerySchema, input);
+        if (isApiError(query)) return query;
+        const selection = resolveSelection(query, now());
+        if (isApiError(selection)) return selection;
+        const cursor = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+        if (isApiError(cursor)) return cursor;
+        const { ctx } = await prepare();
+        const p = params(dialect);
+        const where = [
+          `time_ms >= ${p.add(selection.fromMs, 'Int64')}`,
+          `time_ms < ${p.add(selection.toMs, 'Int64')}`,
+          ...conditions(ctx, 'raw', { selection, scope }, p),
+        ];
+        if (cursor) {
+          // Keyset pagination: the page after (time, id), read with the time index, never by offset.
+          const time = p.add(cursor.timeMs, 'Int64');
+          where.push(`(time_ms < ${time} OR (time_ms = ${time} AND id < ${p.add(cursor.id, 'String')}))`);
+        }
+        const columns = storedColumns(ctx).filter((name) => !BODY_COLUMNS.has(name));
+        const found = await rows({
+          sql: `SELECT ${columns.join(', ')} FROM ${dialect.from('events')}
+WHERE ${where.join('\n  AND ')}
+ORDER BY time_ms DESC, id DESC
+LIMIT ${query.limit + 1}`,
+          params: p.values,
+        });
+        const page = found.slice(0, query.limit);
+        const last = page.at(-1);
+        return {
+          data: page.map((row) => {
+            const {
+              requestBody: _request,
+              responseBody: _response,
+              ...event
+            } = fromRow(row) as WideEvent & {
+              requestBody?: unknown;
+              responseBody?: unknown;
+            };
+            return event;
+          }),
+          nextCursor:
+            found.length > query.limit && last
+              ? encodeCursor({ timeMs: Number(last.time_ms), id: String(last.id) })
+              : null,
+        };
+      }),
+
+    request: (id, scope) =>
+      guarded(async () => {
+        const { ctx } = await prepare();
+        const p = params(dialect);
+        const where = [
+          `id = ${p.add(id, 'String')}`,
+          ...conditions(
+            ctx,
+            'raw',
+            { selection: { fromMs: 0, toMs: 0, filters: [], errorsOnly: false }, scope },
+            p,
+          ),
+        ];
+        const [row] = await rows({
+          sql: `SELECT ${storedColumns(ctx).join(', ')} FROM ${dialect.from('events')} WHERE ${where.join(' AND ')} LIMIT 1`,
+          params: p.values,
+        });
+        if (!row) {
+          // The same answer for "no such id" and "not yours": ids of other tenants stay unconfirmed.
+          return apiError('not_found', 404, `No request with id "${id}".`, {
+            code: 'request_not_found',
+            param: 'id',
+          });
+        }
+        // Only after the request itself proved visible to the caller: its related events go with it.
+        return { event: fromRow(row), related: (await options.related?.(id)) ?? [] };
+      }),
+
+    async sql(text) {
+      const guard = guardSql(text, reader.engine);
+      if (isApiError(guard)) return guard;
+      const cap = settings.queries.maxRows;
+      try {
+        await prepare();
+        const result = await reader.query(
+          { sql: `SELECT * FROM (\n${guard.sql}\n) AS sql_query LIMIT ${cap + 1}` },
+          { timeoutMs: settings.queries.timeoutMs, readOnly: true },
+        );
+        return {
+          columns: result.columns,
+          rows: result.rows.slice(0, cap),
+          truncated: result.rows.length > cap,
+        };
+      } catch (error) {
+        return queryFailure(error, true);
+      }
+    },
+
+    async maintain() {
+      const { ctx } = await prepare();
+      if (options.readOnly) throw new Error('analytics over a read-only file cannot maintain rollups');
+      const nowMs = now();
+      const rollups = settings.rollups.enabled
+        ? await buildRollups(reader, ctx, { nowMs, settleMs: settings.rollups.settleMs })
+        : null;
+      const retention = await expireEvents(reader, ctx, {
+        nowMs,
+        policy: settings.retention,
+        rolledUpThroughMs: rollups?.throughMs ?? null,
+        rollups: settings.rollups.enabled,
+      });
+      return { rollups, retention };
+    },
+  };
+}

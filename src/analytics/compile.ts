@@ -1,0 +1,296 @@
+import type { SqlStatement } from '../events/event-reader.js';
+import type { Dimension } from './dimensions.js';
+import { HISTOGRAM_BUCKETS } from './latency-histogram.js';
+import { type SumName, type Timing, timingColumns } from './metrics.js';
+import type { Scope, Selection } from './query.js';
+import { type Params, params, type SqlDialect } from './sql-dialect.js';
+
+export const ROLLUP_TABLE = 'events_rollup_1m';
+
+/** What a compiler needs to know about the database it writes for. */
+export interface CompileContext {
+  dialect: SqlDialect;
+  /** Columns of `events` as stored now: a column added by a newer schema reads as NULL until then. */
+  eventColumns: ReadonlySet<string>;
+}
+
+/**
+ * Where the aggregates come from. `raw`: the events table. `rollup`: the per-minute rollups for
+ * the whole minutes in [startMs, endMs), and raw events for the rest of the range (the partial
+ * minutes at its ends and the minutes not rolled up yet), added together.
+ */
+export type Source = { kind: 'raw' } | { kind: 'rollup'; startMs: number; endMs: number };
+
+export interface AggregateSpec {
+  selection: Selection;
+  scope: Scope;
+  /** Bucket by time, `t` = the bucket's start. */
+  stepMs?: number;
+  groupBy?: Dimension;
+  /** Keep only these groups (the top groups of a time series). */
+  groups?: readonly (string | null)[];
+  sums: readonly SumName[];
+  quantiles: readonly { timing: Timing; q: number }[];
+  /** Most requests first, ties by group, at most `limit` rows. */
+  top?: { limit: number };
+  source: Source;
+}
+
+type Table = 'raw' | 'rollup';
+
+/** Result column names, shared by the compiler and the code that reads rows back. */
+export const resultColumn = {
+  sum: (name: SumName) => `s_${name}`,
+  quantile: (timing: Timing, q: number) => `q_${timing}_${Math.round(q * 1000)}`,
+  histogram: (timing: Timing, bucket: number) => `h_${timing}_${bucket}`,
+};
+
+/** The columns of `events_rollup_1m` holding a timing's histogram. */
+export function histogramColumn(timing: Timing, bucket: number): string {
+  return `${timing}_h${bucket}`;
+}
+
+function column(
+  ctx: CompileContext,
+  table: Table,
+  name: string,
+  type: 'string' | 'float' = 'string',
+): string {
+  if (table === 'rollup' || ctx.eventColumns.has(name)) return name;
+  return type === 'string' ? ctx.dialect.nullString() : ctx.dialect.nullFloat();
+}
+
+const STATUS_CLASS = `CASE WHEN status >= 500 AND status < 600 THEN '5xx' WHEN status >= 400 THEN '4xx' WHEN status >= 300 THEN '3xx' WHEN status >= 200 THEN '2xx' WHEN status >= 100 THEN '1xx' ELSE NULL END`;
+
+export function dimensionExpression(
+  ctx: CompileContext,
+  table: Table,
+  dimension: Dimension,
+  p: Params,
+): string {
+  switch (dimension.kind) {
+    case 'column':
+      return column(ctx, table, dimension.column);
+    case 'status_class':
+      return STATUS_CLASS;
+    case 'tag':
+      if (table === 'rollup') throw new Error(`${dimension.name} is not kept in rollups`);
+      if (!ctx.eventColumns.has('tags')) return ctx.dialect.nullString();
+      return ctx.dialect.tag('tags', p.add(ctx.dialect.tagKey(dimension.tag), 'String'));
+  }
+}
+
+/** The conditions every query carries: the caller's tenant first, then the client's filters. */
+export function conditions(
+  ctx: CompileContext,
+  table: Table,
+  spec: Pick<AggregateSpec, 'selection' | 'scope'>,
+  p: Params,
+): string[] {
+  const where: string[] = [];
+  const { scope, selection } = spec;
+  if (scope.kind === 'key') {
+    // Injected here, from the authenticated key, never from anything the client sent.
+    if (scope.keyId !== null) where.push(`${column(ctx, table, 'key_id')} = ${p.add(scope.keyId, 'String')}`);
+    else if (scope.keyName !== null) where.push(`key_name = ${p.add(scope.keyName, 'String')}`);
+    else where.push('1 = 0');
+  }
+  for (const filter of selection.filters) {
+    const { dimension, values } = filter;
+    if (dimension.kind === 'status_class') {
+      const ranges = values.map((value) => {
+        const low = Number(value[0]) * 100;
+        return `(status >= ${p.add(low, 'Int64')} AND status < ${p.add(low + 100, 'Int64')})`;
+      });
+      where.push(`(${ranges.join(' OR ')})`);
+      continue;
+    }
+    const isInt = dimension.kind === 'column' && dimension.type === 'int';
+    const list = values.map((value) => (isInt ? p.add(Number(value), 'Int64') : p.add(value, 'String')));
+    where.push(`${dimensionExpression(ctx, table, dimension, p)} IN (${list.join(', ')})`);
+  }
+  if (selection.errorsOnly) where.push('status >= 400');
+  return where;
+}
+
+/** SQL for a sum over raw events. */
+function rawSum(ctx: CompileContext, name: SumName): string {
+  const d = ctx.dialect;
+  switch (name) {
+    case 'requests':
+      return d.count();
+    case 'errors':
+      return d.countIf('status >= 400');
+    case 'shed':
+      return d.countIf(d.isTrue('shed'));
+    case 'tokens_input':
+    case 'tokens_output':
+      return `sum(${name})`;
+    case 'cost_usd':
+      return `sum(${column(ctx, 'raw', 'cost_usd', 'float')})`;
+    case 'cache_hits':
+      return ctx.eventColumns.has('cache_status')
+        ? d.countIf(`cache_status IN ('hit', 'semantic_hit')`)
+        : d.countIf('1 = 0');
+    case 'cache_lookups':
+      return ctx.eventColumns.has('cache_status')
+        ? d.countIf('cache_status IS NOT NULL')
+        : d.countIf('1 = 0');
+  }
+}
+
+const histogramTimings = (spec: AggregateSpec): Timing[] => [...new Set(spec.quantiles.map((q) => q.timing))];
+
+const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+
+function groupAndOrder(spec: AggregateSpec, keys: string[]): string {
+  const parts: string[] = [];
+  if (keys.length > 0) parts.push(`GROUP BY ${keys.join(', ')}`);
+  if (spec.top) {
+    const byGroup = spec.groupBy ? ', g' : '';
+    parts.push(`ORDER BY ${resultColumn.sum('requests')} DESC${byGroup} LIMIT ${Math.trunc(spec.top.limit)}`);
+  } else if (spec.stepMs !== undefined) {
+    parts.push(spec.groupBy ? 'ORDER BY t, g' : 'ORDER BY t');
+  }
+  return parts.join('\n');
+}
+
+function groupsCondition(expression: string, groups: readonly (string | null)[], p: Params): string {
+  const values = groups.filter((group): group is string => group !== null);
+  const terms: string[] = [];
+  if (values.length > 0) terms.push(`${expression} IN (${values.map((v) => p.add(v, 'String')).join(', ')})`);
+  if (values.length < groups.length) terms.push(`${expression} IS NULL`);
+  return terms.length > 0 ? `(${terms.join(' OR ')})` : '1 = 0';
+}
+
+/** The leading `t` and `g` select items and their GROUP BY keys for one table. */
+function keys(ctx: CompileContext, table: Table, spec: AggregateSpec, p: Params, where: string[]) {
+  const select: string[] = [];
+  const group: string[] = [];
+  if (spec.stepMs !== undefined) {
+    const time = table === 'raw' ? 'time_ms' : 'minute_ms';
+    select.push(`${ctx.dialect.bucket(time, p.add(spec.stepMs, 'Int64'))} AS t`);
+    group.push('t');
+  }
+  if (spec.groupBy) {
+    const expression = dimensionExpression(ctx, table, spec.groupBy, p);
+    // Groups compare as text, so an integer dimension (status) reads like the others.
+    const text =
+      spec.groupBy.kind === 'column' && spec.groupBy.type === 'int'
+        ? ctx.dialect.engine === 'duckdb'
+          ? `CAST(${expression} AS VARCHAR)`
+          : `toString(${expression})`
+        : expression;
+    select.push(`${text} AS g`);
+    group.push('g');
+    if (spec.groups) where.push(groupsCondition(text, spec.groups, p));
+  }
+  return { select, group };
+}
+
+function rawRange(spec: AggregateSpec, p: Params): string[] {
+  const { fromMs, toMs } = spec.selection;
+  const where = [`time_ms >= ${p.add(fromMs, 'Int64')}`, `time_ms < ${p.add(toMs, 'Int64')}`];
+  if (spec.source.kind === 'rollup') {
+    const { startMs, endMs } = spec.source;
+    where.push(`NOT (time_ms >= ${p.add(startMs, 'Int64')} AND time_ms < ${p.add(endMs, 'Int64')})`);
+  }
+  return where;
+}
+
+function rawStatement(ctx: CompileContext, spec: AggregateSpec): SqlStatement {
+  const p = params(ctx.dialect);
+  const where = [...rawRange(spec, p), ...conditions(ctx, 'raw', spec, p)];
+  const { select, group } = keys(ctx, 'raw', spec, p, where);
+  for (const name of spec.sums) select.push(`${rawSum(ctx, name)} AS ${resultColumn.sum(name)}`);
+  for (const { timing, q } of spec.quantiles) {
+    select.push(`${ctx.dialect.quantile(timingColumns[timing], q)} AS ${resultColumn.quantile(timing, q)}`);
+  }
+  return {
+    sql: `SELECT ${select.join(',\n  ')}
+FROM ${ctx.dialect.from('events')}
+WHERE ${where.join('\n  AND ')}
+${groupAndOrder(spec, group)}`,
+    params: p.values,
+  };
+}
+
+/**
+ * Rollups for whole minutes plus raw events for the rest, in the rollup's shape (sums and
+ * histogram buckets), summed together: a percentile over the union stays a histogram percentile.
+ */
+function rollupStatement(ctx: CompileContext, spec: AggregateSpec): SqlStatement {
+  if (spec.source.kind !== 'rollup') throw new Error('rollupStatement needs a rollup source');
+  const p = params(ctx.dialect);
+  const d = ctx.dialect;
+  const timings = histogramTimings(spec);
+  const partial = (name: string) => `x_${name}`;
+  const sums = spec.sums.map((name) => resultColumn.sum(name));
+  const histograms = timings.flatMap((timing) =>
+    range(HISTOGRAM_BUCKETS).map((bucket) => resultColumn.histogram(timing, bucket)),
+  );
+
+  const rollupWhere = [
+    `minute_ms >= ${p.add(spec.source.startMs, 'Int64')}`,
+    `minute_ms < ${p.add(spec.source.endMs, 'Int64')}`,
+    ...conditions(ctx, 'rollup', spec, p),
+  ];
+  const rollupKeys = keys(ctx, 'rollup', spec, p, rollupWhere);
+  const rollupSelect = [
+    ...rollupKeys.select,
+    ...spec.sums.map((name) => `sum(${name}) AS ${partial(resultColumn.sum(name))}`),
+    ...timings.flatMap((timing) =>
+      range(HISTOGRAM_BUCKETS).map(
+        (bucket) =>
+          `sum(${histogramColumn(timing, bucket)}) AS ${partial(resultColumn.histogram(timing, bucket))}`,
+      ),
+    ),
+  ];
+
+  const rawWhere = [...rawRange(spec, p), ...conditions(ctx, 'raw', spec, p)];
+  const rawKeys = keys(ctx, 'raw', spec, p, rawWhere);
+  const rawSelect = [
+    ...rawKeys.select,
+    ...spec.sums.map((name) => `${rawSum(ctx, name)} AS ${partial(resultColumn.sum(name))}`),
+    ...timings.flatMap((timing) =>
+      range(HISTOGRAM_BUCKETS).map(
+        (bucket) =>
+          `${d.countIf(`hb_${timing} = ${bucket}`)} AS ${partial(resultColumn.histogram(timing, bucket))}`,
+      ),
+    ),
+  ];
+  const bucketColumns = timings.map(
+    (timing) => `, ${d.histogramBucket(timingColumns[timing])} AS hb_${timing}`,
+  );
+  const rawSource =
+    timings.length > 0
+      ? `(SELECT *${bucketColumns.join('')} FROM ${d.from('events')} WHERE ${rawWhere.join(' AND ')}) AS raw_events`
+      : d.from('events');
+  const rawFilter = timings.length > 0 ? '' : `\n  WHERE ${rawWhere.join('\n    AND ')}`;
+
+  const outerKeys = [...(spec.stepMs !== undefined ? ['t'] : []), ...(spec.groupBy ? ['g'] : [])];
+  const outerSelect = [
+    ...outerKeys,
+    ...[...sums, ...histograms].map((name) => `sum(${partial(name)}) AS ${name}`),
+  ];
+  return {
+    sql: `SELECT ${outerSelect.join(', ')}
+FROM (
+  SELECT ${rollupSelect.join(', ')}
+  FROM ${d.from(ROLLUP_TABLE)}
+  WHERE ${rollupWhere.join('\n    AND ')}
+  ${rollupKeys.group.length > 0 ? `GROUP BY ${rollupKeys.group.join(', ')}` : ''}
+  UNION ALL
+  SELECT ${rawSelect.join(', ')}
+  FROM ${rawSource}${rawFilter}
+  ${rawKeys.group.length > 0 ? `GROUP BY ${rawKeys.group.join(', ')}` : ''}
+) AS parts
+${groupAndOrder(spec, outerKeys)}`,
+    params: p.values,
+  };
+}
+
+/** One aggregate query (time series, breakdown or summary) for the dialect and source in `spec`. */
+export function aggregateStatement(ctx: CompileContext, spec: AggregateSpec): SqlStatement {
+  return spec.source.kind === 'raw' ? rawStatement(ctx, spec) : rollupStatement(ctx, spec);
+}

@@ -1,0 +1,89 @@
+import type { SqlStatement } from '../events/event-reader.js';
+import { histogramColumn, ROLLUP_TABLE } from './compile.js';
+import { rollupStringColumns } from './dimensions.js';
+import { HISTOGRAM_BUCKETS } from './latency-histogram.js';
+import type { SqlDialect } from './sql-dialect.js';
+
+export const WATERMARK_TABLE = 'events_rollup_watermark';
+
+type Kind = 'string' | 'int' | 'count' | 'total' | 'float' | 'nullableFloat' | 'time';
+
+const TYPES: Record<Kind, { duckdb: string; clickhouse: string }> = {
+  time: { duckdb: 'BIGINT NOT NULL', clickhouse: 'Int64' },
+  string: { duckdb: 'VARCHAR', clickhouse: 'Nullable(String)' },
+  int: { duckdb: 'INTEGER NOT NULL', clickhouse: 'Int32' },
+  count: { duckdb: 'BIGINT NOT NULL', clickhouse: 'UInt64' },
+  total: { duckdb: 'BIGINT NOT NULL', clickhouse: 'Int64' },
+  float: { duckdb: 'DOUBLE NOT NULL', clickhouse: 'Float64' },
+  nullableFloat: { duckdb: 'DOUBLE', clickhouse: 'Nullable(Float64)' },
+};
+
+const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+
+/**
+ * One row per minute and combination of dimensions: counts, sums and two latency histograms
+ * (latency-histogram.ts). Column types are what each engine's aggregates return, so a rollup
+ * row and an aggregate over raw events can be added together (UNION ALL) without casts.
+ */
+export const rollupColumns: readonly { name: string; kind: Kind }[] = [
+  { name: 'minute_ms', kind: 'time' },
+  ...rollupStringColumns.map((name) => ({ name, kind: 'string' as const })),
+  { name: 'status', kind: 'int' },
+  { name: 'requests', kind: 'count' },
+  { name: 'errors', kind: 'count' },
+  { name: 'shed', kind: 'count' },
+  { name: 'cache_hits', kind: 'count' },
+  { name: 'cache_lookups', kind: 'count' },
+  { name: 'tokens_input', kind: 'total' },
+  { name: 'tokens_output', kind: 'total' },
+  { name: 'cost_usd', kind: 'nullableFloat' },
+  { name: 'latency_ms_sum', kind: 'float' },
+  { name: 'ttft_ms_sum', kind: 'float' },
+  { name: 'ttft_count', kind: 'count' },
+  ...range(HISTOGRAM_BUCKETS).map((bucket) => ({
+    name: histogramColumn('latency', bucket),
+    kind: 'count' as const,
+  })),
+  ...range(HISTOGRAM_BUCKETS).map((bucket) => ({
+    name: histogramColumn('ttft', bucket),
+    kind: 'count' as const,
+  })),
+];
+
+/** The grouping columns of a rollup row: minute_ms, the string dimensions and status. */
+export const rollupKeyColumns = ['minute_ms', ...rollupStringColumns, 'status'];
+
+/** CREATE statements for the rollup table and its watermark; safe to run on every start. */
+export function createRollupTables(dialect: SqlDialect): SqlStatement[] {
+  const engine = dialect.engine;
+  const columns = rollupColumns.map((col) => `${col.name} ${TYPES[col.kind][engine]}`);
+  if (engine === 'duckdb') {
+    return [
+      { sql: `CREATE TABLE IF NOT EXISTS ${ROLLUP_TABLE} (\n  ${columns.join(',\n  ')}\n)` },
+      {
+        sql: `CREATE TABLE IF NOT EXISTS ${WATERMARK_TABLE} (
+  name VARCHAR PRIMARY KEY, through_ms BIGINT NOT NULL, built_at_ms BIGINT NOT NULL
+)`,
+      },
+    ];
+  }
+  // ClickHouse has no transactions: rebuilding a minute inserts its rows again, and
+  // ReplacingMergeTree keeps one row per (minute, group_key), the latest build (reads use FINAL).
+  // 18.16 has no TTL; retention drops whole months (partitions) and deletes the rest by mutation.
+  return [
+    {
+      sql: `CREATE TABLE IF NOT EXISTS ${dialect.table(ROLLUP_TABLE)} (
+  ${columns.join(',\n  ')},
+  group_key UInt64,
+  built_at_ms Int64
+) ENGINE = ReplacingMergeTree(built_at_ms)
+PARTITION BY toYYYYMM(toDateTime(intDiv(minute_ms, 1000)))
+ORDER BY (minute_ms, group_key)`,
+    },
+    {
+      sql: `CREATE TABLE IF NOT EXISTS ${dialect.table(WATERMARK_TABLE)} (
+  name String, through_ms Int64, built_at_ms Int64
+) ENGINE = ReplacingMergeTree(built_at_ms) ORDER BY name`,
+    },
+  ];
+}

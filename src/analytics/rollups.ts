@@ -1,0 +1,166 @@
+import type { EventReader, SqlStatement } from '../events/event-reader.js';
+import { type CompileContext, ROLLUP_TABLE } from './compile.js';
+import { rollupStringColumns } from './dimensions.js';
+import { HISTOGRAM_BUCKETS } from './latency-histogram.js';
+import { rollupColumns, WATERMARK_TABLE } from './rollup-table.js';
+import { params } from './sql-dialect.js';
+import { floorTo, MINUTE_MS } from './time-range.js';
+
+/** Most raw time one rollup statement covers, so a catch-up over months runs in small steps. */
+export const ROLLUP_CHUNK_MS = 3_600_000;
+
+const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+
+/** Reads of the watermark and raw bounds: small and internal, no client input. */
+const READ_LIMITS = { timeoutMs: 30_000, readOnly: true };
+
+/** Every minute before this is rolled up; null before the first build. */
+export async function rollupWatermark(reader: EventReader, ctx: CompileContext): Promise<number | null> {
+  const p = params(ctx.dialect);
+  const result = await reader.query(
+    {
+      sql: `SELECT max(through_ms) FROM ${ctx.dialect.table(WATERMARK_TABLE)} WHERE name = ${p.add(ROLLUP_TABLE, 'String')}`,
+      params: p.values,
+    },
+    READ_LIMITS,
+  );
+  const value = result.rows[0]?.[0];
+  // ClickHouse's max over no rows is 0, not NULL.
+  return value === null || value === undefined || Number(value) === 0 ? null : Number(value);
+}
+
+/** The statements that (re)build the rollups of [startMs, endMs) and move the watermark to endMs. */
+export function buildRollupStatements(
+  ctx: CompileContext,
+  window: { startMs: number; endMs: number; builtAtMs: number },
+): SqlStatement[] {
+  const d = ctx.dialect;
+  const has = (name: string) => ctx.eventColumns.has(name);
+  // DuckDB refuses parameters a statement does not use: each statement binds its own.
+  const insert = params(d);
+  const minute = d.bucket('time_ms', insert.add(MINUTE_MS, 'Int64'));
+  const cacheStatus = has('cache_status');
+  const select = [
+    minute,
+    ...rollupStringColumns.map((name) => (has(name) ? name : d.nullString())),
+    'status',
+    d.count(),
+    d.countIf('status >= 400'),
+    d.countIf(d.isTrue('shed')),
+    cacheStatus ? d.countIf(`cache_status IN ('hit', 'semantic_hit')`) : d.countIf('1 = 0'),
+    cacheStatus ? d.countIf('cache_status IS NOT NULL') : d.countIf('1 = 0'),
+    'sum(tokens_input)',
+    'sum(tokens_output)',
+    `sum(${has('cost_usd') ? 'cost_usd' : d.nullFloat()})`,
+    'sum(timings_total_ms)',
+    'coalesce(sum(timings_first_token_ms), 0)',
+    'count(timings_first_token_ms)',
+    ...range(HISTOGRAM_BUCKETS).map((bucket) => d.countIf(`hb_latency = ${bucket}`)),
+    ...range(HISTOGRAM_BUCKETS).map((bucket) => d.countIf(`hb_ttft = ${bucket}`)),
+  ];
+  const groupBy = [minute, ...rollupStringColumns.filter(has), 'status'];
+  const columns = rollupColumns.map((col) => col.name);
+  if (d.engine === 'clickhouse') {
+    // The group's identity, so a rebuilt row replaces the earlier one (ReplacingMergeTree).
+    const identity = rollupStringColumns.flatMap((col) =>
+      has(col) ? [`ifNull(${col}, '')`, `isNull(${col})`] : [`''`, '1'],
+    );
+    select.push(`cityHash64(${identity.join(', ')}, status)`, insert.add(window.builtAtMs, 'Int64'));
+    columns.push('group_key', 'built_at_ms');
+  }
+  const rows = `(SELECT *, ${d.histogramBucket('timings_total_ms')} AS hb_latency, ${d.histogramBucket('timings_first_token_ms')} AS hb_ttft
+    FROM ${d.from('events')}
+    WHERE time_ms >= ${insert.add(window.startMs, 'Int64')} AND time_ms < ${insert.add(window.endMs, 'Int64')}) AS raw_events`;
+  const build: SqlStatement = {
+    sql: `INSERT INTO ${d.table(ROLLUP_TABLE)} (${columns.join(', ')})
+SELECT ${select.join(',\n  ')}
+FROM ${rows}
+GROUP BY ${groupBy.join(', ')}`,
+    params: insert.values,
+  };
+  // ClickHouse: every insert is a part, and catching up over months would pile up parts of the
+  // watermark table; a rebuild is harmless there, so the watermark moves once, after the pass.
+  if (d.engine === 'clickhouse') return [build];
+  // One transaction (EventReader.execute): the minutes' old rows go, the new ones come and the
+  // watermark moves, all or nothing.
+  const clear = params(d);
+  return [
+    {
+      sql: `DELETE FROM ${ROLLUP_TABLE} WHERE minute_ms >= ${clear.add(window.startMs, 'Int64')} AND minute_ms < ${clear.add(window.endMs, 'Int64')}`,
+      params: clear.values,
+    },
+    build,
+    watermarkStatement(ctx, window.endMs, window.builtAtMs),
+  ];
+}
+
+/** Moves the watermark: every minute before `throughMs` is rolled up. */
+export function watermarkStatement(ctx: CompileContext, throughMs: number, builtAtMs: number): SqlStatement {
+  const d = ctx.dialect;
+  const p = params(d);
+  return {
+    sql: `${d.engine === 'duckdb' ? 'INSERT OR REPLACE' : 'INSERT'} INTO ${d.table(WATERMARK_TABLE)} (name, through_ms, built_at_ms)
+VALUES (${p.add(ROLLUP_TABLE, 'String')}, ${p.add(throughMs, 'Int64')}, ${p.add(builtAtMs, 'Int64')})`,
+    params: p.values,
+  };
+}
+
+export interface RollupReport {
+  /** The watermark after the pass: every minute before it is rolled up. */
+  throughMs: number;
+  /** Minutes the watermark moved by (the first pass: from the oldest event's minute). */
+  minutes: number;
+}
+
+/** The minute of the first raw event in [fromMs, beforeMs), or null when there is none. */
+async function firstEventMinute(
+  reader: EventReader,
+  ctx: CompileContext,
+  fromMs: number | null,
+  beforeMs: number,
+): Promise<number | null> {
+  const p = params(ctx.dialect);
+  const where = [`time_ms < ${p.add(beforeMs, 'Int64')}`];
+  if (fromMs !== null) where.push(`time_ms >= ${p.add(fromMs, 'Int64')}`);
+  const result = await reader.query(
+    {
+      // count() makes ClickHouse's min over no rows tell itself apart from 0.
+      sql: `SELECT min(time_ms), count(*) FROM ${ctx.dialect.from('events')} WHERE ${where.join(' AND ')}`,
+      params: p.values,
+    },
+    READ_LIMITS,
+  );
+  const [min, count] = result.rows[0] ?? [null, 0];
+  return Number(count) > 0 && min !== null ? floorTo(Number(min), MINUTE_MS) : null;
+}
+
+/**
+ * Rolls up every closed minute not rolled up yet: a minute is closed once it ended more than
+ * `settleMs` ago (events can arrive late: the bus batches, the spool replays). Picks up where
+ * the watermark stands (the first pass at the oldest raw event), skips stretches without
+ * events, and works an hour at a time so a long catch-up never holds the store for long.
+ */
+export async function buildRollups(
+  reader: EventReader,
+  ctx: CompileContext,
+  options: { nowMs: number; settleMs: number },
+): Promise<RollupReport> {
+  const closed = floorTo(options.nowMs - options.settleMs, MINUTE_MS);
+  const watermark = await rollupWatermark(reader, ctx);
+  if (watermark !== null && watermark >= closed) return { throughMs: watermark, minutes: 0 };
+  let start = watermark;
+  let first: number | null = watermark;
+  for (;;) {
+    const next = await firstEventMinute(reader, ctx, start, closed);
+    if (next === null) break;
+    const chunkStart = Math.max(start ?? next, next);
+    first ??= chunkStart;
+    const end = Math.min(closed, chunkStart + ROLLUP_CHUNK_MS);
+    await reader.execute(
+      buildRollupStatements(ctx, { startMs: chunkStart, endMs: end, builtAtMs: options.nowMs }),
+    );
+    start = end;
+  }
+  await reader.execute([watermarkStatement(ctx, closed, options.nowMs)]);
+  return { throughMs: closed, minutes: (closed - (first ?? closed)) / MINUTE_MS };
+}
