@@ -60,7 +60,7 @@ const holdMarginMs = 60_000;
  * when either refuses, the other is given back before the client hears 402 or 429.
  */
 export class Limits {
-  readonly state: SharedState;
+  private readonly state: SharedState;
   private readonly ledger: Ledger;
   private readonly limiter: RateLimiter;
   private readonly pending = new Set<Promise<void>>();
