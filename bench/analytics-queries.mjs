@@ -61,7 +61,6 @@ const { clickhouseStore } = await import(join(dist, 'events', 'clickhouse-store.
 const { eventsSchema } = await import(join(dist, 'config', 'schema.js'));
 
 const DAY = 86_400_000;
-const HOUR = 3_600_000;
 const days = Number(flags.days);
 const runs = Number(flags.runs);
 const sizes = flags.rows.split(',').map(Number);
