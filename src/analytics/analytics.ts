@@ -10,13 +10,22 @@ import {
   aggregateStatement,
   type CompileContext,
   conditions,
+  histogramStatement,
   ROLLUP_TABLE,
   resultColumn,
   type Source,
+  timeRange,
 } from './compile.js';
 import type { Dimension } from './dimensions.js';
 import { HISTOGRAM_BUCKETS, histogramQuantile } from './latency-histogram.js';
-import { type Aggregates, type MetricName, metricValue, neededAggregates, type SumName } from './metrics.js';
+import {
+  type Aggregates,
+  type MetricName,
+  metricValue,
+  neededAggregates,
+  type SumName,
+  type Timing,
+} from './metrics.js';
 import {
   type BreakdownQuery,
   breakdownQuerySchema,
@@ -142,6 +151,9 @@ export interface Analytics {
 /** Most buckets a time series may have; a finer step over a longer range is refused. */
 export const MAX_POINTS = 2_000;
 
+/** The request list first looks this far back, then four times further each step. */
+const FIRST_WINDOW_MS = 15 * 60_000;
+
 const BODY_COLUMNS = new Set(['request_body', 'response_body']);
 
 function parse<S extends z.ZodType>(schema: S, input: unknown): z.output<S> | ApiError {
@@ -166,17 +178,24 @@ function objects(result: QueryResult): Row[] {
   return result.rows.map((row) => Object.fromEntries(result.columns.map((col, i) => [col.name, row[i]])));
 }
 
-/** Reads a result row's aggregates the same way whichever table they were computed from. */
-function aggregatesOf(row: Row, source: Source): Aggregates {
+/** A result row with its aggregates, read the same way whichever table they came from. */
+interface AggregateRow {
+  row: Row;
+  aggregates: Aggregates;
+}
+
+/** Identifies a row's bucket and group across the sums and the histogram statements. */
+const rowKey = (row: Row): string =>
+  `${row.t ?? ''}|${row.g === null || row.g === undefined ? '\u0000' : String(row.g)}`;
+
+type Histograms = Map<string, Partial<Record<Timing, number[]>>>;
+
+function aggregatesOf(row: Row, histograms?: Histograms): Aggregates {
   return {
     sum: (name: SumName) => numberOrNull(row[resultColumn.sum(name)]),
     quantile(timing, q) {
-      if (source.kind === 'raw') return numberOrNull(row[resultColumn.quantile(timing, q)]);
-      const counts = Array.from(
-        { length: HISTOGRAM_BUCKETS },
-        (_, bucket) => numberOrNull(row[resultColumn.histogram(timing, bucket)]) ?? 0,
-      );
-      return histogramQuantile(counts, q);
+      if (!histograms) return numberOrNull(row[resultColumn.quantile(timing, q)]);
+      return histogramQuantile(histograms.get(rowKey(row))?.[timing] ?? [], q);
     },
   };
 }
@@ -297,8 +316,33 @@ export function createAnalytics(options: AnalyticsOptions): Analytics {
     ...(extra ? [extra] : []),
   ];
 
-  async function aggregate(prepared: Prepared, spec: AggregateSpec): Promise<Row[]> {
-    return rows(aggregateStatement(prepared.ctx, spec));
+  /**
+   * The aggregates of `spec`. Over raw events one statement computes them all; over rollups the
+   * percentiles come from histograms summed by a statement per timing, for the rows found.
+   */
+  async function aggregate(prepared: Prepared, spec: AggregateSpec): Promise<AggregateRow[]> {
+    const found = await rows(aggregateStatement(prepared.ctx, spec));
+    const timings = [...new Set(spec.quantiles.map((q) => q.timing))];
+    if (spec.source.kind === 'raw' || timings.length === 0 || found.length === 0) {
+      return found.map((row) => ({ row, aggregates: aggregatesOf(row) }));
+    }
+    const groups = spec.groupBy && spec.top ? found.map(groupOf) : spec.groups;
+    const histograms: Histograms = new Map();
+    for (const timing of timings) {
+      const buckets = await rows(
+        histogramStatement(prepared.ctx, { ...spec, groups, top: undefined }, timing),
+      );
+      for (const bucket of buckets) {
+        const key = rowKey(bucket);
+        const entry = histograms.get(key) ?? {};
+        histograms.set(key, entry);
+        const counts = entry[timing] ?? Array<number>(HISTOGRAM_BUCKETS).fill(0);
+        entry[timing] = counts;
+        const index = Number(bucket.b);
+        counts[index] = (counts[index] as number) + Number(bucket.c);
+      }
+    }
+    return found.map((row) => ({ row, aggregates: aggregatesOf(row, histograms) }));
   }
 
   async function guarded<T>(work: () => Promise<T | ApiError>): Promise<T | ApiError> {
@@ -366,7 +410,7 @@ export function createAnalytics(options: AnalyticsOptions): Analytics {
             top: { limit: query.limit },
             source,
           });
-          groups = top.map(groupOf);
+          groups = top.map(({ row }) => groupOf(row));
           if (groups.length === 0) return { ...base, series: [] };
         }
         const found = await aggregate(prepared, {
@@ -387,11 +431,10 @@ export function createAnalytics(options: AnalyticsOptions): Analytics {
             ) as Record<MetricName, (number | null)[]>,
           ]),
         );
-        for (const row of found) {
+        for (const { row, aggregates } of found) {
           const index = Math.round((Number(row.t) - selection.fromMs) / stepMs);
           const values = series.get(groupOf(row));
           if (!values || index < 0 || index >= points) continue;
-          const aggregates = aggregatesOf(row, source);
           for (const metric of query.metrics) {
             (values[metric] as (number | null)[])[index] = metricValue(
               metric,
@@ -424,8 +467,7 @@ export function createAnalytics(options: AnalyticsOptions): Analytics {
         const seconds = (selection.toMs - selection.fromMs) / 1000;
         return {
           by: by.name,
-          rows: found.map((row) => {
-            const aggregates = aggregatesOf(row, source);
+          rows: found.map(({ row, aggregates }) => {
             return {
               group: groupOf(row),
               values: Object.fromEntries(query.metrics.map((m) => [m, metricValue(m, aggregates, seconds)])),
@@ -443,14 +485,14 @@ export function createAnalytics(options: AnalyticsOptions): Analytics {
         if (isApiError(selection)) return selection;
         const prepared = await prepare();
         const source = await chooseSource(prepared, selection, undefined, dimensionsOf(selection));
-        const [row] = await aggregate(prepared, {
+        const [found] = await aggregate(prepared, {
           selection,
           scope,
           ...neededAggregates(query.metrics),
           source,
         });
         const aggregates =
-          row && Number(row[resultColumn.sum('requests')] ?? 0) > 0 ? aggregatesOf(row, source) : undefined;
+          found && Number(found.row[resultColumn.sum('requests')] ?? 0) > 0 ? found.aggregates : undefined;
         const seconds = (selection.toMs - selection.fromMs) / 1000;
         return {
           values: Object.fromEntries(query.metrics.map((m) => [m, metricValue(m, aggregates, seconds)])),
@@ -467,25 +509,37 @@ export function createAnalytics(options: AnalyticsOptions): Analytics {
         const cursor = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
         if (isApiError(cursor)) return cursor;
         const { ctx } = await prepare();
-        const p = params(dialect);
-        const where = [
-          `time_ms >= ${p.add(selection.fromMs, 'Int64')}`,
-          `time_ms < ${p.add(selection.toMs, 'Int64')}`,
-          ...conditions(ctx, 'raw', { selection, scope }, p),
-        ];
-        if (cursor) {
-          // Keyset pagination: the page after (time, id), read with the time index, never by offset.
-          const time = p.add(cursor.timeMs, 'Int64');
-          where.push(`(time_ms < ${time} OR (time_ms = ${time} AND id < ${p.add(cursor.id, 'String')}))`);
-        }
         const columns = storedColumns(ctx).filter((name) => !BODY_COLUMNS.has(name));
-        const found = await rows({
-          sql: `SELECT ${columns.join(', ')} FROM ${dialect.from('events')}
+        const wanted = query.limit + 1;
+        const found: Row[] = [];
+        // Newest first through growing windows of time, each read with the time index, until the
+        // page is full: a page costs what its window holds, never a sort of the whole range.
+        let high = cursor ? Math.min(selection.toMs, cursor.timeMs + 1) : selection.toMs;
+        let span = FIRST_WINDOW_MS;
+        while (found.length < wanted && high > selection.fromMs) {
+          const low = Math.max(selection.fromMs, high - span);
+          const p = params(dialect);
+          const where = [
+            ...timeRange(dialect, p, low, high),
+            ...conditions(ctx, 'raw', { selection, scope }, p),
+          ];
+          if (cursor) {
+            // Keyset pagination: what comes after (time, id), never an offset.
+            const time = p.add(cursor.timeMs, 'Int64');
+            where.push(`(time_ms < ${time} OR (time_ms = ${time} AND id < ${p.add(cursor.id, 'String')}))`);
+          }
+          found.push(
+            ...(await rows({
+              sql: `SELECT ${columns.join(', ')} FROM ${dialect.from('events')}
 WHERE ${where.join('\n  AND ')}
 ORDER BY time_ms DESC, id DESC
-LIMIT ${query.limit + 1}`,
-          params: p.values,
-        });
+LIMIT ${wanted - found.length}`,
+              params: p.values,
+            })),
+          );
+          high = low;
+          span *= 4;
+        }
         const page = found.slice(0, query.limit);
         const last = page.at(-1);
         return {

@@ -1,6 +1,5 @@
 import type { SqlStatement } from '../events/event-reader.js';
 import type { Dimension } from './dimensions.js';
-import { HISTOGRAM_BUCKETS } from './latency-histogram.js';
 import { type SumName, type Timing, timingColumns } from './metrics.js';
 import type { Scope, Selection } from './query.js';
 import { type Params, params, type SqlDialect } from './sql-dialect.js';
@@ -42,13 +41,13 @@ type Table = 'raw' | 'rollup';
 export const resultColumn = {
   sum: (name: SumName) => `s_${name}`,
   quantile: (timing: Timing, q: number) => `q_${timing}_${Math.round(q * 1000)}`,
-  histogram: (timing: Timing, bucket: number) => `h_${timing}_${bucket}`,
 };
 
-/** The columns of `events_rollup_1m` holding a timing's histogram. */
-export function histogramColumn(timing: Timing, bucket: number): string {
-  return `${timing}_h${bucket}`;
-}
+/** The columns of `events_rollup_1m` holding a timing's sparse histogram: bucket numbers and their counts. */
+export const histogramColumns: Record<Timing, { buckets: string; counts: string }> = {
+  latency: { buckets: 'latency_buckets', counts: 'latency_counts' },
+  ttft: { buckets: 'ttft_buckets', counts: 'ttft_counts' },
+};
 
 function column(
   ctx: CompileContext,
@@ -139,10 +138,6 @@ function rawSum(ctx: CompileContext, name: SumName): string {
   }
 }
 
-const histogramTimings = (spec: AggregateSpec): Timing[] => [...new Set(spec.quantiles.map((q) => q.timing))];
-
-const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
-
 function groupAndOrder(spec: AggregateSpec, keys: string[]): string {
   const parts: string[] = [];
   if (keys.length > 0) parts.push(`GROUP BY ${keys.join(', ')}`);
@@ -188,9 +183,23 @@ function keys(ctx: CompileContext, table: Table, spec: AggregateSpec, p: Params,
   return { select, group };
 }
 
-function rawRange(spec: AggregateSpec, p: Params): string[] {
-  const { fromMs, toMs } = spec.selection;
+/**
+ * Events in [fromMs, toMs). ClickHouse's events are sorted and partitioned by `time` (seconds),
+ * not time_ms: the same range on `time` lets it skip parts and granules outside it.
+ */
+export function timeRange(dialect: SqlDialect, p: Params, fromMs: number, toMs: number): string[] {
   const where = [`time_ms >= ${p.add(fromMs, 'Int64')}`, `time_ms < ${p.add(toMs, 'Int64')}`];
+  if (dialect.engine === 'clickhouse') {
+    where.push(
+      `time >= toDateTime(intDiv(${p.add(fromMs, 'Int64')}, 1000))`,
+      `time <= toDateTime(intDiv(${p.add(toMs, 'Int64')}, 1000))`,
+    );
+  }
+  return where;
+}
+
+function rawRange(ctx: CompileContext, spec: AggregateSpec, p: Params): string[] {
+  const where = timeRange(ctx.dialect, p, spec.selection.fromMs, spec.selection.toMs);
   if (spec.source.kind === 'rollup') {
     const { startMs, endMs } = spec.source;
     where.push(`NOT (time_ms >= ${p.add(startMs, 'Int64')} AND time_ms < ${p.add(endMs, 'Int64')})`);
@@ -200,7 +209,7 @@ function rawRange(spec: AggregateSpec, p: Params): string[] {
 
 function rawStatement(ctx: CompileContext, spec: AggregateSpec): SqlStatement {
   const p = params(ctx.dialect);
-  const where = [...rawRange(spec, p), ...conditions(ctx, 'raw', spec, p)];
+  const where = [...rawRange(ctx, spec, p), ...conditions(ctx, 'raw', spec, p)];
   const { select, group } = keys(ctx, 'raw', spec, p, where);
   for (const name of spec.sums) select.push(`${rawSum(ctx, name)} AS ${resultColumn.sum(name)}`);
   for (const { timing, q } of spec.quantiles) {
@@ -216,62 +225,34 @@ ${groupAndOrder(spec, group)}`,
 }
 
 /**
- * Rollups for whole minutes plus raw events for the rest, in the rollup's shape (sums and
- * histogram buckets), summed together: a percentile over the union stays a histogram percentile.
+ * Rollups for whole minutes plus raw events for the rest, summed together. Percentiles come
+ * from `histogramStatement`: a sum of histograms is the histogram of the union.
  */
 function rollupStatement(ctx: CompileContext, spec: AggregateSpec): SqlStatement {
   if (spec.source.kind !== 'rollup') throw new Error('rollupStatement needs a rollup source');
   const p = params(ctx.dialect);
   const d = ctx.dialect;
-  const timings = histogramTimings(spec);
   const partial = (name: string) => `x_${name}`;
-  const sums = spec.sums.map((name) => resultColumn.sum(name));
-  const histograms = timings.flatMap((timing) =>
-    range(HISTOGRAM_BUCKETS).map((bucket) => resultColumn.histogram(timing, bucket)),
-  );
 
-  const rollupWhere = [
-    `minute_ms >= ${p.add(spec.source.startMs, 'Int64')}`,
-    `minute_ms < ${p.add(spec.source.endMs, 'Int64')}`,
-    ...conditions(ctx, 'rollup', spec, p),
-  ];
+  const rollupWhere = rollupRange(p, spec.source);
+  rollupWhere.push(...conditions(ctx, 'rollup', spec, p));
   const rollupKeys = keys(ctx, 'rollup', spec, p, rollupWhere);
   const rollupSelect = [
     ...rollupKeys.select,
     ...spec.sums.map((name) => `sum(${name}) AS ${partial(resultColumn.sum(name))}`),
-    ...timings.flatMap((timing) =>
-      range(HISTOGRAM_BUCKETS).map(
-        (bucket) =>
-          `sum(${histogramColumn(timing, bucket)}) AS ${partial(resultColumn.histogram(timing, bucket))}`,
-      ),
-    ),
   ];
 
-  const rawWhere = [...rawRange(spec, p), ...conditions(ctx, 'raw', spec, p)];
+  const rawWhere = [...rawRange(ctx, spec, p), ...conditions(ctx, 'raw', spec, p)];
   const rawKeys = keys(ctx, 'raw', spec, p, rawWhere);
   const rawSelect = [
     ...rawKeys.select,
     ...spec.sums.map((name) => `${rawSum(ctx, name)} AS ${partial(resultColumn.sum(name))}`),
-    ...timings.flatMap((timing) =>
-      range(HISTOGRAM_BUCKETS).map(
-        (bucket) =>
-          `${d.countIf(`hb_${timing} = ${bucket}`)} AS ${partial(resultColumn.histogram(timing, bucket))}`,
-      ),
-    ),
   ];
-  const bucketColumns = timings.map(
-    (timing) => `, ${d.histogramBucket(timingColumns[timing])} AS hb_${timing}`,
-  );
-  const rawSource =
-    timings.length > 0
-      ? `(SELECT *${bucketColumns.join('')} FROM ${d.from('events')} WHERE ${rawWhere.join(' AND ')}) AS raw_events`
-      : d.from('events');
-  const rawFilter = timings.length > 0 ? '' : `\n  WHERE ${rawWhere.join('\n    AND ')}`;
 
   const outerKeys = [...(spec.stepMs !== undefined ? ['t'] : []), ...(spec.groupBy ? ['g'] : [])];
   const outerSelect = [
     ...outerKeys,
-    ...[...sums, ...histograms].map((name) => `sum(${partial(name)}) AS ${name}`),
+    ...spec.sums.map((name) => `sum(${partial(resultColumn.sum(name))}) AS ${resultColumn.sum(name)}`),
   ];
   return {
     sql: `SELECT ${outerSelect.join(', ')}
@@ -279,13 +260,71 @@ FROM (
   SELECT ${rollupSelect.join(', ')}
   FROM ${d.from(ROLLUP_TABLE)}
   WHERE ${rollupWhere.join('\n    AND ')}
-  ${rollupKeys.group.length > 0 ? `GROUP BY ${rollupKeys.group.join(', ')}` : ''}
+  ${groupBy(rollupKeys.group)}
   UNION ALL
   SELECT ${rawSelect.join(', ')}
-  FROM ${rawSource}${rawFilter}
-  ${rawKeys.group.length > 0 ? `GROUP BY ${rawKeys.group.join(', ')}` : ''}
+  FROM ${d.from('events')}
+  WHERE ${rawWhere.join('\n    AND ')}
+  ${groupBy(rawKeys.group)}
 ) AS parts
 ${groupAndOrder(spec, outerKeys)}`,
+    params: p.values,
+  };
+}
+
+function groupBy(keys: string[]): string {
+  return keys.length > 0 ? `GROUP BY ${keys.join(', ')}` : '';
+}
+
+function rollupRange(p: Params, source: { startMs: number; endMs: number }): string[] {
+  return [`minute_ms >= ${p.add(source.startMs, 'Int64')}`, `minute_ms < ${p.add(source.endMs, 'Int64')}`];
+}
+
+/**
+ * One timing's histogram per bucket and group, long form (t, g, b = bucket, c = count): the
+ * rollups' sparse histograms unnested, plus the raw rest bucketed the same way, summed.
+ */
+export function histogramStatement(ctx: CompileContext, spec: AggregateSpec, timing: Timing): SqlStatement {
+  if (spec.source.kind !== 'rollup') throw new Error('histogramStatement needs a rollup source');
+  const p = params(ctx.dialect);
+  const d = ctx.dialect;
+  const { buckets, counts } = histogramColumns[timing];
+  const unkeyed = { ...spec, top: undefined };
+
+  const rollupWhere = rollupRange(p, spec.source);
+  rollupWhere.push(...conditions(ctx, 'rollup', spec, p));
+  const rollupKeys = keys(ctx, 'rollup', unkeyed, p, rollupWhere);
+  const rollupPart =
+    d.engine === 'duckdb'
+      ? `SELECT ${[...rollupKeys.select, `unnest(${buckets}) AS b`, `unnest(${counts}) AS c`].join(', ')}
+  FROM ${d.from(ROLLUP_TABLE)}
+  WHERE ${rollupWhere.join('\n    AND ')}`
+      : `SELECT ${[...rollupKeys.select, 'b', 'c'].join(', ')}
+  FROM ${d.from(ROLLUP_TABLE)} ARRAY JOIN ${buckets} AS b, ${counts} AS c
+  WHERE ${rollupWhere.join('\n    AND ')}`;
+
+  const column = timingColumns[timing];
+  const rawWhere = [...rawRange(ctx, spec, p), `${column} IS NOT NULL`, ...conditions(ctx, 'raw', spec, p)];
+  const rawKeys = keys(ctx, 'raw', unkeyed, p, rawWhere);
+  // Same types on both sides of the UNION: ClickHouse has no common supertype for every pair.
+  const bucket =
+    d.engine === 'duckdb'
+      ? d.histogramBucket(column)
+      : `toInt32(assumeNotNull(${d.histogramBucket(column)}))`;
+  const rawPart = `SELECT ${[...rawKeys.select, `${bucket} AS b`, `${d.count()} AS c`].join(', ')}
+  FROM ${d.from('events')}
+  WHERE ${rawWhere.join('\n    AND ')}
+  GROUP BY ${[...rawKeys.group, 'b'].join(', ')}`;
+
+  const outerKeys = [...rawKeys.group, 'b'];
+  return {
+    sql: `SELECT ${outerKeys.join(', ')}, sum(c) AS c
+FROM (
+  ${rollupPart}
+  UNION ALL
+  ${rawPart}
+) AS parts
+GROUP BY ${outerKeys.join(', ')}`,
     params: p.values,
   };
 }

@@ -8,7 +8,11 @@ export interface ColumnDimension {
   /** The column in `events` (and in `events_rollup_1m` when `inRollup`). */
   column: string;
   type: 'string' | 'int';
-  /** Kept in the per-minute rollups, so long ranges can group and filter by it cheaply. */
+  /**
+   * Kept in the per-minute rollups, so long ranges can group and filter by it cheaply. Each kept
+   * dimension multiplies the rollup's rows by its values per minute, so only those a long-range
+   * question needs are kept (route, model, key, team, priority, status…); the rest read raw events.
+   */
   inRollup: boolean;
 }
 
@@ -42,10 +46,10 @@ const columns = {
   priority: { column: 'priority', type: 'string', inRollup: true },
   status: { column: 'status', type: 'int', inRollup: true },
   error_class: { column: 'error_class', type: 'string', inRollup: true },
-  cache_status: { column: 'cache_status', type: 'string', inRollup: true },
+  cache_status: { column: 'cache_status', type: 'string', inRollup: false },
   operation: { column: 'operation', type: 'string', inRollup: true },
   wire: { column: 'wire', type: 'string', inRollup: false },
-  region: { column: 'region', type: 'string', inRollup: true },
+  region: { column: 'region', type: 'string', inRollup: false },
   prompt_id: { column: 'prompt_id', type: 'string', inRollup: false },
   prompt_version: { column: 'prompt_version', type: 'string', inRollup: false },
 } as const satisfies Record<string, Omit<ColumnDimension, 'kind' | 'name'>>;

@@ -1,12 +1,11 @@
 import type { SqlStatement } from '../events/event-reader.js';
-import { histogramColumn, ROLLUP_TABLE } from './compile.js';
+import { histogramColumns, ROLLUP_TABLE } from './compile.js';
 import { rollupStringColumns } from './dimensions.js';
-import { HISTOGRAM_BUCKETS } from './latency-histogram.js';
 import type { SqlDialect } from './sql-dialect.js';
 
 export const WATERMARK_TABLE = 'events_rollup_watermark';
 
-type Kind = 'string' | 'int' | 'count' | 'total' | 'float' | 'nullableFloat' | 'time';
+type Kind = 'string' | 'int' | 'count' | 'total' | 'float' | 'nullableFloat' | 'time' | 'buckets' | 'counts';
 
 const TYPES: Record<Kind, { duckdb: string; clickhouse: string }> = {
   time: { duckdb: 'BIGINT NOT NULL', clickhouse: 'Int64' },
@@ -16,14 +15,15 @@ const TYPES: Record<Kind, { duckdb: string; clickhouse: string }> = {
   total: { duckdb: 'BIGINT NOT NULL', clickhouse: 'Int64' },
   float: { duckdb: 'DOUBLE NOT NULL', clickhouse: 'Float64' },
   nullableFloat: { duckdb: 'DOUBLE', clickhouse: 'Nullable(Float64)' },
+  buckets: { duckdb: 'INTEGER[]', clickhouse: 'Array(Int32)' },
+  counts: { duckdb: 'UBIGINT[]', clickhouse: 'Array(UInt64)' },
 };
-
-const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
 /**
  * One row per minute and combination of dimensions: counts, sums and two latency histograms
- * (latency-histogram.ts). Column types are what each engine's aggregates return, so a rollup
- * row and an aggregate over raw events can be added together (UNION ALL) without casts.
+ * (latency-histogram.ts), each kept sparse as parallel arrays of bucket numbers and counts, so a
+ * row with three requests holds three entries, not 82. Column types are what each engine's
+ * aggregates return, so a rollup row and an aggregate over raw events add up (UNION ALL) as is.
  */
 export const rollupColumns: readonly { name: string; kind: Kind }[] = [
   { name: 'minute_ms', kind: 'time' },
@@ -40,18 +40,11 @@ export const rollupColumns: readonly { name: string; kind: Kind }[] = [
   { name: 'latency_ms_sum', kind: 'float' },
   { name: 'ttft_ms_sum', kind: 'float' },
   { name: 'ttft_count', kind: 'count' },
-  ...range(HISTOGRAM_BUCKETS).map((bucket) => ({
-    name: histogramColumn('latency', bucket),
-    kind: 'count' as const,
-  })),
-  ...range(HISTOGRAM_BUCKETS).map((bucket) => ({
-    name: histogramColumn('ttft', bucket),
-    kind: 'count' as const,
-  })),
+  { name: histogramColumns.latency.buckets, kind: 'buckets' },
+  { name: histogramColumns.latency.counts, kind: 'counts' },
+  { name: histogramColumns.ttft.buckets, kind: 'buckets' },
+  { name: histogramColumns.ttft.counts, kind: 'counts' },
 ];
-
-/** The grouping columns of a rollup row: minute_ms, the string dimensions and status. */
-export const rollupKeyColumns = ['minute_ms', ...rollupStringColumns, 'status'];
 
 /** CREATE statements for the rollup table and its watermark; safe to run on every start. */
 export function createRollupTables(dialect: SqlDialect): SqlStatement[] {

@@ -1,15 +1,12 @@
 import type { EventReader, SqlStatement } from '../events/event-reader.js';
-import { type CompileContext, ROLLUP_TABLE } from './compile.js';
+import { type CompileContext, ROLLUP_TABLE, timeRange } from './compile.js';
 import { rollupStringColumns } from './dimensions.js';
-import { HISTOGRAM_BUCKETS } from './latency-histogram.js';
 import { rollupColumns, WATERMARK_TABLE } from './rollup-table.js';
 import { params } from './sql-dialect.js';
 import { floorTo, MINUTE_MS } from './time-range.js';
 
 /** Most raw time one rollup statement covers, so a catch-up over months runs in small steps. */
 export const ROLLUP_CHUNK_MS = 3_600_000;
-
-const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
 /** Reads of the watermark and raw bounds: small and internal, no client input. */
 const READ_LIMITS = { timeoutMs: 30_000, readOnly: true };
@@ -40,42 +37,68 @@ export function buildRollupStatements(
   const insert = params(d);
   const minute = d.bucket('time_ms', insert.add(MINUTE_MS, 'Int64'));
   const cacheStatus = has('cache_status');
-  const select = [
-    minute,
-    ...rollupStringColumns.map((name) => (has(name) ? name : d.nullString())),
-    'status',
-    d.count(),
-    d.countIf('status >= 400'),
-    d.countIf(d.isTrue('shed')),
-    cacheStatus ? d.countIf(`cache_status IN ('hit', 'semantic_hit')`) : d.countIf('1 = 0'),
-    cacheStatus ? d.countIf('cache_status IS NOT NULL') : d.countIf('1 = 0'),
-    'sum(tokens_input)',
-    'sum(tokens_output)',
-    `sum(${has('cost_usd') ? 'cost_usd' : d.nullFloat()})`,
-    'sum(timings_total_ms)',
-    'coalesce(sum(timings_first_token_ms), 0)',
-    'count(timings_first_token_ms)',
-    ...range(HISTOGRAM_BUCKETS).map((bucket) => d.countIf(`hb_latency = ${bucket}`)),
-    ...range(HISTOGRAM_BUCKETS).map((bucket) => d.countIf(`hb_ttft = ${bucket}`)),
+  // Inner aliases differ from column names: ClickHouse would read sum(x) AS x as nested aggregates.
+  const aggregates: [string, string][] = [
+    ['minute_ms', minute],
+    ...rollupStringColumns.map((name): [string, string] => [name, has(name) ? name : d.nullString()]),
+    ['status', 'status'],
+    ['requests', d.count()],
+    ['errors', d.countIf('status >= 400')],
+    ['shed', d.countIf(d.isTrue('shed'))],
+    ['cache_hits', cacheStatus ? d.countIf(`cache_status IN ('hit', 'semantic_hit')`) : d.countIf('1 = 0')],
+    ['cache_lookups', cacheStatus ? d.countIf('cache_status IS NOT NULL') : d.countIf('1 = 0')],
+    ['tokens_input', 'sum(tokens_input)'],
+    ['tokens_output', 'sum(tokens_output)'],
+    ['cost_usd', `sum(${has('cost_usd') ? 'cost_usd' : d.nullFloat()})`],
+    ['latency_ms_sum', 'sum(timings_total_ms)'],
+    ['ttft_ms_sum', 'coalesce(sum(timings_first_token_ms), 0)'],
+    ['ttft_count', 'count(timings_first_token_ms)'],
   ];
-  const groupBy = [minute, ...rollupStringColumns.filter(has), 'status'];
+  const histograms = (['latency', 'ttft'] as const).map((timing) => {
+    const bucket = `hb_${timing}`;
+    return {
+      timing,
+      sql:
+        d.engine === 'duckdb'
+          ? `histogram(${bucket}) FILTER (WHERE ${bucket} IS NOT NULL)`
+          : `sumMapIf([toInt32(assumeNotNull(${bucket}))], [toUInt64(1)], isNotNull(${bucket}))`,
+    };
+  });
+  const inner = [
+    ...aggregates.map(([name, sql]) => `${sql} AS r_${name}`),
+    ...histograms.map(({ timing, sql }) => `${sql} AS r_${timing}_histogram`),
+  ];
+  const outer = [
+    ...aggregates.map(([name]) => `r_${name}`),
+    ...histograms.flatMap(({ timing }) =>
+      d.engine === 'duckdb'
+        ? [`map_keys(r_${timing}_histogram)`, `map_values(r_${timing}_histogram)`]
+        : [`tupleElement(r_${timing}_histogram, 1)`, `tupleElement(r_${timing}_histogram, 2)`],
+    ),
+  ];
   const columns = rollupColumns.map((col) => col.name);
   if (d.engine === 'clickhouse') {
     // The group's identity, so a rebuilt row replaces the earlier one (ReplacingMergeTree).
     const identity = rollupStringColumns.flatMap((col) =>
       has(col) ? [`ifNull(${col}, '')`, `isNull(${col})`] : [`''`, '1'],
     );
-    select.push(`cityHash64(${identity.join(', ')}, status)`, insert.add(window.builtAtMs, 'Int64'));
+    inner.push(`cityHash64(${identity.join(', ')}, status) AS r_group_key`);
+    outer.push('r_group_key', insert.add(window.builtAtMs, 'Int64'));
     columns.push('group_key', 'built_at_ms');
   }
-  const rows = `(SELECT *, ${d.histogramBucket('timings_total_ms')} AS hb_latency, ${d.histogramBucket('timings_first_token_ms')} AS hb_ttft
-    FROM ${d.from('events')}
-    WHERE time_ms >= ${insert.add(window.startMs, 'Int64')} AND time_ms < ${insert.add(window.endMs, 'Int64')}) AS raw_events`;
+  const groupBy = [minute, ...rollupStringColumns.filter(has), 'status'];
   const build: SqlStatement = {
     sql: `INSERT INTO ${d.table(ROLLUP_TABLE)} (${columns.join(', ')})
-SELECT ${select.join(',\n  ')}
-FROM ${rows}
-GROUP BY ${groupBy.join(', ')}`,
+SELECT ${outer.join(', ')}
+FROM (
+  SELECT ${inner.join(',\n    ')}
+  FROM (
+    SELECT *, ${d.histogramBucket('timings_total_ms')} AS hb_latency, ${d.histogramBucket('timings_first_token_ms')} AS hb_ttft
+    FROM ${d.from('events')}
+    WHERE ${timeRange(d, insert, window.startMs, window.endMs).join(' AND ')}
+  ) AS raw_events
+  GROUP BY ${groupBy.join(', ')}
+) AS minutes`,
     params: insert.values,
   };
   // ClickHouse: every insert is a part, and catching up over months would pile up parts of the
