@@ -799,7 +799,12 @@ describe('metrics and the off switch', () => {
     await until(async () => (await simStats(gw)).models['sim-fast']?.inFlight === 8, 'all are upstream');
     for (const answer of await Promise.all(answers)) expect(answer.status).toBe(200);
 
-    expect(await flowView(gw)).toEqual({ enabled: false, targets: [], retryBudgets: {} });
+    expect(await flowView(gw)).toEqual({
+      enabled: false,
+      targets: [],
+      retryBudgets: {},
+      routes: { chat: { targets: ['sim/sim-fast'], fallbacks: [] } },
+    });
     const { samples } = await scrape(gw);
     expect(samples.filter((s) => s.name.startsWith('sluice_flow_'))).toEqual([]);
     for (const event of await recorded(gw, 8)) {
