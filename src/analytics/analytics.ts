@@ -51,8 +51,10 @@ import { autoStep, ceilTo, DAY_MS, floorTo, iso, MINUTE_MS, parseDuration } from
 export interface AnalyticsSettings {
   rollups: {
     enabled: boolean;
-    /** Ranges at least this long (with a step of whole minutes) read the rollups. */
+    /** Ranges at least this long (with a step of whole minutes) read the rollups… */
     minRangeMs: number;
+    /** …when each rollup row there stands for at least this many raw events. */
+    minCompression: number;
     /** A minute is rolled up once it ended this long ago. */
     settleMs: number;
   };
@@ -66,6 +68,7 @@ export function analyticsSettings(events: SluiceConfig['events']): AnalyticsSett
     rollups: {
       enabled: events.rollups.enabled,
       minRangeMs: events.rollups.minRangeMs,
+      minCompression: events.rollups.minCompression,
       settleMs: events.rollups.settleMs,
     },
     retention: { rawDays: events.retention.rawDays, rollupDays: events.retention.rollupDays },
@@ -308,7 +311,26 @@ export function createAnalytics(options: AnalyticsOptions): Analytics {
     if (watermark === null) return raw;
     const startMs = ceilTo(selection.fromMs, MINUTE_MS);
     const endMs = Math.min(floorTo(selection.toMs, MINUTE_MS), watermark);
-    return endMs > startMs ? { kind: 'rollup', startMs, endMs } : raw;
+    if (endMs <= startMs) return raw;
+    if (!beforeRaw) {
+      // Where traffic is light a rollup row stands for few events, and reading it (histograms
+      // included) costs more than the events themselves: then the events are read.
+      const { events, rows: rollupRows } = await rowsIn(startMs, endMs);
+      if (rollupRows === 0 || events < rollupRows * settings.rollups.minCompression) return raw;
+    }
+    return { kind: 'rollup', startMs, endMs };
+  }
+
+  /** Raw events and rollup rows in [startMs, endMs), to weigh one against the other. */
+  async function rowsIn(startMs: number, endMs: number) {
+    const p = params(dialect);
+    const [counts] = await rows({
+      sql: `SELECT
+  (SELECT count(*) FROM ${dialect.table('events')} WHERE ${timeRange(dialect, p, startMs, endMs).join(' AND ')}) AS events,
+  (SELECT count(*) FROM ${dialect.table(ROLLUP_TABLE)} WHERE minute_ms >= ${p.add(startMs, 'Int64')} AND minute_ms < ${p.add(endMs, 'Int64')}) AS rollup_rows`,
+      params: p.values,
+    });
+    return { events: Number(counts?.events ?? 0), rows: Number(counts?.rollup_rows ?? 0) };
   }
 
   const dimensionsOf = (selection: Selection, extra?: Dimension) => [

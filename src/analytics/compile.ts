@@ -164,7 +164,7 @@ function keys(ctx: CompileContext, table: Table, spec: AggregateSpec, p: Params,
   const group: string[] = [];
   if (spec.stepMs !== undefined) {
     const time = table === 'raw' ? 'time_ms' : 'minute_ms';
-    select.push(`${ctx.dialect.bucket(time, p.add(spec.stepMs, 'Int64'))} AS t`);
+    select.push(`${ctx.dialect.bucket(time, spec.stepMs)} AS t`);
     group.push('t');
   }
   if (spec.groupBy) {

@@ -3,6 +3,12 @@ import { BUCKETS_PER_DOUBLING, HISTOGRAM_BUCKETS } from './latency-histogram.js'
 
 export type ParamType = 'String' | 'Int64' | 'Float64';
 
+function step(ms: number): string {
+  if (!Number.isSafeInteger(ms) || ms <= 0)
+    throw new Error(`a time bucket must be a positive integer of ms, got ${ms}`);
+  return String(ms);
+}
+
 /**
  * What differs between DuckDB and ClickHouse 18.16 in the SQL analytics writes. Everything a
  * client supplies goes through `Params.add`; the dialect only writes placeholders.
@@ -18,8 +24,12 @@ export interface SqlDialect {
   countIf(condition: string): string;
   /** A percentile: exact in DuckDB (quantile_cont), a t-digest estimate in ClickHouse. */
   quantile(expression: string, q: number): string;
-  /** The start of the `step`-ms bucket holding `epochMs`. */
-  bucket(epochMs: string, step: string): string;
+  /**
+   * The start of the `stepMs` bucket holding `epochMs`. The step is written as a literal (a
+   * checked integer the server chose, never client text): DuckDB groups several times slower
+   * by an expression holding a parameter.
+   */
+  bucket(epochMs: string, stepMs: number): string;
   /** A tag's value from the JSON tags column, null when absent or empty; `key` is a placeholder. */
   tag(column: string, key: string): string;
   /** The value to bind as `key` above for a tag name (DuckDB takes a JSON path). */
@@ -42,7 +52,7 @@ export function duckdbDialect(): SqlDialect {
     // count_if over only NULL conditions is NULL; a filtered count is always a count.
     countIf: (condition) => `count(*) FILTER (WHERE ${condition})`,
     quantile: (expression, q) => `quantile_cont(${expression}, ${q})`,
-    bucket: (epochMs, step) => `((${epochMs} // ${step}) * ${step})`,
+    bucket: (epochMs, stepMs) => `((${epochMs} // ${step(stepMs)}) * ${step(stepMs)})`,
     tag: (column, key) => `nullif(json_extract_string(${column}, ${key}), '')`,
     // Tag names are letters, digits, _ - . (dimensions.ts): quoted, a dot stays part of the name.
     tagKey: (tag) => `$."${tag}"`,
@@ -67,7 +77,7 @@ export function clickhouseDialect(database: string): SqlDialect {
     // A condition on a Nullable column is Nullable, and so would be countIf's result.
     countIf: (condition) => `countIf(ifNull(${condition}, 0))`,
     quantile: (expression, q) => `quantileTDigest(${q})(${expression})`,
-    bucket: (epochMs, step) => `(intDiv(${epochMs}, ${step}) * ${step})`,
+    bucket: (epochMs, stepMs) => `(intDiv(${epochMs}, ${step(stepMs)}) * ${step(stepMs)})`,
     tag: (column, key) => `nullIf(visitParamExtractString(${column}, ${key}), '')`,
     tagKey: (tag) => tag,
     nullString: () => 'CAST(NULL AS Nullable(String))',
