@@ -11,6 +11,7 @@ import {
   type CompileContext,
   conditions,
   histogramStatement,
+  quantilesOf,
   ROLLUP_TABLE,
   resultColumn,
   type Source,
@@ -193,11 +194,15 @@ const rowKey = (row: Row): string =>
 
 type Histograms = Map<string, Partial<Record<Timing, number[]>>>;
 
-function aggregatesOf(row: Row, histograms?: Histograms): Aggregates {
+function aggregatesOf(row: Row, layout: Map<Timing, number[]>, histograms?: Histograms): Aggregates {
   return {
     sum: (name: SumName) => numberOrNull(row[resultColumn.sum(name)]),
     quantile(timing, q) {
-      if (!histograms) return numberOrNull(row[resultColumn.quantile(timing, q)]);
+      if (!histograms) {
+        const values = row[resultColumn.quantiles(timing)];
+        const index = layout.get(timing)?.indexOf(q) ?? -1;
+        return Array.isArray(values) && index >= 0 ? numberOrNull(values[index]) : null;
+      }
       return histogramQuantile(histograms.get(rowKey(row))?.[timing] ?? [], q);
     },
   };
@@ -344,9 +349,10 @@ export function createAnalytics(options: AnalyticsOptions): Analytics {
    */
   async function aggregate(prepared: Prepared, spec: AggregateSpec): Promise<AggregateRow[]> {
     const found = await rows(aggregateStatement(prepared.ctx, spec));
-    const timings = [...new Set(spec.quantiles.map((q) => q.timing))];
+    const layout = quantilesOf(spec.quantiles);
+    const timings = [...layout.keys()];
     if (spec.source.kind === 'raw' || timings.length === 0 || found.length === 0) {
-      return found.map((row) => ({ row, aggregates: aggregatesOf(row) }));
+      return found.map((row) => ({ row, aggregates: aggregatesOf(row, layout) }));
     }
     const groups = spec.groupBy && spec.top ? found.map(groupOf) : spec.groups;
     const histograms: Histograms = new Map();
@@ -364,7 +370,7 @@ export function createAnalytics(options: AnalyticsOptions): Analytics {
         counts[index] = (counts[index] as number) + Number(bucket.c);
       }
     }
-    return found.map((row) => ({ row, aggregates: aggregatesOf(row, histograms) }));
+    return found.map((row) => ({ row, aggregates: aggregatesOf(row, layout, histograms) }));
   }
 
   async function guarded<T>(work: () => Promise<T | ApiError>): Promise<T | ApiError> {

@@ -40,8 +40,21 @@ type Table = 'raw' | 'rollup';
 /** Result column names, shared by the compiler and the code that reads rows back. */
 export const resultColumn = {
   sum: (name: SumName) => `s_${name}`,
-  quantile: (timing: Timing, q: number) => `q_${timing}_${Math.round(q * 1000)}`,
+  /** An array: the timing's percentiles in `quantilesOf` order. */
+  quantiles: (timing: Timing) => `q_${timing}`,
 };
+
+/** The percentiles asked of each timing, in ascending order: how a result's arrays are laid out. */
+export function quantilesOf(quantiles: readonly { timing: Timing; q: number }[]): Map<Timing, number[]> {
+  const byTiming = new Map<Timing, number[]>();
+  for (const { timing, q } of quantiles) {
+    const qs = byTiming.get(timing) ?? [];
+    if (!qs.includes(q)) qs.push(q);
+    byTiming.set(timing, qs);
+  }
+  for (const qs of byTiming.values()) qs.sort((a, b) => a - b);
+  return byTiming;
+}
 
 /** The columns of `events_rollup_1m` holding a timing's sparse histogram: bucket numbers and their counts. */
 export const histogramColumns: Record<Timing, { buckets: string; counts: string }> = {
@@ -212,8 +225,8 @@ function rawStatement(ctx: CompileContext, spec: AggregateSpec): SqlStatement {
   const where = [...rawRange(ctx, spec, p), ...conditions(ctx, 'raw', spec, p)];
   const { select, group } = keys(ctx, 'raw', spec, p, where);
   for (const name of spec.sums) select.push(`${rawSum(ctx, name)} AS ${resultColumn.sum(name)}`);
-  for (const { timing, q } of spec.quantiles) {
-    select.push(`${ctx.dialect.quantile(timingColumns[timing], q)} AS ${resultColumn.quantile(timing, q)}`);
+  for (const [timing, qs] of quantilesOf(spec.quantiles)) {
+    select.push(`${ctx.dialect.quantiles(timingColumns[timing], qs)} AS ${resultColumn.quantiles(timing)}`);
   }
   return {
     sql: `SELECT ${select.join(',\n  ')}

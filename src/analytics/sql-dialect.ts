@@ -3,6 +3,12 @@ import { BUCKETS_PER_DOUBLING, HISTOGRAM_BUCKETS } from './latency-histogram.js'
 
 export type ParamType = 'String' | 'Int64' | 'Float64';
 
+/** A percentile's fraction as SQL: one of the metric catalogue's constants, checked all the same. */
+function fraction(q: number): string {
+  if (!(q >= 0 && q <= 1)) throw new Error(`a percentile must be a fraction from 0 to 1, got ${q}`);
+  return String(q);
+}
+
 function step(ms: number): string {
   if (!Number.isSafeInteger(ms) || ms <= 0)
     throw new Error(`a time bucket must be a positive integer of ms, got ${ms}`);
@@ -22,8 +28,11 @@ export interface SqlDialect {
   placeholder(name: string, type: ParamType): string;
   count(): string;
   countIf(condition: string): string;
-  /** A percentile: exact in DuckDB (quantile_cont), a t-digest estimate in ClickHouse. */
-  quantile(expression: string, q: number): string;
+  /**
+   * Percentiles as one array (one sort, or one digest, for all of them): exact in DuckDB
+   * (quantile_cont), t-digest estimates in ClickHouse.
+   */
+  quantiles(expression: string, qs: readonly number[]): string;
   /**
    * The start of the `stepMs` bucket holding `epochMs`. The step is written as a literal (a
    * checked integer the server chose, never client text): DuckDB groups several times slower
@@ -51,7 +60,7 @@ export function duckdbDialect(): SqlDialect {
     count: () => 'count(*)',
     // count_if over only NULL conditions is NULL; a filtered count is always a count.
     countIf: (condition) => `count(*) FILTER (WHERE ${condition})`,
-    quantile: (expression, q) => `quantile_cont(${expression}, ${q})`,
+    quantiles: (expression, qs) => `quantile_cont(${expression}, [${qs.map(fraction).join(', ')}])`,
     bucket: (epochMs, stepMs) => `((${epochMs} // ${step(stepMs)}) * ${step(stepMs)})`,
     tag: (column, key) => `nullif(json_extract_string(${column}, ${key}), '')`,
     // Tag names are letters, digits, _ - . (dimensions.ts): quoted, a dot stays part of the name.
@@ -76,7 +85,7 @@ export function clickhouseDialect(database: string): SqlDialect {
     count: () => 'count()',
     // A condition on a Nullable column is Nullable, and so would be countIf's result.
     countIf: (condition) => `countIf(ifNull(${condition}, 0))`,
-    quantile: (expression, q) => `quantileTDigest(${q})(${expression})`,
+    quantiles: (expression, qs) => `quantilesTDigest(${qs.map(fraction).join(', ')})(${expression})`,
     bucket: (epochMs, stepMs) => `(intDiv(${epochMs}, ${step(stepMs)}) * ${step(stepMs)})`,
     tag: (column, key) => `nullIf(visitParamExtractString(${column}, ${key}), '')`,
     tagKey: (tag) => tag,

@@ -127,7 +127,7 @@ describe('the analytics query compiler', () => {
       spec({ stepMs: 60_000, quantiles: [{ timing: 'latency', q: 0.99 }] }),
     );
     expect(statement.sql).toContain('(intDiv(time_ms, 60000) * 60000) AS t');
-    expect(statement.sql).toContain('quantileTDigest(0.99)(timings_total_ms)');
+    expect(statement.sql).toContain('quantilesTDigest(0.99)(timings_total_ms)');
     expect(statement.sql).toContain('FROM sluice.events FINAL');
     expect(statement.sql).not.toContain('toStartOfInterval');
   });
