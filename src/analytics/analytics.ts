@@ -1,7 +1,6 @@
 import type { z } from 'zod';
 import type { SluiceConfig } from '../config/schema.js';
-import { eventColumns, fromRow } from '../events/event-columns.js';
-import { type EventReader, QueryError, type QueryResult, type SqlStatement } from '../events/event-reader.js';
+import { type EventReader, QueryError, type SqlStatement } from '../events/event-reader.js';
 import type { WideEvent } from '../events/wide-event.js';
 import { type ApiError, apiError, isApiError } from '../http/api-error.js';
 import { invalidRequestFromIssues } from '../http/wire/invalid-request.js';
@@ -9,7 +8,6 @@ import {
   type AggregateSpec,
   aggregateStatement,
   type CompileContext,
-  conditions,
   histogramStatement,
   quantilesOf,
   ROLLUP_TABLE,
@@ -41,7 +39,11 @@ import {
   type TimeseriesQuery,
   timeseriesQuerySchema,
 } from './query.js';
-import { decodeCursor, encodeCursor } from './request-cursor.js';
+import { decodeCursor } from './request-cursor.js';
+import { findRequest, listRequests, type RequestsPage, rowObjects } from './request-list.js';
+
+export type { RequestListItem, RequestsPage } from './request-list.js';
+
 import { expireEvents, type RetentionReport } from './retention.js';
 import { createRollupTables, WATERMARK_TABLE } from './rollup-table.js';
 import { buildRollups, type RollupReport, rollupWatermark } from './rollups.js';
@@ -113,14 +115,6 @@ export interface SummaryResult {
   source: Source['kind'];
 }
 
-/** A request in a list: the wide event without its captured bodies. */
-export type RequestListItem = Omit<WideEvent, 'requestBody' | 'responseBody'>;
-
-export interface RequestsPage {
-  data: RequestListItem[];
-  nextCursor: string | null;
-}
-
 export interface RequestDetail {
   event: WideEvent;
   /** Custom events that point at this request (POST /v1/events), when the store keeps them. */
@@ -155,11 +149,6 @@ export interface Analytics {
 /** Most buckets a time series may have; a finer step over a longer range is refused. */
 export const MAX_POINTS = 2_000;
 
-/** The request list first looks this far back, then four times further each step. */
-const FIRST_WINDOW_MS = 15 * 60_000;
-
-const BODY_COLUMNS = new Set(['request_body', 'response_body']);
-
 function parse<S extends z.ZodType>(schema: S, input: unknown): z.output<S> | ApiError {
   const result = schema.safeParse(input, { reportInput: true });
   return result.success ? result.data : invalidRequestFromIssues(result.error.issues);
@@ -172,15 +161,6 @@ function numberOrNull(value: unknown): number | null {
 }
 
 type Row = Record<string, unknown>;
-
-/** The wide event's columns that the table has (an older table lacks newer ones; they read as null). */
-function storedColumns(ctx: CompileContext): string[] {
-  return eventColumns.map((col) => col.name).filter((name) => ctx.eventColumns.has(name));
-}
-
-function objects(result: QueryResult): Row[] {
-  return result.rows.map((row) => Object.fromEntries(result.columns.map((col, i) => [col.name, row[i]])));
-}
 
 /** A result row with its aggregates, read the same way whichever table they came from. */
 interface AggregateRow {
@@ -295,7 +275,7 @@ export function createAnalytics(options: AnalyticsOptions): Analytics {
   }
 
   async function rows(statement: SqlStatement): Promise<Row[]> {
-    return objects(await reader.query(statement, limits));
+    return rowObjects(await reader.query(statement, limits));
   }
 
   /** Raw events, or rollups for the whole minutes when the range is long (see docs/analytics.md). */
@@ -537,76 +517,14 @@ export function createAnalytics(options: AnalyticsOptions): Analytics {
         const cursor = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
         if (isApiError(cursor)) return cursor;
         const { ctx } = await prepare();
-        const columns = storedColumns(ctx).filter((name) => !BODY_COLUMNS.has(name));
-        const wanted = query.limit + 1;
-        const found: Row[] = [];
-        // Newest first through growing windows of time, each read with the time index, until the
-        // page is full: a page costs what its window holds, never a sort of the whole range.
-        let high = cursor ? Math.min(selection.toMs, cursor.timeMs + 1) : selection.toMs;
-        let span = FIRST_WINDOW_MS;
-        while (found.length < wanted && high > selection.fromMs) {
-          const low = Math.max(selection.fromMs, high - span);
-          const p = params(dialect);
-          const where = [
-            ...timeRange(dialect, p, low, high),
-            ...conditions(ctx, 'raw', { selection, scope }, p),
-          ];
-          if (cursor) {
-            // Keyset pagination: what comes after (time, id), never an offset.
-            const time = p.add(cursor.timeMs, 'Int64');
-            where.push(`(time_ms < ${time} OR (time_ms = ${time} AND id < ${p.add(cursor.id, 'String')}))`);
-          }
-          found.push(
-            ...(await rows({
-              sql: `SELECT ${columns.join(', ')} FROM ${dialect.from('events')}
-WHERE ${where.join('\n  AND ')}
-ORDER BY time_ms DESC, id DESC
-LIMIT ${wanted - found.length}`,
-              params: p.values,
-            })),
-          );
-          high = low;
-          span *= 4;
-        }
-        const page = found.slice(0, query.limit);
-        const last = page.at(-1);
-        return {
-          data: page.map((row) => {
-            const {
-              requestBody: _request,
-              responseBody: _response,
-              ...event
-            } = fromRow(row) as WideEvent & {
-              requestBody?: unknown;
-              responseBody?: unknown;
-            };
-            return event;
-          }),
-          nextCursor:
-            found.length > query.limit && last
-              ? encodeCursor({ timeMs: Number(last.time_ms), id: String(last.id) })
-              : null,
-        };
+        return listRequests(reader, ctx, limits, { selection, scope, limit: query.limit, cursor });
       }),
 
     request: (id, scope) =>
       guarded(async () => {
         const { ctx } = await prepare();
-        const p = params(dialect);
-        const where = [
-          `id = ${p.add(id, 'String')}`,
-          ...conditions(
-            ctx,
-            'raw',
-            { selection: { fromMs: 0, toMs: 0, filters: [], errorsOnly: false }, scope },
-            p,
-          ),
-        ];
-        const [row] = await rows({
-          sql: `SELECT ${storedColumns(ctx).join(', ')} FROM ${dialect.from('events')} WHERE ${where.join(' AND ')} LIMIT 1`,
-          params: p.values,
-        });
-        if (!row) {
+        const event = await findRequest(reader, ctx, limits, id, scope);
+        if (!event) {
           // The same answer for "no such id" and "not yours": ids of other tenants stay unconfirmed.
           return apiError('not_found', 404, `No request with id "${id}".`, {
             code: 'request_not_found',
@@ -614,7 +532,7 @@ LIMIT ${wanted - found.length}`,
           });
         }
         // Only after the request itself proved visible to the caller: its related events go with it.
-        return { event: fromRow(row), related: (await options.related?.(id)) ?? [] };
+        return { event, related: (await options.related?.(id)) ?? [] };
       }),
 
     async sql(text) {
