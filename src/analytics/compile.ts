@@ -72,7 +72,7 @@ function column(
   return type === 'string' ? ctx.dialect.nullString() : ctx.dialect.nullFloat();
 }
 
-const STATUS_CLASS = `CASE WHEN status >= 500 AND status < 600 THEN '5xx' WHEN status >= 400 THEN '4xx' WHEN status >= 300 THEN '3xx' WHEN status >= 200 THEN '2xx' WHEN status >= 100 THEN '1xx' ELSE NULL END`;
+const STATUS_CLASS = `CASE WHEN status < 100 OR status >= 600 THEN NULL WHEN status >= 500 THEN '5xx' WHEN status >= 400 THEN '4xx' WHEN status >= 300 THEN '3xx' WHEN status >= 200 THEN '2xx' ELSE '1xx' END`;
 
 export function dimensionExpression(
   ctx: CompileContext,
