@@ -180,6 +180,14 @@ function consoleQueries(sample) {
     ['overview time series, last 24 h', (a) => a.timeseries({ from: '-24h', metrics: overview }, all)],
     ['overview time series, last 7 d', (a) => a.timeseries({ from: '-7d', metrics: overview }, all)],
     [
+      'overview, last 24 h, raw events only',
+      (_, raw) => raw.timeseries({ from: '-24h', metrics: overview }, all),
+    ],
+    [
+      'overview, last 7 d, raw events only',
+      (_, raw) => raw.timeseries({ from: '-7d', metrics: overview }, all),
+    ],
+    [
       'requests by route over time, last 24 h',
       (a) => a.timeseries({ from: '-24h', groupBy: 'route', metrics: ['requests', 'latency_p95'] }, all),
     ],
@@ -232,21 +240,27 @@ function consoleQueries(sample) {
   ];
 }
 
+/** The same settings with rollups off: every query reads raw events, for comparison. */
+function withoutRollups(settings) {
+  return { ...settings, rollups: { ...settings.rollups, enabled: false } };
+}
+
 function median(values) {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)];
 }
 
-async function timeQueries(analytics, sample) {
+async function timeQueries(analytics, raw, sample) {
   const results = [];
-  for (const [name, run] of consoleQueries(sample)) {
-    const first = await run(analytics);
+  for (const [name, query] of consoleQueries(sample)) {
+    const run = () => query(analytics, raw);
+    const first = await run();
     if (first && typeof first.status === 'number' && first.message)
       throw new Error(`${name}: ${first.message}`);
     const times = [];
     for (let k = 0; k < runs; k++) {
       const started = performance.now();
-      await run(analytics);
+      await run();
       times.push(performance.now() - started);
     }
     results.push({ name, medianMs: median(times), maxMs: Math.max(...times), source: first.source ?? 'raw' });
@@ -290,7 +304,8 @@ async function duckdbRun(count) {
     `DuckDB, ${count.toLocaleString('en')} events: generated in ${(generateMs / 1000).toFixed(1)} s, rollups (${rollupRows.toLocaleString('en')} rows) in ${(rollupMs / 1000).toFixed(1)} s\n`,
   );
   const sample = await sampleOf(store, 'events');
-  const queries = await timeQueries(analytics, sample);
+  const raw = createAnalytics({ reader: store, settings: withoutRollups(settings), now: () => NOW });
+  const queries = await timeQueries(analytics, raw, sample);
   return { engine: 'duckdb', rows: count, generateMs, rollupMs, rollupRows, queries, store };
 }
 
@@ -380,7 +395,8 @@ async function clickhouseRun(source, count) {
       `ClickHouse, ${count.toLocaleString('en')} events: copied in ${(copyMs / 1000).toFixed(1)} s, rollups (${rollupRows.toLocaleString('en')} rows) in ${(rollupMs / 1000).toFixed(1)} s\n`,
     );
     const sample = await sampleOf(store, 'bench.events');
-    const queries = await timeQueries(analytics, sample);
+    const raw = createAnalytics({ reader: store, settings: withoutRollups(settings), now: () => NOW });
+    const queries = await timeQueries(analytics, raw, sample);
     await store.close();
     return { engine: 'clickhouse', rows: count, generateMs: copyMs, rollupMs, rollupRows, queries };
   } finally {

@@ -1,7 +1,6 @@
 import type { z } from 'zod';
 import type { SluiceConfig } from '../config/schema.js';
-import { eventColumns, fromRow } from '../events/event-columns.js';
-import { type EventReader, QueryError, type QueryResult, type SqlStatement } from '../events/event-reader.js';
+import { type EventReader, QueryError, type SqlStatement } from '../events/event-reader.js';
 import type { WideEvent } from '../events/wide-event.js';
 import { type ApiError, apiError, isApiError } from '../http/api-error.js';
 import { invalidRequestFromIssues } from '../http/wire/invalid-request.js';
@@ -9,8 +8,8 @@ import {
   type AggregateSpec,
   aggregateStatement,
   type CompileContext,
-  conditions,
   histogramStatement,
+  quantilesOf,
   ROLLUP_TABLE,
   resultColumn,
   type Source,
@@ -40,7 +39,11 @@ import {
   type TimeseriesQuery,
   timeseriesQuerySchema,
 } from './query.js';
-import { decodeCursor, encodeCursor } from './request-cursor.js';
+import { decodeCursor } from './request-cursor.js';
+import { findRequest, listRequests, type RequestsPage, rowObjects } from './request-list.js';
+
+export type { RequestListItem, RequestsPage } from './request-list.js';
+
 import { expireEvents, type RetentionReport } from './retention.js';
 import { createRollupTables, WATERMARK_TABLE } from './rollup-table.js';
 import { buildRollups, type RollupReport, rollupWatermark } from './rollups.js';
@@ -51,8 +54,10 @@ import { autoStep, ceilTo, DAY_MS, floorTo, iso, MINUTE_MS, parseDuration } from
 export interface AnalyticsSettings {
   rollups: {
     enabled: boolean;
-    /** Ranges at least this long (with a step of whole minutes) read the rollups. */
+    /** Ranges at least this long (with a step of whole minutes) read the rollups… */
     minRangeMs: number;
+    /** …when each rollup row there stands for at least this many raw events. */
+    minCompression: number;
     /** A minute is rolled up once it ended this long ago. */
     settleMs: number;
   };
@@ -66,6 +71,7 @@ export function analyticsSettings(events: SluiceConfig['events']): AnalyticsSett
     rollups: {
       enabled: events.rollups.enabled,
       minRangeMs: events.rollups.minRangeMs,
+      minCompression: events.rollups.minCompression,
       settleMs: events.rollups.settleMs,
     },
     retention: { rawDays: events.retention.rawDays, rollupDays: events.retention.rollupDays },
@@ -109,14 +115,6 @@ export interface SummaryResult {
   source: Source['kind'];
 }
 
-/** A request in a list: the wide event without its captured bodies. */
-export type RequestListItem = Omit<WideEvent, 'requestBody' | 'responseBody'>;
-
-export interface RequestsPage {
-  data: RequestListItem[];
-  nextCursor: string | null;
-}
-
 export interface RequestDetail {
   event: WideEvent;
   /** Custom events that point at this request (POST /v1/events), when the store keeps them. */
@@ -151,11 +149,6 @@ export interface Analytics {
 /** Most buckets a time series may have; a finer step over a longer range is refused. */
 export const MAX_POINTS = 2_000;
 
-/** The request list first looks this far back, then four times further each step. */
-const FIRST_WINDOW_MS = 15 * 60_000;
-
-const BODY_COLUMNS = new Set(['request_body', 'response_body']);
-
 function parse<S extends z.ZodType>(schema: S, input: unknown): z.output<S> | ApiError {
   const result = schema.safeParse(input, { reportInput: true });
   return result.success ? result.data : invalidRequestFromIssues(result.error.issues);
@@ -169,15 +162,6 @@ function numberOrNull(value: unknown): number | null {
 
 type Row = Record<string, unknown>;
 
-/** The wide event's columns that the table has (an older table lacks newer ones; they read as null). */
-function storedColumns(ctx: CompileContext): string[] {
-  return eventColumns.map((col) => col.name).filter((name) => ctx.eventColumns.has(name));
-}
-
-function objects(result: QueryResult): Row[] {
-  return result.rows.map((row) => Object.fromEntries(result.columns.map((col, i) => [col.name, row[i]])));
-}
-
 /** A result row with its aggregates, read the same way whichever table they came from. */
 interface AggregateRow {
   row: Row;
@@ -190,11 +174,15 @@ const rowKey = (row: Row): string =>
 
 type Histograms = Map<string, Partial<Record<Timing, number[]>>>;
 
-function aggregatesOf(row: Row, histograms?: Histograms): Aggregates {
+function aggregatesOf(row: Row, layout: Map<Timing, number[]>, histograms?: Histograms): Aggregates {
   return {
     sum: (name: SumName) => numberOrNull(row[resultColumn.sum(name)]),
     quantile(timing, q) {
-      if (!histograms) return numberOrNull(row[resultColumn.quantile(timing, q)]);
+      if (!histograms) {
+        const values = row[resultColumn.quantiles(timing)];
+        const index = layout.get(timing)?.indexOf(q) ?? -1;
+        return Array.isArray(values) && index >= 0 ? numberOrNull(values[index]) : null;
+      }
       return histogramQuantile(histograms.get(rowKey(row))?.[timing] ?? [], q);
     },
   };
@@ -287,7 +275,7 @@ export function createAnalytics(options: AnalyticsOptions): Analytics {
   }
 
   async function rows(statement: SqlStatement): Promise<Row[]> {
-    return objects(await reader.query(statement, limits));
+    return rowObjects(await reader.query(statement, limits));
   }
 
   /** Raw events, or rollups for the whole minutes when the range is long (see docs/analytics.md). */
@@ -308,7 +296,26 @@ export function createAnalytics(options: AnalyticsOptions): Analytics {
     if (watermark === null) return raw;
     const startMs = ceilTo(selection.fromMs, MINUTE_MS);
     const endMs = Math.min(floorTo(selection.toMs, MINUTE_MS), watermark);
-    return endMs > startMs ? { kind: 'rollup', startMs, endMs } : raw;
+    if (endMs <= startMs) return raw;
+    if (!beforeRaw) {
+      // Where traffic is light a rollup row stands for few events, and reading it (histograms
+      // included) costs more than the events themselves: then the events are read.
+      const { events, rows: rollupRows } = await rowsIn(startMs, endMs);
+      if (rollupRows === 0 || events < rollupRows * settings.rollups.minCompression) return raw;
+    }
+    return { kind: 'rollup', startMs, endMs };
+  }
+
+  /** Raw events and rollup rows in [startMs, endMs), to weigh one against the other. */
+  async function rowsIn(startMs: number, endMs: number) {
+    const p = params(dialect);
+    const [counts] = await rows({
+      sql: `SELECT
+  (SELECT count(*) FROM ${dialect.table('events')} WHERE ${timeRange(dialect, p, startMs, endMs).join(' AND ')}) AS events,
+  (SELECT count(*) FROM ${dialect.table(ROLLUP_TABLE)} WHERE minute_ms >= ${p.add(startMs, 'Int64')} AND minute_ms < ${p.add(endMs, 'Int64')}) AS rollup_rows`,
+      params: p.values,
+    });
+    return { events: Number(counts?.events ?? 0), rows: Number(counts?.rollup_rows ?? 0) };
   }
 
   const dimensionsOf = (selection: Selection, extra?: Dimension) => [
@@ -322,9 +329,10 @@ export function createAnalytics(options: AnalyticsOptions): Analytics {
    */
   async function aggregate(prepared: Prepared, spec: AggregateSpec): Promise<AggregateRow[]> {
     const found = await rows(aggregateStatement(prepared.ctx, spec));
-    const timings = [...new Set(spec.quantiles.map((q) => q.timing))];
+    const layout = quantilesOf(spec.quantiles);
+    const timings = [...layout.keys()];
     if (spec.source.kind === 'raw' || timings.length === 0 || found.length === 0) {
-      return found.map((row) => ({ row, aggregates: aggregatesOf(row) }));
+      return found.map((row) => ({ row, aggregates: aggregatesOf(row, layout) }));
     }
     const groups = spec.groupBy && spec.top ? found.map(groupOf) : spec.groups;
     const histograms: Histograms = new Map();
@@ -342,7 +350,7 @@ export function createAnalytics(options: AnalyticsOptions): Analytics {
         counts[index] = (counts[index] as number) + Number(bucket.c);
       }
     }
-    return found.map((row) => ({ row, aggregates: aggregatesOf(row, histograms) }));
+    return found.map((row) => ({ row, aggregates: aggregatesOf(row, layout, histograms) }));
   }
 
   async function guarded<T>(work: () => Promise<T | ApiError>): Promise<T | ApiError> {
@@ -509,76 +517,14 @@ export function createAnalytics(options: AnalyticsOptions): Analytics {
         const cursor = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
         if (isApiError(cursor)) return cursor;
         const { ctx } = await prepare();
-        const columns = storedColumns(ctx).filter((name) => !BODY_COLUMNS.has(name));
-        const wanted = query.limit + 1;
-        const found: Row[] = [];
-        // Newest first through growing windows of time, each read with the time index, until the
-        // page is full: a page costs what its window holds, never a sort of the whole range.
-        let high = cursor ? Math.min(selection.toMs, cursor.timeMs + 1) : selection.toMs;
-        let span = FIRST_WINDOW_MS;
-        while (found.length < wanted && high > selection.fromMs) {
-          const low = Math.max(selection.fromMs, high - span);
-          const p = params(dialect);
-          const where = [
-            ...timeRange(dialect, p, low, high),
-            ...conditions(ctx, 'raw', { selection, scope }, p),
-          ];
-          if (cursor) {
-            // Keyset pagination: what comes after (time, id), never an offset.
-            const time = p.add(cursor.timeMs, 'Int64');
-            where.push(`(time_ms < ${time} OR (time_ms = ${time} AND id < ${p.add(cursor.id, 'String')}))`);
-          }
-          found.push(
-            ...(await rows({
-              sql: `SELECT ${columns.join(', ')} FROM ${dialect.from('events')}
-WHERE ${where.join('\n  AND ')}
-ORDER BY time_ms DESC, id DESC
-LIMIT ${wanted - found.length}`,
-              params: p.values,
-            })),
-          );
-          high = low;
-          span *= 4;
-        }
-        const page = found.slice(0, query.limit);
-        const last = page.at(-1);
-        return {
-          data: page.map((row) => {
-            const {
-              requestBody: _request,
-              responseBody: _response,
-              ...event
-            } = fromRow(row) as WideEvent & {
-              requestBody?: unknown;
-              responseBody?: unknown;
-            };
-            return event;
-          }),
-          nextCursor:
-            found.length > query.limit && last
-              ? encodeCursor({ timeMs: Number(last.time_ms), id: String(last.id) })
-              : null,
-        };
+        return listRequests(reader, ctx, limits, { selection, scope, limit: query.limit, cursor });
       }),
 
     request: (id, scope) =>
       guarded(async () => {
         const { ctx } = await prepare();
-        const p = params(dialect);
-        const where = [
-          `id = ${p.add(id, 'String')}`,
-          ...conditions(
-            ctx,
-            'raw',
-            { selection: { fromMs: 0, toMs: 0, filters: [], errorsOnly: false }, scope },
-            p,
-          ),
-        ];
-        const [row] = await rows({
-          sql: `SELECT ${storedColumns(ctx).join(', ')} FROM ${dialect.from('events')} WHERE ${where.join(' AND ')} LIMIT 1`,
-          params: p.values,
-        });
-        if (!row) {
+        const event = await findRequest(reader, ctx, limits, id, scope);
+        if (!event) {
           // The same answer for "no such id" and "not yours": ids of other tenants stay unconfirmed.
           return apiError('not_found', 404, `No request with id "${id}".`, {
             code: 'request_not_found',
@@ -586,7 +532,7 @@ LIMIT ${wanted - found.length}`,
           });
         }
         // Only after the request itself proved visible to the caller: its related events go with it.
-        return { event: fromRow(row), related: (await options.related?.(id)) ?? [] };
+        return { event, related: (await options.related?.(id)) ?? [] };
       }),
 
     async sql(text) {

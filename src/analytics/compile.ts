@@ -40,8 +40,21 @@ type Table = 'raw' | 'rollup';
 /** Result column names, shared by the compiler and the code that reads rows back. */
 export const resultColumn = {
   sum: (name: SumName) => `s_${name}`,
-  quantile: (timing: Timing, q: number) => `q_${timing}_${Math.round(q * 1000)}`,
+  /** An array: the timing's percentiles in `quantilesOf` order. */
+  quantiles: (timing: Timing) => `q_${timing}`,
 };
+
+/** The percentiles asked of each timing, in ascending order: how a result's arrays are laid out. */
+export function quantilesOf(quantiles: readonly { timing: Timing; q: number }[]): Map<Timing, number[]> {
+  const byTiming = new Map<Timing, number[]>();
+  for (const { timing, q } of quantiles) {
+    const qs = byTiming.get(timing) ?? [];
+    if (!qs.includes(q)) qs.push(q);
+    byTiming.set(timing, qs);
+  }
+  for (const qs of byTiming.values()) qs.sort((a, b) => a - b);
+  return byTiming;
+}
 
 /** The columns of `events_rollup_1m` holding a timing's sparse histogram: bucket numbers and their counts. */
 export const histogramColumns: Record<Timing, { buckets: string; counts: string }> = {
@@ -59,7 +72,7 @@ function column(
   return type === 'string' ? ctx.dialect.nullString() : ctx.dialect.nullFloat();
 }
 
-const STATUS_CLASS = `CASE WHEN status >= 500 AND status < 600 THEN '5xx' WHEN status >= 400 THEN '4xx' WHEN status >= 300 THEN '3xx' WHEN status >= 200 THEN '2xx' WHEN status >= 100 THEN '1xx' ELSE NULL END`;
+const STATUS_CLASS = `CASE WHEN status < 100 OR status >= 600 THEN NULL WHEN status >= 500 THEN '5xx' WHEN status >= 400 THEN '4xx' WHEN status >= 300 THEN '3xx' WHEN status >= 200 THEN '2xx' ELSE '1xx' END`;
 
 export function dimensionExpression(
   ctx: CompileContext,
@@ -164,7 +177,7 @@ function keys(ctx: CompileContext, table: Table, spec: AggregateSpec, p: Params,
   const group: string[] = [];
   if (spec.stepMs !== undefined) {
     const time = table === 'raw' ? 'time_ms' : 'minute_ms';
-    select.push(`${ctx.dialect.bucket(time, p.add(spec.stepMs, 'Int64'))} AS t`);
+    select.push(`${ctx.dialect.bucket(time, spec.stepMs)} AS t`);
     group.push('t');
   }
   if (spec.groupBy) {
@@ -212,8 +225,8 @@ function rawStatement(ctx: CompileContext, spec: AggregateSpec): SqlStatement {
   const where = [...rawRange(ctx, spec, p), ...conditions(ctx, 'raw', spec, p)];
   const { select, group } = keys(ctx, 'raw', spec, p, where);
   for (const name of spec.sums) select.push(`${rawSum(ctx, name)} AS ${resultColumn.sum(name)}`);
-  for (const { timing, q } of spec.quantiles) {
-    select.push(`${ctx.dialect.quantile(timingColumns[timing], q)} AS ${resultColumn.quantile(timing, q)}`);
+  for (const [timing, qs] of quantilesOf(spec.quantiles)) {
+    select.push(`${ctx.dialect.quantiles(timingColumns[timing], qs)} AS ${resultColumn.quantiles(timing)}`);
   }
   return {
     sql: `SELECT ${select.join(',\n  ')}

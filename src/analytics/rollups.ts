@@ -35,7 +35,7 @@ export function buildRollupStatements(
   const has = (name: string) => ctx.eventColumns.has(name);
   // DuckDB refuses parameters a statement does not use: each statement binds its own.
   const insert = params(d);
-  const minute = d.bucket('time_ms', insert.add(MINUTE_MS, 'Int64'));
+  const minute = d.bucket('time_ms', MINUTE_MS);
   const cacheStatus = has('cache_status');
   // Inner aliases differ from column names: ClickHouse would read sum(x) AS x as nested aggregates.
   const aggregates: [string, string][] = [

@@ -3,6 +3,18 @@ import { BUCKETS_PER_DOUBLING, HISTOGRAM_BUCKETS } from './latency-histogram.js'
 
 export type ParamType = 'String' | 'Int64' | 'Float64';
 
+/** A percentile's fraction as SQL: one of the metric catalogue's constants, checked all the same. */
+function fraction(q: number): string {
+  if (!(q >= 0 && q <= 1)) throw new Error(`a percentile must be a fraction from 0 to 1, got ${q}`);
+  return String(q);
+}
+
+function step(ms: number): string {
+  if (!Number.isSafeInteger(ms) || ms <= 0)
+    throw new Error(`a time bucket must be a positive integer of ms, got ${ms}`);
+  return String(ms);
+}
+
 /**
  * What differs between DuckDB and ClickHouse 18.16 in the SQL analytics writes. Everything a
  * client supplies goes through `Params.add`; the dialect only writes placeholders.
@@ -16,10 +28,17 @@ export interface SqlDialect {
   placeholder(name: string, type: ParamType): string;
   count(): string;
   countIf(condition: string): string;
-  /** A percentile: exact in DuckDB (quantile_cont), a t-digest estimate in ClickHouse. */
-  quantile(expression: string, q: number): string;
-  /** The start of the `step`-ms bucket holding `epochMs`. */
-  bucket(epochMs: string, step: string): string;
+  /**
+   * Percentiles as one array (one sort, or one digest, for all of them): exact in DuckDB
+   * (quantile_cont), t-digest estimates in ClickHouse.
+   */
+  quantiles(expression: string, qs: readonly number[]): string;
+  /**
+   * The start of the `stepMs` bucket holding `epochMs`. The step is written as a literal (a
+   * checked integer the server chose, never client text): DuckDB groups several times slower
+   * by an expression holding a parameter.
+   */
+  bucket(epochMs: string, stepMs: number): string;
   /** A tag's value from the JSON tags column, null when absent or empty; `key` is a placeholder. */
   tag(column: string, key: string): string;
   /** The value to bind as `key` above for a tag name (DuckDB takes a JSON path). */
@@ -41,8 +60,8 @@ export function duckdbDialect(): SqlDialect {
     count: () => 'count(*)',
     // count_if over only NULL conditions is NULL; a filtered count is always a count.
     countIf: (condition) => `count(*) FILTER (WHERE ${condition})`,
-    quantile: (expression, q) => `quantile_cont(${expression}, ${q})`,
-    bucket: (epochMs, step) => `((${epochMs} // ${step}) * ${step})`,
+    quantiles: (expression, qs) => `quantile_cont(${expression}, [${qs.map(fraction).join(', ')}])`,
+    bucket: (epochMs, stepMs) => `((${epochMs} // ${step(stepMs)}) * ${step(stepMs)})`,
     tag: (column, key) => `nullif(json_extract_string(${column}, ${key}), '')`,
     // Tag names are letters, digits, _ - . (dimensions.ts): quoted, a dot stays part of the name.
     tagKey: (tag) => `$."${tag}"`,
@@ -66,8 +85,8 @@ export function clickhouseDialect(database: string): SqlDialect {
     count: () => 'count()',
     // A condition on a Nullable column is Nullable, and so would be countIf's result.
     countIf: (condition) => `countIf(ifNull(${condition}, 0))`,
-    quantile: (expression, q) => `quantileTDigest(${q})(${expression})`,
-    bucket: (epochMs, step) => `(intDiv(${epochMs}, ${step}) * ${step})`,
+    quantiles: (expression, qs) => `quantilesTDigest(${qs.map(fraction).join(', ')})(${expression})`,
+    bucket: (epochMs, stepMs) => `(intDiv(${epochMs}, ${step(stepMs)}) * ${step(stepMs)})`,
     tag: (column, key) => `nullIf(visitParamExtractString(${column}, ${key}), '')`,
     tagKey: (tag) => tag,
     nullString: () => 'CAST(NULL AS Nullable(String))',

@@ -466,10 +466,23 @@ export const eventsSchema = z
           120_000,
         ),
         minRangeMs: ms(
-          'Queries over at least this range (with a step of whole minutes) read the rollups.',
+          'Queries over at least this range (with a step of whole minutes) read the rollups…',
         ).default(21_600_000),
+        minCompression: z
+          .number()
+          .min(1)
+          .default(4)
+          .describe(
+            '…when each rollup row there stands for at least this many events (else raw events are faster).',
+          ),
       })
-      .default({ enabled: true, intervalMs: 60_000, settleMs: 120_000, minRangeMs: 21_600_000 }),
+      .default({
+        enabled: true,
+        intervalMs: 60_000,
+        settleMs: 120_000,
+        minRangeMs: 21_600_000,
+        minCompression: 4,
+      }),
     queries: z
       .strictObject({
         timeoutMs: z

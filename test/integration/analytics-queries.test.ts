@@ -22,7 +22,7 @@ import { sampleEvent } from '../support/event-store-contract.js';
 import { type RunningServer, startClickHouse } from '../support/servers.js';
 
 const settings: AnalyticsSettings = {
-  rollups: { enabled: true, minRangeMs: 6 * 3_600_000, settleMs: 120_000 },
+  rollups: { enabled: true, minRangeMs: 6 * 3_600_000, minCompression: 4, settleMs: 120_000 },
   retention: { rawDays: 30, rollupDays: 400 },
   queries: { timeoutMs: 30_000, maxRows: 50 },
 };

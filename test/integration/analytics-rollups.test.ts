@@ -22,7 +22,8 @@ const DAY = 24 * HOUR;
 const all = { kind: 'all' } as const;
 
 const settings: AnalyticsSettings = {
-  rollups: { enabled: true, minRangeMs: 6 * HOUR, settleMs: 120_000 },
+  // Ten minutes of seeded events compress less than a busy gateway's: rollups are read regardless.
+  rollups: { enabled: true, minRangeMs: 6 * HOUR, minCompression: 1, settleMs: 120_000 },
   retention: { rawDays: 30, rollupDays: 400 },
   queries: { timeoutMs: 30_000, maxRows: 1000 },
 };
@@ -158,6 +159,18 @@ for (const [engine, makeStore] of Object.entries(engines)) {
       const ninetySeconds = ok(await analytics.timeseries({ ...day, step: '90s' }, all)) as TimeseriesResult;
       expect(ninetySeconds.source).toBe('raw');
       expect(sum(ninetySeconds.series[0]?.values.requests as number[])).toBe(600);
+    });
+
+    it('reads raw events where each rollup row stands for too few of them', async () => {
+      const { store, analytics, events } = await seeded(makeStore);
+      await analytics.maintain();
+      const demanding = createAnalytics({
+        reader: store,
+        settings: { ...settings, rollups: { ...settings.rollups, minCompression: 1_000 } },
+        now: () => SEED_END_MS + HOUR,
+      });
+      const summary = ok(await demanding.summary(day, all)) as SummaryResult;
+      expect(summary).toEqual({ values: { requests: events.length }, source: 'raw' });
     });
 
     it('adds the minutes not rolled up yet from raw events', async () => {

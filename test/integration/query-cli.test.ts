@@ -1,14 +1,18 @@
-import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { stringify } from 'yaml';
 import { analyticsSettings, createAnalytics } from '../../src/analytics/analytics.js';
 import { eventsSchema } from '../../src/config/schema.js';
 import { duckdbStore } from '../../src/events/duckdb-store.js';
 import { SEED_END_MS, SEED_START_MS, seededEvents } from '../support/analytics-seed.js';
 import { type RunningGateway, startGateway } from '../support/gateway.js';
+import { freePort } from '../support/ports.js';
+import { viaSetpriv } from '../support/process.js';
 
 const cli = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 const ADMIN_KEY = 'sk-admin-query-cli-5e4d3c2b1a09';
@@ -210,5 +214,88 @@ describe('sluice query on a stopped gateway’s data', () => {
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('--data-dir <dir>');
     expect(help.stdout).toContain('--format <fmt>');
+  });
+});
+
+describe('sluice up with DuckDB, then sluice query', () => {
+  it('answers for the requests it served, rolls them up, and leaves a file to read once stopped', async () => {
+    const dir = await tempDir();
+    const file = join(dir, 'sluice.yaml');
+    await writeFile(
+      file,
+      stringify({
+        logLevel: 'warn',
+        dataDir: dir,
+        auth: { adminKey: ADMIN_KEY, apiKeys: [{ name: 'beta', key: BETA_KEY }] },
+        providers: { sim: { type: 'sim' } },
+        routes: { chat: { targets: [{ provider: 'sim', model: 'sim-fast' }] } },
+        events: { sink: 'duckdb' },
+      }),
+    );
+    const port = await freePort();
+    const [command, args] = viaSetpriv(process.execPath, [
+      cli,
+      'up',
+      '--config',
+      file,
+      '--port',
+      String(port),
+    ]);
+    const child = spawn(command, args, { env: { PATH: process.env.PATH ?? '' }, stdio: 'ignore' });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    onTestFinished(async () => {
+      if (child.exitCode === null) {
+        child.kill('SIGKILL');
+        await exited;
+      }
+    });
+    const url = `http://127.0.0.1:${port}`;
+    await expect
+      .poll(
+        () =>
+          fetch(`${url}/healthz`).then(
+            (r) => r.ok,
+            () => false,
+          ),
+        { timeout: 30_000, interval: 100 },
+      )
+      .toBe(true);
+
+    const served = await fetch(`${url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${BETA_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'chat', messages: [{ role: 'user', content: 'What is 12 + 30?' }] }),
+    });
+    expect(served.status).toBe(200);
+    const id = served.headers.get('x-sluice-request-id') as string;
+
+    // The bus stores events in batches: poll until this one is there.
+    let listed: { data: { id: string; keyName: string }[] } = { data: [] };
+    for (let tries = 0; tries < 100 && listed.data.length === 0; tries++) {
+      const run = await query(['requests', '--format', 'json', '--url', url], { SLUICE_API_KEY: BETA_KEY });
+      if (run.code === 0) listed = JSON.parse(run.stdout);
+      if (listed.data.length === 0) await sleep(200);
+    }
+    expect(listed.data.map((event) => [event.id, event.keyName])).toEqual([[id, 'beta']]);
+
+    // The maintenance job ran at start: the watermark says how far the rollups go.
+    const watermark = await query(
+      ['sql', 'SELECT count(*) AS n FROM events_rollup_watermark', '--format', 'json', '--url', url],
+      {
+        SLUICE_ADMIN_KEY: ADMIN_KEY,
+      },
+    );
+    expect(JSON.parse(watermark.stdout).rows).toEqual([[1]]);
+
+    child.kill('SIGTERM');
+    await exited;
+    const offline = await query(['request', id, '--data-dir', dir, '--format', 'json']);
+    expect(offline.stderr).toBe('');
+    expect(JSON.parse(offline.stdout).event).toMatchObject({
+      id,
+      keyName: 'beta',
+      route: 'chat',
+      status: 200,
+    });
   });
 });
