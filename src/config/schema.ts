@@ -205,9 +205,10 @@ export const flowSchema = z.strictObject({
     .boolean()
     .default(true)
     .describe('Adaptive limits, admission queues, retry budget and breakers.'),
-  // A gateway starts generous (100 in flight per target) and lets the algorithm find the real capacity.
+  // Gradient2 from a small limit: slow start finds the capacity within a few round trips, where a
+  // generous start (100) floods a small model's own queue, in which priorities mean nothing.
   limit: limitAlgorithmSchema
-    .default(limitAlgorithmSchema.parse({ algorithm: 'gradient2', initialLimit: 100 }))
+    .default(limitAlgorithmSchema.parse({ algorithm: 'gradient2' }))
     .describe('The concurrency limit algorithm of every target (gradient2, vegas, aimd, fixed).'),
   queue: z
     .strictObject({

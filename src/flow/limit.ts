@@ -9,6 +9,12 @@ export interface LimitSample {
   /** Requests in flight when this one started (itself included). */
   inflight: number;
   /**
+   * Demand exceeds the limit as this request finishes: others are waiting for a permit. Only then
+   * would a higher limit be used; a limit that grew on other samples would drift up to what the
+   * clients never ask for, or past a burst that is already served (TCP's "cwnd-limited").
+   */
+  atLimit: boolean;
+  /**
    * The request failed in a way that signals congestion: timeout, 429, 529, 503, Retry-After,
    * rate-limit headers at zero. A dropped sample never counts as a latency sample.
    */

@@ -248,7 +248,14 @@ export class Limiter {
     if (kind !== 'ignore') {
       const dropped = kind === 'dropped';
       if (dropped) this.droppedCount++;
-      this.algorithm.update({ latencyMs: dropped ? now - grantedAt : latencyMs, inflight, dropped, at: now });
+      this.algorithm.update({
+        latencyMs: dropped ? now - grantedAt : latencyMs,
+        inflight,
+        // Requests wait for a permit as this one finishes: a higher limit would be used now.
+        atLimit: this.queue.length > 0,
+        dropped,
+        at: now,
+      });
     }
     while (this.queue.length > 0 && this.current < this.limit) {
       const waiter = this.queue.shift()!;

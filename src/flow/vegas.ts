@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { createLatencyProbe } from './latency-probe.js';
 import type { LimitAlgorithm, LimitSample } from './limit.js';
 
 export const vegasOptionsSchema = z.strictObject({
@@ -107,83 +108,6 @@ export function createVegas(
       // Far above beta (a generous initial limit, lost capacity), shed half the excess per round trip.
       else if (queue > 6 * log) estimate = clamp(estimate - Math.max(log, (queue - 6 * log) / 2) * perSample);
       return current();
-    },
-  };
-}
-
-/** What a probe learned about latency at the limit it started from. */
-export interface ProbeVerdict {
-  /** Latency grew along with concurrency: the target was queueing, its latency is not a no-load latency. */
-  queueing: boolean;
-  meanLatencyMs: number;
-  minLatencyMs: number;
-}
-
-/**
- * An experiment that tells a no-load latency from a queue, without draining the limit. It holds the
- * limit and averages `samples` requests; then raises the limit by a fifth (at least 1) and averages
- * `samples` requests started at the raised limit. A queue grows with concurrency, a no-load latency
- * does not: latency that grew by a quarter as much as concurrency, or more, means queueing. A quarter
- * rather than a half because the two mistakes differ: a false "queueing" only postpones learning to
- * the next probe, a false "not queueing" is the ratchet all over again. If concurrency cannot reach
- * the raised limit within four round trips (the clients want no more), there is no verdict.
- * While it runs, the limit algorithm holds still and lets the probe set the limit.
- */
-export function createLatencyProbe(samples: number) {
-  let phase: 'idle' | 'before' | 'after' = 'idle';
-  let held = 0;
-  let raised = 0;
-  let patience = 0;
-  let before = { count: 0, latency: 0, inflight: 0, min: Number.POSITIVE_INFINITY };
-  let after = { count: 0, latency: 0, inflight: 0 };
-  return {
-    get running() {
-      return phase !== 'idle';
-    },
-    /** The limit the experiment holds. */
-    get limit() {
-      return phase === 'after' ? raised : held;
-    },
-    start(limit: number) {
-      phase = 'before';
-      held = Math.floor(limit);
-      raised = Math.max(held + 1, Math.round(held * 1.2));
-      before = { count: 0, latency: 0, inflight: 0, min: Number.POSITIVE_INFINITY };
-      after = { count: 0, latency: 0, inflight: 0 };
-    },
-    stop() {
-      phase = 'idle';
-    },
-    observe(sample: LimitSample): ProbeVerdict | undefined {
-      if (phase === 'before') {
-        before.count++;
-        before.latency += sample.latencyMs;
-        before.inflight += sample.inflight;
-        before.min = Math.min(before.min, sample.latencyMs);
-        if (before.count === samples) {
-          phase = 'after';
-          patience = 4 * raised;
-        }
-        return undefined;
-      }
-      if (phase !== 'after') return undefined;
-      if (--patience < 0) {
-        phase = 'idle';
-        return undefined;
-      }
-      if (sample.inflight < raised) return undefined;
-      after.count++;
-      after.latency += sample.latencyMs;
-      after.inflight += sample.inflight;
-      if (after.count < samples) return undefined;
-      phase = 'idle';
-      const latencyGrowth = (after.latency * before.count) / (before.latency * after.count) - 1;
-      const inflightGrowth = (after.inflight * before.count) / (before.inflight * after.count) - 1;
-      return {
-        queueing: latencyGrowth >= inflightGrowth / 4,
-        meanLatencyMs: before.latency / before.count,
-        minLatencyMs: before.min,
-      };
     },
   };
 }

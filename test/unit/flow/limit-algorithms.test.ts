@@ -10,26 +10,34 @@ describe('limitAlgorithmSchema and createLimitAlgorithm', () => {
     const spec = limitAlgorithmSchema.parse({});
     expect(spec).toMatchObject({
       algorithm: 'gradient2',
-      initialLimit: 20,
+      initialLimit: 10,
       tolerance: 1.25,
+      queueSize: 2,
       longWindow: 600,
+      slowStart: true,
     });
     expect(build({}).name).toBe('gradient2');
   });
 
   it('builds each algorithm by name, starting at its initial limit', () => {
-    for (const algorithm of ['gradient2', 'vegas', 'aimd', 'fixed'] as const) {
+    // Gradient2 starts small and finds the capacity by slow start; the others start at 20.
+    for (const [algorithm, initial] of [
+      ['gradient2', 10],
+      ['vegas', 20],
+      ['aimd', 20],
+      ['fixed', 20],
+    ] as const) {
       const limit = build({ algorithm });
       expect(limit.name).toBe(algorithm);
-      expect(limit.limit).toBe(20);
+      expect(limit.limit).toBe(initial);
     }
     expect(build({ algorithm: 'aimd', initialLimit: 5 }).limit).toBe(5);
   });
 
   it('keeps a fixed limit whatever the samples say', () => {
     const fixed = build({ algorithm: 'fixed', limit: 7 });
-    expect(fixed.update({ latencyMs: 60_000, inflight: 7, dropped: true, at: 1 })).toBe(7);
-    expect(fixed.update({ latencyMs: 1, inflight: 7, dropped: false, at: 2 })).toBe(7);
+    expect(fixed.update({ latencyMs: 60_000, inflight: 7, atLimit: true, dropped: true, at: 1 })).toBe(7);
+    expect(fixed.update({ latencyMs: 1, inflight: 7, atLimit: true, dropped: false, at: 2 })).toBe(7);
     expect(fixed.limit).toBe(7);
   });
 

@@ -277,8 +277,8 @@ describe('Limiter', () => {
     first.success(120);
     third.ignore();
     expect(algorithm.samples).toEqual([
-      { latencyMs: 300, inflight: 2, dropped: true, at: 300 },
-      { latencyMs: 120, inflight: 1, dropped: false, at: 300 },
+      { latencyMs: 300, inflight: 2, atLimit: false, dropped: true, at: 300 },
+      { latencyMs: 120, inflight: 1, atLimit: false, dropped: false, at: 300 },
     ]);
     expect(limiter.snapshot()).toMatchObject({ inflight: 0, dropped: 1, admitted: 3 });
   });

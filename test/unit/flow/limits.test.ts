@@ -97,7 +97,13 @@ describe.each(Object.keys(adaptive))('%s limit', (name) => {
     const algorithm = create();
     overload(algorithm).run(3_000);
     const before = algorithm.limit;
-    const seen = feed(algorithm, 2_000, (at) => ({ latencyMs: 30_000, inflight: before, dropped: true, at }));
+    const seen = feed(algorithm, 2_000, (at) => ({
+      latencyMs: 30_000,
+      inflight: before,
+      atLimit: true,
+      dropped: true,
+      at,
+    }));
     expect(seen.some((limit, i) => limit > (i === 0 ? before : seen[i - 1]!))).toBe(false);
     expect(seen.at(-1)).toBe(1);
   });
@@ -107,7 +113,13 @@ describe.each(Object.keys(adaptive))('%s limit', (name) => {
     const sim = overload(algorithm);
     sim.run(3_000);
     const before = algorithm.limit;
-    const seen = feed(algorithm, 2_000, (at) => ({ latencyMs: 0.1, inflight: before, dropped: true, at }));
+    const seen = feed(algorithm, 2_000, (at) => ({
+      latencyMs: 0.1,
+      inflight: before,
+      atLimit: true,
+      dropped: true,
+      at,
+    }));
     expect(Math.max(...seen)).toBeLessThanOrEqual(before);
     sim.run(5_000);
     const after = sim.run(5_000);
@@ -124,6 +136,7 @@ describe.each(Object.keys(adaptive))('%s limit', (name) => {
       const limit = algorithm.update({
         latencyMs: 10 ** (rng.next() * 6 - 1),
         inflight: rng.int(1, 200),
+        atLimit: rng.next() < 0.5,
         dropped: rng.next() < 0.2,
         at: i * 10,
       });

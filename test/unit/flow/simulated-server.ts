@@ -54,7 +54,7 @@ export interface Simulation {
 /** The next thing that happens: a client (or, in the open loop, a new user) sends, or a request finishes. */
 type Pending =
   | { kind: 'send'; at: number; client: number }
-  | { kind: 'finish'; at: number; client: number; startedAt: number; inflight: number };
+  | { kind: 'finish'; at: number; client: number; startedAt: number; inflight: number; atLimit: boolean };
 
 /** Marks the open loop's arrivals, which are not a client. */
 const arrival = -1;
@@ -98,7 +98,14 @@ export function simulate(algorithm: LimitAlgorithm, options: SimulationOptions):
     for (let i = 1; i < slots.length; i++) if (slots[i]! < slots[slot]!) slot = i;
     const finish = Math.max(now, slots[slot]!) + base * (1 + jitter * (2 * rng.next() - 1));
     slots[slot] = finish;
-    pending.push({ kind: 'finish', at: finish, client, startedAt: now, inflight });
+    pending.push({
+      kind: 'finish',
+      at: finish,
+      client,
+      startedAt: now,
+      inflight,
+      atLimit: inflight >= algorithm.limit,
+    });
   };
 
   return {
@@ -127,7 +134,13 @@ export function simulate(algorithm: LimitAlgorithm, options: SimulationOptions):
         }
         inflight--;
         const latencyMs = now - event.startedAt;
-        const limit = algorithm.update({ latencyMs, inflight: event.inflight, dropped: false, at: now });
+        const limit = algorithm.update({
+          latencyMs,
+          inflight: event.inflight,
+          atLimit: event.atLimit,
+          dropped: false,
+          at: now,
+        });
         records.push({ at: now, latencyMs, inflight: event.inflight, limit, rejectedBefore: rejected });
         rejected = 0;
         if (event.client !== arrival && event.client < clients) {
