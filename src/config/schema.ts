@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { eventTypeProblems } from '../events/event-types.js';
 import { redactionPatternNames } from '../events/redaction.js';
 import { limitAlgorithmSchema } from '../flow/limit-algorithms.js';
+import { defaultDelay } from '../flow/limiter.js';
 import { priorities } from '../flow/priority.js';
 import { budgetSchema, rateLimitSchema } from '../policy/limit-rules.js';
 import { modelPriceSchema } from '../policy/model-price.js';
@@ -219,8 +220,32 @@ export const flowSchema = z.strictObject({
         .describe(
           'Fraction of the queue each priority may fill (default critical 1, high 1, normal 0.8, low 0.5, batch 0.25).',
         ),
+      delayTarget: z
+        .number()
+        .min(0)
+        .default(defaultDelay.target)
+        .describe(
+          'Queue-delay target, as a fraction of the time a request holds its permit (CoDel): once the queue has stood for delayInterval, a request that waited, or would wait, longer is shed, lowest priority first. 0: only deadlines and maxQueue bound waits.',
+        ),
+      delayInterval: z
+        .number()
+        .positive()
+        .default(defaultDelay.interval)
+        .describe(
+          'How long the queue must stand (in hold times) before the delay target applies: shorter bursts just wait.',
+        ),
+      delayExempt: z
+        .array(z.enum(priorities))
+        .default([...defaultDelay.exempt])
+        .describe('Priorities the delay target never sheds: they wait until their deadline.'),
     })
-    .default({ maxQueue: 1000, shares: {} }),
+    .default({
+      maxQueue: 1000,
+      shares: {},
+      delayTarget: defaultDelay.target,
+      delayInterval: defaultDelay.interval,
+      delayExempt: [...defaultDelay.exempt],
+    }),
   retryBudget: z
     .strictObject({
       ratio: z

@@ -26,7 +26,7 @@ export interface AcquireRequest {
   signal?: AbortSignal;
 }
 
-export type ShedReason = 'queue_full' | 'deadline' | 'cancelled';
+export type ShedReason = 'queue_full' | 'queue_delay' | 'deadline' | 'cancelled';
 
 /** A request the limiter refused or gave up on; `status` is the HTTP status it maps to. */
 export class ShedError extends Error {
@@ -60,7 +60,21 @@ export interface LimiterOptions {
   queueShare?: Partial<Record<Priority, number>>;
   /** How long a permit is assumed to be held before any has been released (ms). */
   initialHoldMs?: number;
+  /**
+   * The queue-delay target, as a fraction of the average time a permit is held (CoDel's target,
+   * relative to the target's own latency). Once the queue has stood, never empty, for
+   * `delayInterval` hold times (and until it has been empty as long), a request of a priority not
+   * in `delayExempt` is shed rather than left waiting longer than this. 0 turns it off: only
+   * deadlines and the queue's length bound waits.
+   */
+  delayTarget?: number;
+  /** How long (in hold times) the queue must stand before the delay target applies; a burst that drains sooner waits. */
+  delayInterval?: number;
+  /** Priorities the delay target never sheds: they wait until their deadline. */
+  delayExempt?: readonly Priority[];
 }
+
+export const defaultDelay = { target: 0.1, interval: 0.5, exempt: ['critical'] } as const;
 
 export const defaultQueueShare: Readonly<Record<Priority, number>> = {
   critical: 1,
@@ -75,7 +89,7 @@ export interface LimiterSnapshot {
   inflight: number;
   queued: number;
   queuedByPriority: Record<Priority, number>;
-  /** Requests shed for a full queue or a deadline; client cancellations are counted in `cancelled`. */
+  /** Requests shed for a full queue, a deadline or the queue-delay target; cancellations are counted in `cancelled`. */
   shedByPriority: Record<Priority, number>;
   cancelled: number;
   /** Permits released as dropped. */
@@ -101,7 +115,8 @@ const alpha = 0.2;
 /**
  * The admission gate in front of one target: a limit algorithm says how many requests may be
  * in flight, and the rest wait in a bounded queue ordered by priority, then earliest deadline.
- * Requests that cannot be served in time are shed at once rather than left to time out.
+ * Requests that cannot be served in time are shed at once rather than left to time out, and a
+ * queue that stands sheds, lowest priority first, whoever would wait past the delay target.
  */
 export class Limiter {
   private readonly target: string;
@@ -124,6 +139,22 @@ export class Limiter {
   private lastReleaseAt = Number.NEGATIVE_INFINITY;
   /** When the queue last became non-empty; undefined while it is empty. */
   private waitingSince: number | undefined;
+  /** When the queue last became empty. */
+  private emptySince = Number.NEGATIVE_INFINITY;
+  /**
+   * Since when the queue has been standing: non-empty for a whole interval without draining, and
+   * not empty for a whole interval since. Shedding overdue waiters may empty it for a moment; that
+   * is no relief.
+   */
+  private standingSince: number | undefined;
+  /** The start of the interval being judged, and the queue's length then (undefined: at the first). */
+  private judgedFrom = 0;
+  private judgedLength: number | undefined;
+  /** Whether any permit has been released: until then `holdMs` is a guess, too weak to shed on. */
+  private holdMeasured = false;
+  private readonly delayTarget: number;
+  private readonly delayInterval: number;
+  private readonly delayExempt: ReadonlySet<Priority>;
 
   constructor(
     options: LimiterOptions,
@@ -133,6 +164,9 @@ export class Limiter {
     this.algorithm = options.algorithm;
     this.maxQueue = options.maxQueue ?? 64;
     this.holdMs = options.initialHoldMs ?? 1_000;
+    this.delayTarget = options.delayTarget ?? defaultDelay.target;
+    this.delayInterval = options.delayInterval ?? defaultDelay.interval;
+    this.delayExempt = new Set(options.delayExempt ?? defaultDelay.exempt);
     const share = { ...defaultQueueShare, ...options.queueShare };
     this.caps = zeroes();
     for (const p of priorities) this.caps[p] = Math.floor(Math.min(1, Math.max(0, share[p])) * this.maxQueue);
@@ -152,6 +186,7 @@ export class Limiter {
     if (this.queue.length === 0 && this.current < this.limit) {
       return Promise.resolve(this.grant(priority, now, 0));
     }
+    this.shedOverdue(now);
 
     const rank = priorityRank(priority);
     let displaced: Waiter | undefined;
@@ -165,6 +200,9 @@ export class Limiter {
     const waitMs = (ahead + 1) * this.releaseIntervalMs(now);
     if (now + waitMs > deadlineAt) {
       return this.refuse(priority, this.lateError(priority, waitMs, deadlineAt - now));
+    }
+    if (waitMs > this.delayBudgetMs(priority, now)) {
+      return this.refuse(priority, this.standingError(priority, waitMs, now));
     }
     if (displaced) {
       const error = this.displacedError(displaced.priority, now);
@@ -191,7 +229,7 @@ export class Limiter {
         waiter.onAbort = () => this.abandon(waiter);
         signal.addEventListener('abort', waiter.onAbort, { once: true });
       }
-      if (this.queue.length === 0) this.waitingSince = now;
+      if (this.queue.length === 0) this.filled(now);
       this.queue.splice(ahead, 0, waiter);
       this.queuedByPriority[priority]++;
     });
@@ -238,6 +276,7 @@ export class Limiter {
     const now = this.clock.now();
     this.current--;
     this.holdMs += alpha * (now - grantedAt - this.holdMs);
+    this.holdMeasured = true;
     // Only gaps while requests wait measure capacity; otherwise releases follow demand.
     if (this.waitingSince !== undefined) {
       const gap = now - Math.max(this.lastReleaseAt, this.waitingSince);
@@ -257,12 +296,48 @@ export class Limiter {
         at: now,
       });
     }
+    this.shedOverdue(now);
     while (this.queue.length > 0 && this.current < this.limit) {
       const waiter = this.queue.shift()!;
       this.detach(waiter);
       waiter.resolve(this.grant(waiter.priority, now, now - waiter.enqueuedAt));
     }
-    if (this.queue.length === 0) this.waitingSince = undefined;
+    if (this.queue.length === 0) this.emptied(now);
+  }
+
+  private filled(now: number) {
+    this.standing(now);
+    this.waitingSince = now;
+    this.judgedFrom = now;
+    this.judgedLength = undefined;
+  }
+
+  private emptied(now: number) {
+    if (this.waitingSince === undefined) return;
+    this.standing(now);
+    this.waitingSince = undefined;
+    this.emptySince = now;
+  }
+
+  /** Whether the queue is standing at `now`, bringing `standingSince` up to date. */
+  private standing(now: number): boolean {
+    const interval = this.delayInterval * this.holdMs;
+    if (this.waitingSince !== undefined) {
+      if (this.standingSince === undefined && now - this.judgedFrom >= interval) {
+        // A queue that got shorter over the interval is draining: a burst being served, or a limit
+        // catching up with demand (slow start); judge the next interval. One that did not is fed
+        // as fast as it drains: overload. The first interval only sets the length to compare with.
+        if (this.judgedLength === undefined || this.queue.length < this.judgedLength) {
+          this.judgedFrom = now;
+          this.judgedLength = this.queue.length;
+        } else {
+          this.standingSince = now;
+        }
+      }
+    } else if (now - this.emptySince >= interval) {
+      this.standingSince = undefined;
+    }
+    return this.standingSince !== undefined;
   }
 
   /** Before any gap has been measured, Little's law at the limit: limit permits per hold time. */
@@ -275,6 +350,34 @@ export class Limiter {
     // A stalled target shows at once: the gap still open is a lower bound on the next one.
     if (this.waitingSince === undefined) return interval;
     return Math.max(interval, now - Math.max(this.lastReleaseAt, this.waitingSince));
+  }
+
+  /**
+   * How long a request of this priority may wait now: without limit while the queue absorbs a
+   * burst, the delay target once the queue has stood for the interval (CoDel's "standing queue":
+   * a queue that never drains is latency added for nothing, however long it is).
+   */
+  private delayBudgetMs(priority: Priority, now: number): number {
+    return this.delayExempt.has(priority) ? Number.POSITIVE_INFINITY : this.standingBudgetMs(now);
+  }
+
+  private standingBudgetMs(now: number): number {
+    if (this.delayTarget <= 0 || !this.holdMeasured || !this.standing(now)) return Number.POSITIVE_INFINITY;
+    return this.delayTarget * this.holdMs;
+  }
+
+  /** Sheds the waiters that have waited longer than the delay target; lower priorities wait longest, so go first. */
+  private shedOverdue(now: number) {
+    if (this.waitingSince === undefined) return;
+    const budget = this.standingBudgetMs(now);
+    if (budget === Number.POSITIVE_INFINITY) return;
+    for (let i = this.queue.length - 1; i >= 0; i--) {
+      const waiter = this.queue[i]!;
+      if (this.delayExempt.has(waiter.priority) || now - waiter.enqueuedAt <= budget) continue;
+      this.remove(waiter);
+      this.shed(waiter, this.overdueError(waiter, i, budget, now));
+      if (this.waitingSince === undefined) return;
+    }
   }
 
   /** Waiters that would be served before a new one of this rank and deadline. */
@@ -312,7 +415,7 @@ export class Limiter {
   private remove(waiter: Waiter) {
     this.queue.splice(this.queue.indexOf(waiter), 1);
     this.detach(waiter);
-    if (this.queue.length === 0) this.waitingSince = undefined;
+    if (this.queue.length === 0) this.emptied(this.clock.now());
   }
 
   /** Stops watching a waiter that has left the queue. */
@@ -376,6 +479,33 @@ export class Limiter {
     );
   }
 
+  private standingError(priority: Priority, waitMs: number, now: number): ShedError {
+    const budget = this.delayBudgetMs(priority, now);
+    const retryAfterMs = Math.ceil(waitMs - budget);
+    return new ShedError(
+      'queue_delay',
+      priority,
+      retryAfterMs,
+      `Shed: the queue for ${this.target} has been standing for ${seconds(now - (this.standingSince ?? now))} ` +
+        `(${this.waiting()}), and a ${priority}-priority request would wait about ${milliseconds(waitMs)}, ` +
+        `beyond the queue-delay target of ${milliseconds(budget)}; lower-priority traffic is shed first. ` +
+        `Retry after ${retrySeconds(retryAfterMs)}s.`,
+    );
+  }
+
+  private overdueError(waiter: Waiter, ahead: number, budget: number, now: number): ShedError {
+    const retryAfterMs = Math.ceil((ahead + 1) * this.releaseIntervalMs(now));
+    return new ShedError(
+      'queue_delay',
+      waiter.priority,
+      retryAfterMs,
+      `Shed: this ${waiter.priority}-priority request waited ${milliseconds(now - waiter.enqueuedAt)} ` +
+        `in the queue for ${this.target}, which has been standing for ${seconds(now - (this.standingSince ?? now))} ` +
+        `(${this.waiting()}): beyond the queue-delay target of ${milliseconds(budget)}; ` +
+        `lower-priority traffic is shed first. Retry after ${retrySeconds(retryAfterMs)}s.`,
+    );
+  }
+
   private cancelledError(priority: Priority): ShedError {
     return new ShedError(
       'cancelled',
@@ -396,6 +526,10 @@ function zeroes(): Record<Priority, number> {
 
 function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)}s`;
+}
+
+function milliseconds(ms: number): string {
+  return `${Math.round(ms)} ms`;
 }
 
 function retrySeconds(ms: number): number {

@@ -673,6 +673,14 @@ function budgetExhausted(route: string, last: Last | undefined): ApiError {
   );
 }
 
+/** The error code a client gets when every target shed its request, by the reason of the last shed. */
+const shedCodes: Record<ShedError['reason'], string> = {
+  queue_full: 'shed_queue_full',
+  queue_delay: 'shed_queue_delay',
+  deadline: 'shed_deadline',
+  cancelled: 'client_closed_request',
+};
+
 function exhausted(last: Last | undefined): ApiError {
   if (!last)
     return apiError('server_error', 502, 'No target could be tried for this route.', { code: 'no_target' });
@@ -680,7 +688,7 @@ function exhausted(last: Last | undefined): ApiError {
   if (last.shed) {
     const seconds = Math.max(1, Math.ceil(last.shed.retryAfterMs / 1000));
     return apiError('rate_limit', 429, last.shed.message, {
-      code: last.shed.reason === 'deadline' ? 'shed_deadline' : 'shed_queue_full',
+      code: shedCodes[last.shed.reason],
       headers: { 'retry-after': String(seconds) },
     });
   }

@@ -186,7 +186,8 @@ describe('Limiter', () => {
   });
 
   it('predicts the wait from the measured admission throughput, and sees a stalled target at once', async () => {
-    const { clock, acquire } = setup(1, { initialHoldMs: 1_000 });
+    // Waits bounded by deadlines alone: the queue-delay target would shed these waiters first.
+    const { clock, acquire } = setup(1, { initialHoldMs: 1_000, delayTarget: 0 });
     let current = await acquire('normal');
     const waiters = Array.from({ length: 23 }, (_, i) => track(`w${i}`, acquire('high')));
     // The target turns out to serve one request every 100 ms.
@@ -207,6 +208,180 @@ describe('Limiter', () => {
     await settle();
     expect(stalled.error).toMatchObject({ reason: 'deadline' });
     expect(fits.error).toBeUndefined();
+  });
+
+  describe('queue-delay target (CoDel)', () => {
+    /**
+     * Limit 1, and one permit already held for 100 ms: the hold time is known, so the delay target
+     * is 10 ms (0.1 × 100) and the queue stands once it has not emptied for 100 ms. Returns the
+     * permit now held, taken at 100 ms.
+     */
+    async function measured(options: Partial<LimiterOptions> = {}) {
+      const harness = setup(1, { initialHoldMs: 100, maxQueue: 10, queueShare: everyShareFull, ...options });
+      const first = await harness.acquire('normal');
+      harness.clock.advance(100);
+      first.success(1);
+      return { ...harness, holder: await harness.acquire('normal') };
+    }
+
+    it('lets a burst wait past the target while the queue drains within the interval', async () => {
+      const { clock, limiter, acquire, holder } = await measured();
+      const burst = (['normal', 'low', 'batch'] as const).map((p) => track(p, acquire(p)));
+      let current = holder;
+      for (const waiter of burst) {
+        clock.advance(20);
+        current.success(1);
+        await settle();
+        current = waiter.permit!;
+      }
+      expect(burst.map((w) => [w.error, w.permit?.queuedMs])).toEqual([
+        [undefined, 20],
+        [undefined, 40],
+        [undefined, 60],
+      ]);
+      expect(limiter.snapshot().shedByPriority).toEqual({
+        critical: 0,
+        high: 0,
+        normal: 0,
+        low: 0,
+        batch: 0,
+      });
+    });
+
+    it('serves a burst that takes many intervals to drain: a queue that only drains is not standing', async () => {
+      const { clock, limiter, acquire, holder } = await measured({ maxQueue: 20 });
+      const burst = Array.from({ length: 20 }, (_, i) => track(`w${i}`, acquire('normal')));
+      // One permit back every 50 ms: the burst drains over 1 s, ten times the interval.
+      let current = holder;
+      for (const waiter of burst) {
+        clock.advance(50);
+        current.success(1);
+        await settle();
+        current = waiter.permit!;
+      }
+      expect(burst.filter((w) => w.error)).toEqual([]);
+      expect(burst.at(-1)?.permit?.queuedMs).toBe(1_000);
+      expect(limiter.snapshot().shedByPriority.normal).toBe(0);
+    });
+
+    it('once the queue has stood for the interval, sheds whoever waited or would wait past the target; critical waits', async () => {
+      const { clock, limiter, acquire, holder } = await measured();
+      const batch = track('batch', acquire('batch'));
+      const high = track('high', acquire('high'));
+      const critical = track('critical', acquire('critical'));
+      // 50 ms later the queue has not emptied for 50 ms: a burst, not yet a standing queue.
+      clock.advance(50);
+      const early = track('early', acquire('normal'));
+      await settle();
+      expect([batch, high, critical, early].map((w) => w.error)).toEqual([
+        undefined,
+        undefined,
+        undefined,
+        undefined,
+      ]);
+
+      // 150 ms: it has stood since 200 ms. An arrival meets it: the waiters past 10 ms go, but for
+      // critical, and the arrival itself would wait longer than that.
+      clock.advance(100);
+      const late = track('late', acquire('high'));
+      await settle();
+      expect(batch.error).toMatchObject({ reason: 'queue_delay', priority: 'batch', status: 503 });
+      expect(batch.error?.message).toContain(
+        'Shed: this batch-priority request waited 150 ms in the queue for sim/sim-fast, which has been standing for',
+      );
+      expect(batch.error?.message).toContain('beyond the queue-delay target of 10 ms');
+      expect(early.error).toMatchObject({ reason: 'queue_delay', priority: 'normal' });
+      expect(high.error).toMatchObject({ reason: 'queue_delay', priority: 'high' });
+      expect(late.error).toMatchObject({ reason: 'queue_delay', priority: 'high' });
+      expect(late.error?.message).toContain('a high-priority request would wait about');
+      expect(critical.error).toBeUndefined();
+      expect(limiter.snapshot()).toMatchObject({
+        queued: 1,
+        queuedByPriority: { critical: 1, high: 0, normal: 0, low: 0, batch: 0 },
+        shedByPriority: { critical: 0, high: 2, normal: 1, low: 0, batch: 1 },
+      });
+
+      holder.success(1);
+      await settle();
+      expect(critical.permit?.queuedMs).toBe(150);
+    });
+
+    it('does not count a queue as standing while the limit grows to absorb it (slow start)', async () => {
+      const clock = new ManualClock();
+      let limit = 1;
+      const doubling: LimitAlgorithm = {
+        name: 'test',
+        get limit() {
+          return limit;
+        },
+        update() {
+          limit = Math.min(2 * limit, 64);
+          return limit;
+        },
+      };
+      const limiter = new Limiter(
+        { target: 'sim/sim-fast', algorithm: doubling, initialHoldMs: 60, queueShare: everyShareFull },
+        clock,
+      );
+      const acquire = (priority: Priority) =>
+        limiter.acquire({ priority, deadlineAt: Number.POSITIVE_INFINITY });
+      let held = [await acquire('normal')];
+      const burst = Array.from({ length: 30 }, (_, i) => track(`w${i}`, acquire('batch')));
+      // Every 60 ms all permits come back and the limit doubles: the queue stands for 240 ms, four
+      // hold times, and drains only as the limit catches up with it.
+      for (let round = 0; round < 5; round++) {
+        clock.advance(60);
+        for (const permit of held) permit.success(1);
+        await settle();
+        held = burst.flatMap((w) => (w.permit && !held.includes(w.permit) ? [w.permit] : []));
+      }
+      expect(burst.filter((w) => w.error)).toEqual([]);
+      expect(burst.every((w) => w.permit)).toBe(true);
+    });
+
+    it('stops shedding for delay once the queue has been empty for the interval', async () => {
+      const { clock, acquire, holder } = await measured();
+      track('stood', acquire('normal'));
+      clock.advance(150);
+      // The queue stands; shedding its waiter empties it at 250 ms, which is no relief yet.
+      const during = track('during', acquire('normal'));
+      clock.advance(50);
+      const soon = track('soon', acquire('normal'));
+      await settle();
+      expect(during.error).toMatchObject({ reason: 'queue_delay' });
+      expect(soon.error).toMatchObject({ reason: 'queue_delay' });
+
+      // Empty from 300 ms to 450 ms: more than an interval. Waits are bounded by deadlines again.
+      clock.advance(150);
+      const after = track('after', acquire('normal'));
+      clock.advance(100);
+      holder.success(1);
+      await settle();
+      expect(after.error).toBeUndefined();
+      expect(after.permit?.queuedMs).toBe(100);
+    });
+
+    it('sheds nothing for delay before a permit has been released: until then the hold time is a guess', async () => {
+      const { clock, limiter, acquire } = setup(1, { initialHoldMs: 100 });
+      await acquire('normal');
+      const waiters = [track('normal', acquire('normal')), track('batch', acquire('batch'))];
+      clock.advance(5_000);
+      const arrival = track('arrival', acquire('low'));
+      await settle();
+      expect([...waiters, arrival].map((w) => w.error)).toEqual([undefined, undefined, undefined]);
+      expect(limiter.snapshot().queued).toBe(3);
+    });
+
+    it('with a delay target of 0, a standing queue is bounded by deadlines and its length alone', async () => {
+      const { clock, acquire, holder } = await measured({ delayTarget: 0 });
+      const waiter = track('waiter', acquire('batch'));
+      clock.advance(1_000);
+      const arrival = track('arrival', acquire('batch'));
+      holder.success(1);
+      await settle();
+      expect(waiter.permit?.queuedMs).toBe(1_000);
+      expect(arrival.error).toBeUndefined();
+    });
   });
 
   it('a queued request whose deadline passes leaves the queue', async () => {
