@@ -4,7 +4,17 @@ import { type SumName, type Timing, timingColumns } from './metrics.js';
 import type { Scope, Selection } from './query.js';
 import { type Params, params, type SqlDialect } from './sql-dialect.js';
 
-export const ROLLUP_TABLE = 'events_rollup_1m';
+/**
+ * The rollup tiers, finest first: the same table layout at two grains. Minutes serve steps of
+ * whole minutes; hours compress a busy gateway's events far more (every key and route that was
+ * active in an hour is one row, not sixty), so week- and month-long ranges read them.
+ */
+export const rollupTiers = [
+  { table: 'events_rollup_1m', grainMs: 60_000 },
+  { table: 'events_rollup_1h', grainMs: 3_600_000 },
+] as const;
+
+export type RollupTier = (typeof rollupTiers)[number];
 
 /** What a compiler needs to know about the database it writes for. */
 export interface CompileContext {
@@ -14,11 +24,11 @@ export interface CompileContext {
 }
 
 /**
- * Where the aggregates come from. `raw`: the events table. `rollup`: the per-minute rollups for
- * the whole minutes in [startMs, endMs), and raw events for the rest of the range (the partial
- * minutes at its ends and the minutes not rolled up yet), added together.
+ * Where the aggregates come from. `raw`: the events table. `rollup`: a rollup tier for its whole
+ * buckets in [startMs, endMs), and raw events for the rest of the range (the partial minutes or
+ * hours at its ends and those not rolled up yet), added together.
  */
-export type Source = { kind: 'raw' } | { kind: 'rollup'; startMs: number; endMs: number };
+export type Source = { kind: 'raw' } | { kind: 'rollup'; tier: RollupTier; startMs: number; endMs: number };
 
 export interface AggregateSpec {
   selection: Selection;
@@ -176,7 +186,7 @@ function keys(ctx: CompileContext, table: Table, spec: AggregateSpec, p: Params,
   const select: string[] = [];
   const group: string[] = [];
   if (spec.stepMs !== undefined) {
-    const time = table === 'raw' ? 'time_ms' : 'minute_ms';
+    const time = table === 'raw' ? 'time_ms' : 'start_ms';
     select.push(`${ctx.dialect.bucket(time, spec.stepMs)} AS t`);
     group.push('t');
   }
@@ -271,7 +281,7 @@ function rollupStatement(ctx: CompileContext, spec: AggregateSpec): SqlStatement
     sql: `SELECT ${outerSelect.join(', ')}
 FROM (
   SELECT ${rollupSelect.join(', ')}
-  FROM ${d.from(ROLLUP_TABLE)}
+  FROM ${d.from(spec.source.tier.table)}
   WHERE ${rollupWhere.join('\n    AND ')}
   ${groupBy(rollupKeys.group)}
   UNION ALL
@@ -290,7 +300,7 @@ function groupBy(keys: string[]): string {
 }
 
 function rollupRange(p: Params, source: { startMs: number; endMs: number }): string[] {
-  return [`minute_ms >= ${p.add(source.startMs, 'Int64')}`, `minute_ms < ${p.add(source.endMs, 'Int64')}`];
+  return [`start_ms >= ${p.add(source.startMs, 'Int64')}`, `start_ms < ${p.add(source.endMs, 'Int64')}`];
 }
 
 /**
@@ -310,10 +320,10 @@ export function histogramStatement(ctx: CompileContext, spec: AggregateSpec, tim
   const rollupPart =
     d.engine === 'duckdb'
       ? `SELECT ${[...rollupKeys.select, `unnest(${buckets}) AS b`, `unnest(${counts}) AS c`].join(', ')}
-  FROM ${d.from(ROLLUP_TABLE)}
+  FROM ${d.from(spec.source.tier.table)}
   WHERE ${rollupWhere.join('\n    AND ')}`
       : `SELECT ${[...rollupKeys.select, 'b', 'c'].join(', ')}
-  FROM ${d.from(ROLLUP_TABLE)} ARRAY JOIN ${buckets} AS b, ${counts} AS c
+  FROM ${d.from(spec.source.tier.table)} ARRAY JOIN ${buckets} AS b, ${counts} AS c
   WHERE ${rollupWhere.join('\n    AND ')}`;
 
   const column = timingColumns[timing];

@@ -3,6 +3,7 @@ import {
   type AggregateSpec,
   aggregateStatement,
   type CompileContext,
+  rollupTiers,
 } from '../../../src/analytics/compile.js';
 import { parseDimension } from '../../../src/analytics/dimensions.js';
 import type { Selection } from '../../../src/analytics/query.js';
@@ -61,7 +62,7 @@ describe('the analytics query compiler', () => {
       duckdb,
       spec({
         scope: { kind: 'key', keyId: null, keyName: 'team-a' },
-        source: { kind: 'rollup', startMs: 1_200_000, endMs: 1_800_000 },
+        source: { kind: 'rollup', tier: rollupTiers[0], startMs: 1_200_000, endMs: 1_800_000 },
       }),
     );
     expect(statement.sql).toContain('UNION ALL');
