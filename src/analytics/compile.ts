@@ -221,18 +221,27 @@ export function timeRange(dialect: SqlDialect, p: Params, fromMs: number, toMs: 
   return where;
 }
 
-function rawRange(ctx: CompileContext, spec: AggregateSpec, p: Params): string[] {
-  const where = timeRange(ctx.dialect, p, spec.selection.fromMs, spec.selection.toMs);
-  if (spec.source.kind === 'rollup') {
-    const { startMs, endMs } = spec.source;
-    where.push(`NOT (time_ms >= ${p.add(startMs, 'Int64')} AND time_ms < ${p.add(endMs, 'Int64')})`);
-  }
-  return where;
+/**
+ * What raw events a rollup source leaves to read: before and after its whole buckets. Each is a
+ * plain range, read on its own, so the engine skips everything between (a NOT over the rollup's
+ * range would be checked row by row over the whole range).
+ */
+function remainders(spec: AggregateSpec): [number, number][] {
+  const { fromMs, toMs } = spec.selection;
+  if (spec.source.kind === 'raw') return [[fromMs, toMs]];
+  const ranges: [number, number][] = [
+    [fromMs, spec.source.startMs],
+    [spec.source.endMs, toMs],
+  ];
+  return ranges.filter(([low, high]) => high > low);
 }
 
 function rawStatement(ctx: CompileContext, spec: AggregateSpec): SqlStatement {
   const p = params(ctx.dialect);
-  const where = [...rawRange(ctx, spec, p), ...conditions(ctx, 'raw', spec, p)];
+  const where = [
+    ...timeRange(ctx.dialect, p, spec.selection.fromMs, spec.selection.toMs),
+    ...conditions(ctx, 'raw', spec, p),
+  ];
   const { select, group } = keys(ctx, 'raw', spec, p, where);
   for (const name of spec.sums) select.push(`${rawSum(ctx, name)} AS ${resultColumn.sum(name)}`);
   for (const [timing, qs] of quantilesOf(spec.quantiles)) {
@@ -265,12 +274,20 @@ function rollupStatement(ctx: CompileContext, spec: AggregateSpec): SqlStatement
     ...spec.sums.map((name) => `sum(${name}) AS ${partial(resultColumn.sum(name))}`),
   ];
 
-  const rawWhere = [...rawRange(ctx, spec, p), ...conditions(ctx, 'raw', spec, p)];
-  const rawKeys = keys(ctx, 'raw', spec, p, rawWhere);
-  const rawSelect = [
-    ...rawKeys.select,
-    ...spec.sums.map((name) => `${rawSum(ctx, name)} AS ${partial(resultColumn.sum(name))}`),
-  ];
+  const rawParts = remainders(spec).map(([low, high]) => {
+    const where = [...timeRange(d, p, low, high), ...conditions(ctx, 'raw', spec, p)];
+    const rawKeys = keys(ctx, 'raw', spec, p, where);
+    const select = [
+      ...rawKeys.select,
+      ...spec.sums.map((name) => `${rawSum(ctx, name)} AS ${partial(resultColumn.sum(name))}`),
+    ];
+    return `
+  UNION ALL
+  SELECT ${select.join(', ')}
+  FROM ${d.from('events')}
+  WHERE ${where.join('\n    AND ')}
+  ${groupBy(rawKeys.group)}`;
+  });
 
   const outerKeys = [...(spec.stepMs !== undefined ? ['t'] : []), ...(spec.groupBy ? ['g'] : [])];
   const outerSelect = [
@@ -283,12 +300,7 @@ FROM (
   SELECT ${rollupSelect.join(', ')}
   FROM ${d.from(spec.source.tier.table)}
   WHERE ${rollupWhere.join('\n    AND ')}
-  ${groupBy(rollupKeys.group)}
-  UNION ALL
-  SELECT ${rawSelect.join(', ')}
-  FROM ${d.from('events')}
-  WHERE ${rawWhere.join('\n    AND ')}
-  ${groupBy(rawKeys.group)}
+  ${groupBy(rollupKeys.group)}${rawParts.join('')}
 ) AS parts
 ${groupAndOrder(spec, outerKeys)}`,
     params: p.values,
@@ -327,25 +339,31 @@ export function histogramStatement(ctx: CompileContext, spec: AggregateSpec, tim
   WHERE ${rollupWhere.join('\n    AND ')}`;
 
   const column = timingColumns[timing];
-  const rawWhere = [...rawRange(ctx, spec, p), `${column} IS NOT NULL`, ...conditions(ctx, 'raw', spec, p)];
-  const rawKeys = keys(ctx, 'raw', unkeyed, p, rawWhere);
   // Same types on both sides of the UNION: ClickHouse has no common supertype for every pair.
   const bucket =
     d.engine === 'duckdb'
       ? d.histogramBucket(column)
       : `toInt32(assumeNotNull(${d.histogramBucket(column)}))`;
-  const rawPart = `SELECT ${[...rawKeys.select, `${bucket} AS b`, `${d.count()} AS c`].join(', ')}
+  const rawParts = remainders(spec).map(([low, high]) => {
+    const where = [
+      ...timeRange(d, p, low, high),
+      `${column} IS NOT NULL`,
+      ...conditions(ctx, 'raw', spec, p),
+    ];
+    const rawKeys = keys(ctx, 'raw', unkeyed, p, where);
+    return `
+  UNION ALL
+  SELECT ${[...rawKeys.select, `${bucket} AS b`, `${d.count()} AS c`].join(', ')}
   FROM ${d.from('events')}
-  WHERE ${rawWhere.join('\n    AND ')}
+  WHERE ${where.join('\n    AND ')}
   GROUP BY ${[...rawKeys.group, 'b'].join(', ')}`;
+  });
 
-  const outerKeys = [...rawKeys.group, 'b'];
+  const outerKeys = [...rollupKeys.group, 'b'];
   return {
     sql: `SELECT ${outerKeys.join(', ')}, sum(c) AS c
 FROM (
-  ${rollupPart}
-  UNION ALL
-  ${rawPart}
+  ${rollupPart}${rawParts.join('')}
 ) AS parts
 GROUP BY ${outerKeys.join(', ')}`,
     params: p.values,

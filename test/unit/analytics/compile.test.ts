@@ -57,7 +57,7 @@ describe('the analytics query compiler', () => {
     expect(aggregateStatement(duckdb, spec()).sql).not.toMatch(/key_name|key_id/);
   });
 
-  it('keeps the tenant filter on both halves of a rollup query', () => {
+  it('keeps the tenant filter on every part of a rollup query: rollups and raw events before and after', () => {
     const statement = aggregateStatement(
       duckdb,
       spec({
@@ -66,7 +66,7 @@ describe('the analytics query compiler', () => {
       }),
     );
     expect(statement.sql).toContain('UNION ALL');
-    expect(statement.sql.match(/key_name = \$p\d+/g)).toHaveLength(2);
+    expect(statement.sql.match(/key_name = \$p\d+/g)).toHaveLength(3);
   });
 
   it('never writes a client’s value into the SQL text', () => {
