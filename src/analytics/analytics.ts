@@ -10,8 +10,9 @@ import {
   type CompileContext,
   histogramStatement,
   quantilesOf,
-  ROLLUP_TABLE,
+  type RollupTier,
   resultColumn,
+  rollupTiers,
   type Source,
   timeRange,
 } from './compile.js';
@@ -49,7 +50,7 @@ import { createRollupTables, WATERMARK_TABLE } from './rollup-table.js';
 import { buildRollups, type RollupReport, rollupWatermark } from './rollups.js';
 import { clickhouseDialect, duckdbDialect, params } from './sql-dialect.js';
 import { guardSql } from './sql-guard.js';
-import { autoStep, ceilTo, DAY_MS, floorTo, iso, MINUTE_MS, parseDuration } from './time-range.js';
+import { autoStep, ceilTo, DAY_MS, floorTo, iso, parseDuration } from './time-range.js';
 
 export interface AnalyticsSettings {
   rollups: {
@@ -100,19 +101,19 @@ export interface TimeseriesResult {
   /** Bucket starts, epoch ms. */
   t: number[];
   series: { group: string | null; values: Partial<Record<MetricName, (number | null)[]>> }[];
-  /** `rollup` when whole minutes came from the per-minute rollups (percentiles approximate). */
-  source: Source['kind'];
+  /** `raw`, or the rollup table whole minutes or hours came from (percentiles then approximate). */
+  source: SourceName;
 }
 
 export interface BreakdownResult {
   by: string;
   rows: { group: string | null; values: Partial<Record<MetricName, number | null>> }[];
-  source: Source['kind'];
+  source: SourceName;
 }
 
 export interface SummaryResult {
   values: Partial<Record<MetricName, number | null>>;
-  source: Source['kind'];
+  source: SourceName;
 }
 
 export interface RequestDetail {
@@ -144,6 +145,13 @@ export interface Analytics {
   sql(text: string): Promise<SqlResult | ApiError>;
   /** One pass of the background job: roll up closed minutes, then delete what retention expired. */
   maintain(): Promise<MaintenanceReport>;
+}
+
+/** Where an answer came from: raw events, or a rollup table (with raw events for the rest). */
+export type SourceName = 'raw' | RollupTier['table'];
+
+function sourceName(source: Source): SourceName {
+  return source.kind === 'raw' ? 'raw' : source.tier.table;
 }
 
 /** Most buckets a time series may have; a finer step over a longer range is refused. */
@@ -264,8 +272,8 @@ export function createAnalytics(options: AnalyticsOptions): Analytics {
       }
       const eventColumns = await columnsOf('events');
       if (!eventColumns) throw new QueryError('the events table does not exist yet', 'unavailable');
-      const rollups =
-        (await columnsOf(ROLLUP_TABLE)) !== undefined && (await columnsOf(WATERMARK_TABLE)) !== undefined;
+      let rollups = (await columnsOf(WATERMARK_TABLE)) !== undefined;
+      for (const tier of rollupTiers) rollups &&= (await columnsOf(tier.table)) !== undefined;
       return { ctx: { dialect, eventColumns }, rollups };
     })().catch((error: unknown) => {
       preparing = undefined;
@@ -279,6 +287,11 @@ export function createAnalytics(options: AnalyticsOptions): Analytics {
   }
 
   /** Raw events, or rollups for the whole minutes when the range is long (see docs/analytics.md). */
+  /**
+   * Raw events, or the coarsest rollup tier that fits: its grain divides the step; the range is
+   * long (or starts before raw retention); every dimension is kept; and each of its rows there
+   * stands for enough events to be worth reading (see docs/analytics.md).
+   */
   async function chooseSource(
     prepared: Prepared,
     selection: Selection,
@@ -287,32 +300,35 @@ export function createAnalytics(options: AnalyticsOptions): Analytics {
   ): Promise<Source> {
     const raw: Source = { kind: 'raw' };
     if (!settings.rollups.enabled || !prepared.rollups) return raw;
-    if (stepMs !== undefined && stepMs % MINUTE_MS !== 0) return raw;
     if (dimensions.some((dimension) => !dimension.inRollup)) return raw;
     const rawDays = settings.retention.rawDays;
     const beforeRaw = rawDays > 0 && selection.fromMs < now() - rawDays * DAY_MS;
     if (!beforeRaw && selection.toMs - selection.fromMs < settings.rollups.minRangeMs) return raw;
-    const watermark = await rollupWatermark(reader, prepared.ctx);
-    if (watermark === null) return raw;
-    const startMs = ceilTo(selection.fromMs, MINUTE_MS);
-    const endMs = Math.min(floorTo(selection.toMs, MINUTE_MS), watermark);
-    if (endMs <= startMs) return raw;
-    if (!beforeRaw) {
-      // Where traffic is light a rollup row stands for few events, and reading it (histograms
-      // included) costs more than the events themselves: then the events are read.
-      const { events, rows: rollupRows } = await rowsIn(startMs, endMs);
-      if (rollupRows === 0 || events < rollupRows * settings.rollups.minCompression) return raw;
+    for (const tier of [...rollupTiers].reverse()) {
+      if (stepMs !== undefined && stepMs % tier.grainMs !== 0) continue;
+      const watermark = await rollupWatermark(reader, prepared.ctx, tier);
+      if (watermark === null) continue;
+      const startMs = ceilTo(selection.fromMs, tier.grainMs);
+      const endMs = Math.min(floorTo(selection.toMs, tier.grainMs), watermark);
+      if (endMs <= startMs) continue;
+      if (!beforeRaw) {
+        // Where traffic is light a rollup row stands for few events, and reading it (histograms
+        // included) costs more than the events themselves: then the events are read.
+        const { events, rows: rollupRows } = await rowsIn(tier, startMs, endMs);
+        if (rollupRows === 0 || events < rollupRows * settings.rollups.minCompression) continue;
+      }
+      return { kind: 'rollup', tier, startMs, endMs };
     }
-    return { kind: 'rollup', startMs, endMs };
+    return raw;
   }
 
-  /** Raw events and rollup rows in [startMs, endMs), to weigh one against the other. */
-  async function rowsIn(startMs: number, endMs: number) {
+  /** Raw events and a tier's rows in [startMs, endMs), to weigh one against the other. */
+  async function rowsIn(tier: RollupTier, startMs: number, endMs: number) {
     const p = params(dialect);
     const [counts] = await rows({
       sql: `SELECT
   (SELECT count(*) FROM ${dialect.table('events')} WHERE ${timeRange(dialect, p, startMs, endMs).join(' AND ')}) AS events,
-  (SELECT count(*) FROM ${dialect.table(ROLLUP_TABLE)} WHERE minute_ms >= ${p.add(startMs, 'Int64')} AND minute_ms < ${p.add(endMs, 'Int64')}) AS rollup_rows`,
+  (SELECT count(*) FROM ${dialect.table(tier.table)} WHERE start_ms >= ${p.add(startMs, 'Int64')} AND start_ms < ${p.add(endMs, 'Int64')}) AS rollup_rows`,
       params: p.values,
     });
     return { events: Number(counts?.events ?? 0), rows: Number(counts?.rollup_rows ?? 0) };
@@ -404,7 +420,7 @@ export function createAnalytics(options: AnalyticsOptions): Analytics {
           stepMs,
           metrics: query.metrics,
           t,
-          source: source.kind,
+          source: sourceName(source),
         };
 
         let groups: (string | null)[] = [null];
@@ -481,7 +497,7 @@ export function createAnalytics(options: AnalyticsOptions): Analytics {
               values: Object.fromEntries(query.metrics.map((m) => [m, metricValue(m, aggregates, seconds)])),
             };
           }),
-          source: source.kind,
+          source: sourceName(source),
         };
       }),
 
@@ -504,7 +520,7 @@ export function createAnalytics(options: AnalyticsOptions): Analytics {
         const seconds = (selection.toMs - selection.fromMs) / 1000;
         return {
           values: Object.fromEntries(query.metrics.map((m) => [m, metricValue(m, aggregates, seconds)])),
-          source: source.kind,
+          source: sourceName(source),
         };
       }),
 
@@ -565,7 +581,7 @@ export function createAnalytics(options: AnalyticsOptions): Analytics {
       const retention = await expireEvents(reader, ctx, {
         nowMs,
         policy: settings.retention,
-        rolledUpThroughMs: rollups?.throughMs ?? null,
+        rolledUpThroughMs: rollups ? Math.min(...Object.values(rollups).map((tier) => tier.throughMs)) : null,
         rollups: settings.rollups.enabled,
       });
       return { rollups, retention };

@@ -4,7 +4,17 @@ import { type SumName, type Timing, timingColumns } from './metrics.js';
 import type { Scope, Selection } from './query.js';
 import { type Params, params, type SqlDialect } from './sql-dialect.js';
 
-export const ROLLUP_TABLE = 'events_rollup_1m';
+/**
+ * The rollup tiers, finest first: the same table layout at two grains. Minutes serve steps of
+ * whole minutes; hours compress a busy gateway's events far more (every key and route that was
+ * active in an hour is one row, not sixty), so week- and month-long ranges read them.
+ */
+export const rollupTiers = [
+  { table: 'events_rollup_1m', grainMs: 60_000 },
+  { table: 'events_rollup_1h', grainMs: 3_600_000 },
+] as const;
+
+export type RollupTier = (typeof rollupTiers)[number];
 
 /** What a compiler needs to know about the database it writes for. */
 export interface CompileContext {
@@ -14,11 +24,11 @@ export interface CompileContext {
 }
 
 /**
- * Where the aggregates come from. `raw`: the events table. `rollup`: the per-minute rollups for
- * the whole minutes in [startMs, endMs), and raw events for the rest of the range (the partial
- * minutes at its ends and the minutes not rolled up yet), added together.
+ * Where the aggregates come from. `raw`: the events table. `rollup`: a rollup tier for its whole
+ * buckets in [startMs, endMs), and raw events for the rest of the range (the partial minutes or
+ * hours at its ends and those not rolled up yet), added together.
  */
-export type Source = { kind: 'raw' } | { kind: 'rollup'; startMs: number; endMs: number };
+export type Source = { kind: 'raw' } | { kind: 'rollup'; tier: RollupTier; startMs: number; endMs: number };
 
 export interface AggregateSpec {
   selection: Selection;
@@ -176,7 +186,7 @@ function keys(ctx: CompileContext, table: Table, spec: AggregateSpec, p: Params,
   const select: string[] = [];
   const group: string[] = [];
   if (spec.stepMs !== undefined) {
-    const time = table === 'raw' ? 'time_ms' : 'minute_ms';
+    const time = table === 'raw' ? 'time_ms' : 'start_ms';
     select.push(`${ctx.dialect.bucket(time, spec.stepMs)} AS t`);
     group.push('t');
   }
@@ -211,18 +221,27 @@ export function timeRange(dialect: SqlDialect, p: Params, fromMs: number, toMs: 
   return where;
 }
 
-function rawRange(ctx: CompileContext, spec: AggregateSpec, p: Params): string[] {
-  const where = timeRange(ctx.dialect, p, spec.selection.fromMs, spec.selection.toMs);
-  if (spec.source.kind === 'rollup') {
-    const { startMs, endMs } = spec.source;
-    where.push(`NOT (time_ms >= ${p.add(startMs, 'Int64')} AND time_ms < ${p.add(endMs, 'Int64')})`);
-  }
-  return where;
+/**
+ * What raw events a rollup source leaves to read: before and after its whole buckets. Each is a
+ * plain range, read on its own, so the engine skips everything between (a NOT over the rollup's
+ * range would be checked row by row over the whole range).
+ */
+function remainders(spec: AggregateSpec): [number, number][] {
+  const { fromMs, toMs } = spec.selection;
+  if (spec.source.kind === 'raw') return [[fromMs, toMs]];
+  const ranges: [number, number][] = [
+    [fromMs, spec.source.startMs],
+    [spec.source.endMs, toMs],
+  ];
+  return ranges.filter(([low, high]) => high > low);
 }
 
 function rawStatement(ctx: CompileContext, spec: AggregateSpec): SqlStatement {
   const p = params(ctx.dialect);
-  const where = [...rawRange(ctx, spec, p), ...conditions(ctx, 'raw', spec, p)];
+  const where = [
+    ...timeRange(ctx.dialect, p, spec.selection.fromMs, spec.selection.toMs),
+    ...conditions(ctx, 'raw', spec, p),
+  ];
   const { select, group } = keys(ctx, 'raw', spec, p, where);
   for (const name of spec.sums) select.push(`${rawSum(ctx, name)} AS ${resultColumn.sum(name)}`);
   for (const [timing, qs] of quantilesOf(spec.quantiles)) {
@@ -255,12 +274,20 @@ function rollupStatement(ctx: CompileContext, spec: AggregateSpec): SqlStatement
     ...spec.sums.map((name) => `sum(${name}) AS ${partial(resultColumn.sum(name))}`),
   ];
 
-  const rawWhere = [...rawRange(ctx, spec, p), ...conditions(ctx, 'raw', spec, p)];
-  const rawKeys = keys(ctx, 'raw', spec, p, rawWhere);
-  const rawSelect = [
-    ...rawKeys.select,
-    ...spec.sums.map((name) => `${rawSum(ctx, name)} AS ${partial(resultColumn.sum(name))}`),
-  ];
+  const rawParts = remainders(spec).map(([low, high]) => {
+    const where = [...timeRange(d, p, low, high), ...conditions(ctx, 'raw', spec, p)];
+    const rawKeys = keys(ctx, 'raw', spec, p, where);
+    const select = [
+      ...rawKeys.select,
+      ...spec.sums.map((name) => `${rawSum(ctx, name)} AS ${partial(resultColumn.sum(name))}`),
+    ];
+    return `
+  UNION ALL
+  SELECT ${select.join(', ')}
+  FROM ${d.from('events')}
+  WHERE ${where.join('\n    AND ')}
+  ${groupBy(rawKeys.group)}`;
+  });
 
   const outerKeys = [...(spec.stepMs !== undefined ? ['t'] : []), ...(spec.groupBy ? ['g'] : [])];
   const outerSelect = [
@@ -271,14 +298,9 @@ function rollupStatement(ctx: CompileContext, spec: AggregateSpec): SqlStatement
     sql: `SELECT ${outerSelect.join(', ')}
 FROM (
   SELECT ${rollupSelect.join(', ')}
-  FROM ${d.from(ROLLUP_TABLE)}
+  FROM ${d.from(spec.source.tier.table)}
   WHERE ${rollupWhere.join('\n    AND ')}
-  ${groupBy(rollupKeys.group)}
-  UNION ALL
-  SELECT ${rawSelect.join(', ')}
-  FROM ${d.from('events')}
-  WHERE ${rawWhere.join('\n    AND ')}
-  ${groupBy(rawKeys.group)}
+  ${groupBy(rollupKeys.group)}${rawParts.join('')}
 ) AS parts
 ${groupAndOrder(spec, outerKeys)}`,
     params: p.values,
@@ -290,7 +312,7 @@ function groupBy(keys: string[]): string {
 }
 
 function rollupRange(p: Params, source: { startMs: number; endMs: number }): string[] {
-  return [`minute_ms >= ${p.add(source.startMs, 'Int64')}`, `minute_ms < ${p.add(source.endMs, 'Int64')}`];
+  return [`start_ms >= ${p.add(source.startMs, 'Int64')}`, `start_ms < ${p.add(source.endMs, 'Int64')}`];
 }
 
 /**
@@ -310,32 +332,38 @@ export function histogramStatement(ctx: CompileContext, spec: AggregateSpec, tim
   const rollupPart =
     d.engine === 'duckdb'
       ? `SELECT ${[...rollupKeys.select, `unnest(${buckets}) AS b`, `unnest(${counts}) AS c`].join(', ')}
-  FROM ${d.from(ROLLUP_TABLE)}
+  FROM ${d.from(spec.source.tier.table)}
   WHERE ${rollupWhere.join('\n    AND ')}`
       : `SELECT ${[...rollupKeys.select, 'b', 'c'].join(', ')}
-  FROM ${d.from(ROLLUP_TABLE)} ARRAY JOIN ${buckets} AS b, ${counts} AS c
+  FROM ${d.from(spec.source.tier.table)} ARRAY JOIN ${buckets} AS b, ${counts} AS c
   WHERE ${rollupWhere.join('\n    AND ')}`;
 
   const column = timingColumns[timing];
-  const rawWhere = [...rawRange(ctx, spec, p), `${column} IS NOT NULL`, ...conditions(ctx, 'raw', spec, p)];
-  const rawKeys = keys(ctx, 'raw', unkeyed, p, rawWhere);
   // Same types on both sides of the UNION: ClickHouse has no common supertype for every pair.
   const bucket =
     d.engine === 'duckdb'
       ? d.histogramBucket(column)
       : `toInt32(assumeNotNull(${d.histogramBucket(column)}))`;
-  const rawPart = `SELECT ${[...rawKeys.select, `${bucket} AS b`, `${d.count()} AS c`].join(', ')}
+  const rawParts = remainders(spec).map(([low, high]) => {
+    const where = [
+      ...timeRange(d, p, low, high),
+      `${column} IS NOT NULL`,
+      ...conditions(ctx, 'raw', spec, p),
+    ];
+    const rawKeys = keys(ctx, 'raw', unkeyed, p, where);
+    return `
+  UNION ALL
+  SELECT ${[...rawKeys.select, `${bucket} AS b`, `${d.count()} AS c`].join(', ')}
   FROM ${d.from('events')}
-  WHERE ${rawWhere.join('\n    AND ')}
+  WHERE ${where.join('\n    AND ')}
   GROUP BY ${[...rawKeys.group, 'b'].join(', ')}`;
+  });
 
-  const outerKeys = [...rawKeys.group, 'b'];
+  const outerKeys = [...rollupKeys.group, 'b'];
   return {
     sql: `SELECT ${outerKeys.join(', ')}, sum(c) AS c
 FROM (
-  ${rollupPart}
-  UNION ALL
-  ${rawPart}
+  ${rollupPart}${rawParts.join('')}
 ) AS parts
 GROUP BY ${outerKeys.join(', ')}`,
     params: p.values,

@@ -1,5 +1,5 @@
 import type { EventReader } from '../events/event-reader.js';
-import { type CompileContext, ROLLUP_TABLE } from './compile.js';
+import { type CompileContext, rollupTiers } from './compile.js';
 import { params } from './sql-dialect.js';
 import { DAY_MS, floorTo } from './time-range.js';
 
@@ -94,8 +94,9 @@ async function expireClickHouse(reader: EventReader, ctx: CompileContext, expiry
 }
 
 /**
- * Deletes raw events and rollup rows past their retention. Raw events not rolled up yet
- * (at or after `rolledUpThroughMs`) are kept whatever their age, so no minute is lost to both.
+ * Deletes raw events and rollup rows past their retention. Raw events not rolled up yet by every
+ * tier (at or after `rolledUpThroughMs`, the lowest watermark) are kept whatever their age, so no
+ * minute is lost to both.
  */
 export async function expireEvents(
   reader: EventReader,
@@ -120,11 +121,13 @@ export async function expireEvents(
     });
   }
   if (rollupBeforeMs !== null) {
-    expiries.push({
-      table: ROLLUP_TABLE,
-      older: (cutoff) => `minute_ms < ${cutoff}`,
-      cutoffMs: rollupBeforeMs,
-    });
+    for (const tier of rollupTiers) {
+      expiries.push({
+        table: tier.table,
+        older: (cutoff) => `start_ms < ${cutoff}`,
+        cutoffMs: rollupBeforeMs,
+      });
+    }
   }
   for (const expiry of expiries) {
     if (ctx.dialect.engine === 'clickhouse') {

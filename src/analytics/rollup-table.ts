@@ -1,5 +1,5 @@
 import type { SqlStatement } from '../events/event-reader.js';
-import { histogramColumns, ROLLUP_TABLE } from './compile.js';
+import { histogramColumns, rollupTiers } from './compile.js';
 import { rollupStringColumns } from './dimensions.js';
 import type { SqlDialect } from './sql-dialect.js';
 
@@ -20,13 +20,13 @@ const TYPES: Record<Kind, { duckdb: string; clickhouse: string }> = {
 };
 
 /**
- * One row per minute and combination of dimensions: counts, sums and two latency histograms
+ * One row per minute (or hour) and combination of dimensions: counts, sums and two latency histograms
  * (latency-histogram.ts), each kept sparse as parallel arrays of bucket numbers and counts, so a
  * row with three requests holds three entries, not 82. Column types are what each engine's
  * aggregates return, so a rollup row and an aggregate over raw events add up (UNION ALL) as is.
  */
 export const rollupColumns: readonly { name: string; kind: Kind }[] = [
-  { name: 'minute_ms', kind: 'time' },
+  { name: 'start_ms', kind: 'time' },
   ...rollupStringColumns.map((name) => ({ name, kind: 'string' as const })),
   { name: 'status', kind: 'int' },
   { name: 'requests', kind: 'count' },
@@ -46,13 +46,15 @@ export const rollupColumns: readonly { name: string; kind: Kind }[] = [
   { name: histogramColumns.ttft.counts, kind: 'counts' },
 ];
 
-/** CREATE statements for the rollup table and its watermark; safe to run on every start. */
+/** CREATE statements for the rollup tables and their watermarks; safe to run on every start. */
 export function createRollupTables(dialect: SqlDialect): SqlStatement[] {
   const engine = dialect.engine;
   const columns = rollupColumns.map((col) => `${col.name} ${TYPES[col.kind][engine]}`);
   if (engine === 'duckdb') {
     return [
-      { sql: `CREATE TABLE IF NOT EXISTS ${ROLLUP_TABLE} (\n  ${columns.join(',\n  ')}\n)` },
+      ...rollupTiers.map((tier) => ({
+        sql: `CREATE TABLE IF NOT EXISTS ${tier.table} (\n  ${columns.join(',\n  ')}\n)`,
+      })),
       {
         sql: `CREATE TABLE IF NOT EXISTS ${WATERMARK_TABLE} (
   name VARCHAR PRIMARY KEY, through_ms BIGINT NOT NULL, built_at_ms BIGINT NOT NULL
@@ -60,19 +62,19 @@ export function createRollupTables(dialect: SqlDialect): SqlStatement[] {
       },
     ];
   }
-  // ClickHouse has no transactions: rebuilding a minute inserts its rows again, and
-  // ReplacingMergeTree keeps one row per (minute, group_key), the latest build (reads use FINAL).
+  // ClickHouse has no transactions: rebuilding a bucket inserts its rows again, and
+  // ReplacingMergeTree keeps one row per (start, group_key), the latest build (reads use FINAL).
   // 18.16 has no TTL; retention drops whole months (partitions) and deletes the rest by mutation.
   return [
-    {
-      sql: `CREATE TABLE IF NOT EXISTS ${dialect.table(ROLLUP_TABLE)} (
+    ...rollupTiers.map((tier) => ({
+      sql: `CREATE TABLE IF NOT EXISTS ${dialect.table(tier.table)} (
   ${columns.join(',\n  ')},
   group_key UInt64,
   built_at_ms Int64
 ) ENGINE = ReplacingMergeTree(built_at_ms)
-PARTITION BY toYYYYMM(toDateTime(intDiv(minute_ms, 1000)))
-ORDER BY (minute_ms, group_key)`,
-    },
+PARTITION BY toYYYYMM(toDateTime(intDiv(start_ms, 1000)))
+ORDER BY (start_ms, group_key)`,
+    })),
     {
       sql: `CREATE TABLE IF NOT EXISTS ${dialect.table(WATERMARK_TABLE)} (
   name String, through_ms Int64, built_at_ms Int64

@@ -1,9 +1,9 @@
 import type { EventReader, SqlStatement } from '../events/event-reader.js';
-import { type CompileContext, ROLLUP_TABLE, timeRange } from './compile.js';
+import { type CompileContext, type RollupTier, rollupTiers, timeRange } from './compile.js';
 import { rollupStringColumns } from './dimensions.js';
 import { rollupColumns, WATERMARK_TABLE } from './rollup-table.js';
 import { params } from './sql-dialect.js';
-import { floorTo, MINUTE_MS } from './time-range.js';
+import { floorTo } from './time-range.js';
 
 /** Most raw time one rollup statement covers, so a catch-up over months runs in small steps. */
 export const ROLLUP_CHUNK_MS = 3_600_000;
@@ -11,12 +11,16 @@ export const ROLLUP_CHUNK_MS = 3_600_000;
 /** Reads of the watermark and raw bounds: small and internal, no client input. */
 const READ_LIMITS = { timeoutMs: 30_000, readOnly: true };
 
-/** Every minute before this is rolled up; null before the first build. */
-export async function rollupWatermark(reader: EventReader, ctx: CompileContext): Promise<number | null> {
+/** Every bucket of the tier before this is rolled up; null before the first build. */
+export async function rollupWatermark(
+  reader: EventReader,
+  ctx: CompileContext,
+  tier: RollupTier,
+): Promise<number | null> {
   const p = params(ctx.dialect);
   const result = await reader.query(
     {
-      sql: `SELECT max(through_ms) FROM ${ctx.dialect.table(WATERMARK_TABLE)} WHERE name = ${p.add(ROLLUP_TABLE, 'String')}`,
+      sql: `SELECT max(through_ms) FROM ${ctx.dialect.table(WATERMARK_TABLE)} WHERE name = ${p.add(tier.table, 'String')}`,
       params: p.values,
     },
     READ_LIMITS,
@@ -26,20 +30,21 @@ export async function rollupWatermark(reader: EventReader, ctx: CompileContext):
   return value === null || value === undefined || Number(value) === 0 ? null : Number(value);
 }
 
-/** The statements that (re)build the rollups of [startMs, endMs) and move the watermark to endMs. */
+/** The statements that (re)build a tier's rollups of [startMs, endMs) and move its watermark to endMs. */
 export function buildRollupStatements(
   ctx: CompileContext,
+  tier: RollupTier,
   window: { startMs: number; endMs: number; builtAtMs: number },
 ): SqlStatement[] {
   const d = ctx.dialect;
   const has = (name: string) => ctx.eventColumns.has(name);
   // DuckDB refuses parameters a statement does not use: each statement binds its own.
   const insert = params(d);
-  const minute = d.bucket('time_ms', MINUTE_MS);
+  const start = d.bucket('time_ms', tier.grainMs);
   const cacheStatus = has('cache_status');
   // Inner aliases differ from column names: ClickHouse would read sum(x) AS x as nested aggregates.
   const aggregates: [string, string][] = [
-    ['minute_ms', minute],
+    ['start_ms', start],
     ...rollupStringColumns.map((name): [string, string] => [name, has(name) ? name : d.nullString()]),
     ['status', 'status'],
     ['requests', d.count()],
@@ -86,9 +91,9 @@ export function buildRollupStatements(
     outer.push('r_group_key', insert.add(window.builtAtMs, 'Int64'));
     columns.push('group_key', 'built_at_ms');
   }
-  const groupBy = [minute, ...rollupStringColumns.filter(has), 'status'];
+  const groupBy = [start, ...rollupStringColumns.filter(has), 'status'];
   const build: SqlStatement = {
-    sql: `INSERT INTO ${d.table(ROLLUP_TABLE)} (${columns.join(', ')})
+    sql: `INSERT INTO ${d.table(tier.table)} (${columns.join(', ')})
 SELECT ${outer.join(', ')}
 FROM (
   SELECT ${inner.join(',\n    ')}
@@ -109,36 +114,45 @@ FROM (
   const clear = params(d);
   return [
     {
-      sql: `DELETE FROM ${ROLLUP_TABLE} WHERE minute_ms >= ${clear.add(window.startMs, 'Int64')} AND minute_ms < ${clear.add(window.endMs, 'Int64')}`,
+      sql: `DELETE FROM ${tier.table} WHERE start_ms >= ${clear.add(window.startMs, 'Int64')} AND start_ms < ${clear.add(window.endMs, 'Int64')}`,
       params: clear.values,
     },
     build,
-    watermarkStatement(ctx, window.endMs, window.builtAtMs),
+    watermarkStatement(ctx, tier, window.endMs, window.builtAtMs),
   ];
 }
 
-/** Moves the watermark: every minute before `throughMs` is rolled up. */
-export function watermarkStatement(ctx: CompileContext, throughMs: number, builtAtMs: number): SqlStatement {
+/** Moves a tier's watermark: every bucket before `throughMs` is rolled up. */
+export function watermarkStatement(
+  ctx: CompileContext,
+  tier: RollupTier,
+  throughMs: number,
+  builtAtMs: number,
+): SqlStatement {
   const d = ctx.dialect;
   const p = params(d);
   return {
     sql: `${d.engine === 'duckdb' ? 'INSERT OR REPLACE' : 'INSERT'} INTO ${d.table(WATERMARK_TABLE)} (name, through_ms, built_at_ms)
-VALUES (${p.add(ROLLUP_TABLE, 'String')}, ${p.add(throughMs, 'Int64')}, ${p.add(builtAtMs, 'Int64')})`,
+VALUES (${p.add(tier.table, 'String')}, ${p.add(throughMs, 'Int64')}, ${p.add(builtAtMs, 'Int64')})`,
     params: p.values,
   };
 }
 
-export interface RollupReport {
-  /** The watermark after the pass: every minute before it is rolled up. */
+export interface TierReport {
+  /** The watermark after the pass: every bucket before it is rolled up. */
   throughMs: number;
-  /** Minutes the watermark moved by (the first pass: from the oldest event's minute). */
-  minutes: number;
+  /** Buckets the watermark moved by (the first pass: from the oldest event's bucket). */
+  buckets: number;
 }
 
-/** The minute of the first raw event in [fromMs, beforeMs), or null when there is none. */
-async function firstEventMinute(
+/** Per rollup table, how far the pass got. */
+export type RollupReport = Record<RollupTier['table'], TierReport>;
+
+/** The start of the tier's bucket holding the first raw event in [fromMs, beforeMs), or null. */
+async function firstEventBucket(
   reader: EventReader,
   ctx: CompileContext,
+  tier: RollupTier,
   fromMs: number | null,
   beforeMs: number,
 ): Promise<number | null> {
@@ -154,36 +168,49 @@ async function firstEventMinute(
     READ_LIMITS,
   );
   const [min, count] = result.rows[0] ?? [null, 0];
-  return Number(count) > 0 && min !== null ? floorTo(Number(min), MINUTE_MS) : null;
+  return Number(count) > 0 && min !== null ? floorTo(Number(min), tier.grainMs) : null;
+}
+
+async function buildTier(
+  reader: EventReader,
+  ctx: CompileContext,
+  tier: RollupTier,
+  options: { nowMs: number; settleMs: number },
+): Promise<TierReport> {
+  const closed = floorTo(options.nowMs - options.settleMs, tier.grainMs);
+  const watermark = await rollupWatermark(reader, ctx, tier);
+  if (watermark !== null && watermark >= closed) return { throughMs: watermark, buckets: 0 };
+  const chunkMs = Math.max(ROLLUP_CHUNK_MS, tier.grainMs);
+  let start = watermark;
+  let first: number | null = watermark;
+  for (;;) {
+    const next = await firstEventBucket(reader, ctx, tier, start, closed);
+    if (next === null) break;
+    const chunkStart = Math.max(start ?? next, next);
+    first ??= chunkStart;
+    const end = Math.min(closed, chunkStart + chunkMs);
+    await reader.execute(
+      buildRollupStatements(ctx, tier, { startMs: chunkStart, endMs: end, builtAtMs: options.nowMs }),
+    );
+    start = end;
+  }
+  await reader.execute([watermarkStatement(ctx, tier, closed, options.nowMs)]);
+  return { throughMs: closed, buckets: (closed - (first ?? closed)) / tier.grainMs };
 }
 
 /**
- * Rolls up every closed minute not rolled up yet: a minute is closed once it ended more than
- * `settleMs` ago (events can arrive late: the bus batches, the spool replays). Picks up where
- * the watermark stands (the first pass at the oldest raw event), skips stretches without
- * events, and works an hour at a time so a long catch-up never holds the store for long.
+ * Rolls up every closed minute and hour not rolled up yet, each tier from raw events: a bucket is
+ * closed once it ended more than `settleMs` ago (events can arrive late: the bus batches, the
+ * spool replays). Each tier picks up where its watermark stands (the first pass at the oldest
+ * raw event), skips stretches without events, and works an hour at a time so a long catch-up
+ * never holds the store for long.
  */
 export async function buildRollups(
   reader: EventReader,
   ctx: CompileContext,
   options: { nowMs: number; settleMs: number },
 ): Promise<RollupReport> {
-  const closed = floorTo(options.nowMs - options.settleMs, MINUTE_MS);
-  const watermark = await rollupWatermark(reader, ctx);
-  if (watermark !== null && watermark >= closed) return { throughMs: watermark, minutes: 0 };
-  let start = watermark;
-  let first: number | null = watermark;
-  for (;;) {
-    const next = await firstEventMinute(reader, ctx, start, closed);
-    if (next === null) break;
-    const chunkStart = Math.max(start ?? next, next);
-    first ??= chunkStart;
-    const end = Math.min(closed, chunkStart + ROLLUP_CHUNK_MS);
-    await reader.execute(
-      buildRollupStatements(ctx, { startMs: chunkStart, endMs: end, builtAtMs: options.nowMs }),
-    );
-    start = end;
-  }
-  await reader.execute([watermarkStatement(ctx, closed, options.nowMs)]);
-  return { throughMs: closed, minutes: (closed - (first ?? closed)) / MINUTE_MS };
+  const report: Partial<RollupReport> = {};
+  for (const tier of rollupTiers) report[tier.table] = await buildTier(reader, ctx, tier, options);
+  return report as RollupReport;
 }

@@ -76,7 +76,8 @@ export function duckdbDialect(): SqlDialect {
 
 /** ClickHouse 18.16: no toStartOfInterval, no Map, no query parameters, no Bool. */
 export function clickhouseDialect(database: string): SqlDialect {
-  const ENGINES_WITH_DUPLICATES = new Set(['events', 'events_rollup_1m']);
+  // ReplacingMergeTree tables: FINAL reads each row once while parts are unmerged.
+  const ENGINES_WITH_DUPLICATES = new Set(['events', 'events_rollup_1m', 'events_rollup_1h']);
   return {
     engine: 'clickhouse',
     from: (table) => `${database}.${table}${ENGINES_WITH_DUPLICATES.has(table) ? ' FINAL' : ''}`,

@@ -6,7 +6,7 @@ import {
   type SummaryResult,
   type TimeseriesResult,
 } from '../../src/analytics/analytics.js';
-import { ROLLUP_TABLE } from '../../src/analytics/compile.js';
+import { rollupTiers } from '../../src/analytics/compile.js';
 import { clickhouseStore } from '../../src/events/clickhouse-store.js';
 import { duckdbStore } from '../../src/events/duckdb-store.js';
 import type { EventReader } from '../../src/events/event-reader.js';
@@ -69,10 +69,15 @@ async function seeded(makeStore: () => EventStore & EventReader, events: WideEve
   };
 }
 
+/** Rows in both rollup tiers, each counted once. */
 async function rollupRows(store: EventReader): Promise<number> {
-  const table = store.engine === 'duckdb' ? ROLLUP_TABLE : `${store.database}.${ROLLUP_TABLE} FINAL`;
-  const result = await store.query({ sql: `SELECT count(*) FROM ${table}` }, { timeoutMs: 10_000 });
-  return Number(result.rows[0]?.[0]);
+  let rows = 0;
+  for (const { table } of rollupTiers) {
+    const from = store.engine === 'duckdb' ? table : `${store.database}.${table} FINAL`;
+    const result = await store.query({ sql: `SELECT count(*) FROM ${from}` }, { timeoutMs: 10_000 });
+    rows += Number(result.rows[0]?.[0]);
+  }
+  return rows;
 }
 
 for (const [engine, makeStore] of Object.entries(engines)) {
@@ -86,7 +91,8 @@ for (const [engine, makeStore] of Object.entries(engines)) {
     it('answers long ranges from the rollups: counts and sums exact, percentiles within a bucket', async () => {
       const { analytics, events } = await seeded(makeStore);
       const report = await analytics.maintain();
-      expect(report.rollups?.throughMs).toBe(SEED_END_MS + HOUR - 120_000);
+      expect(report.rollups?.events_rollup_1m.throughMs).toBe(SEED_END_MS + HOUR - 120_000);
+      expect(report.rollups?.events_rollup_1h.throughMs).toBe(SEED_START_MS + HOUR);
 
       const summary = ok(
         await analytics.summary(
@@ -105,7 +111,7 @@ for (const [engine, makeStore] of Object.entries(engines)) {
           all,
         ),
       ) as SummaryResult;
-      expect(summary.source).toBe('rollup');
+      expect(summary.source).toBe('events_rollup_1h');
       expect(summary.values.requests).toBe(events.length);
       expect(summary.values.errors).toBe(events.filter((e) => e.status >= 400).length);
       expect(summary.values.shed).toBe(events.filter((e) => e.shed).length);
@@ -123,7 +129,7 @@ for (const [engine, makeStore] of Object.entries(engines)) {
       const byKey = ok(
         await analytics.breakdown({ ...day, by: 'key', metrics: ['requests', 'errors'] }, all),
       ) as BreakdownResult;
-      expect(byKey.source).toBe('rollup');
+      expect(byKey.source).toBe('events_rollup_1h');
       for (const row of byKey.rows) {
         const mine = events.filter((e) => e.keyName === row.group);
         expect(row.values).toEqual({
@@ -137,10 +143,29 @@ for (const [engine, makeStore] of Object.entries(engines)) {
           { kind: 'key', keyId: null, keyName: 'beta' },
         ),
       ) as SummaryResult;
-      expect(scoped.source).toBe('rollup');
+      expect(scoped.source).toBe('events_rollup_1h');
       expect(scoped.values.requests).toBe(
         events.filter((e) => e.keyName === 'beta' && e.status === 429).length,
       );
+    });
+
+    it('reads hours for hourly steps and minutes for finer ones, with the same totals', async () => {
+      const { analytics, events } = await seeded(makeStore);
+      await analytics.maintain();
+      const hourly = ok(
+        await analytics.timeseries({ ...day, step: '1h', metrics: ['requests', 'errors'] }, all),
+      ) as TimeseriesResult;
+      const fiveMinutes = ok(
+        await analytics.timeseries({ ...day, step: '5m', metrics: ['requests', 'errors'] }, all),
+      ) as TimeseriesResult;
+      expect(hourly.source).toBe('events_rollup_1h');
+      expect(fiveMinutes.source).toBe('events_rollup_1m');
+      for (const series of [hourly, fiveMinutes]) {
+        expect(sum(series.series[0]?.values.requests as number[])).toBe(events.length);
+        expect(sum(series.series[0]?.values.errors as number[])).toBe(
+          events.filter((e) => e.status >= 400).length,
+        );
+      }
     });
 
     it('reads raw events for dimensions the rollups do not keep, and for short ranges', async () => {
@@ -182,7 +207,7 @@ for (const [engine, makeStore] of Object.entries(engines)) {
       const series = ok(
         await analytics.timeseries({ ...day, step: '1m', metrics: ['requests', 'errors'] }, all),
       ) as TimeseriesResult;
-      expect(series.source).toBe('rollup');
+      expect(series.source).toBe('events_rollup_1m');
       const requests = series.series[0]?.values.requests as number[];
       expect(sum(requests)).toBe(events.length);
       const first = series.t.indexOf(SEED_START_MS);
@@ -199,10 +224,11 @@ for (const [engine, makeStore] of Object.entries(engines)) {
       expect(rows).toBeGreaterThan(0);
       setNow(SEED_END_MS + 2 * HOUR);
       const again = await analytics.maintain();
-      expect(again.rollups?.minutes).toBe(60);
+      expect(again.rollups?.events_rollup_1m.buckets).toBe(60);
+      expect(again.rollups?.events_rollup_1h.buckets).toBe(1);
       expect(await rollupRows(store)).toBe(rows);
       const summary = ok(await analytics.summary(day, all)) as SummaryResult;
-      expect(summary).toEqual({ values: { requests: events.length }, source: 'rollup' });
+      expect(summary).toEqual({ values: { requests: events.length }, source: 'events_rollup_1h' });
     });
 
     it('counts an event that arrives late but within the settle time', async () => {

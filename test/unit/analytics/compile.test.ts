@@ -3,6 +3,7 @@ import {
   type AggregateSpec,
   aggregateStatement,
   type CompileContext,
+  rollupTiers,
 } from '../../../src/analytics/compile.js';
 import { parseDimension } from '../../../src/analytics/dimensions.js';
 import type { Selection } from '../../../src/analytics/query.js';
@@ -56,16 +57,16 @@ describe('the analytics query compiler', () => {
     expect(aggregateStatement(duckdb, spec()).sql).not.toMatch(/key_name|key_id/);
   });
 
-  it('keeps the tenant filter on both halves of a rollup query', () => {
+  it('keeps the tenant filter on every part of a rollup query: rollups and raw events before and after', () => {
     const statement = aggregateStatement(
       duckdb,
       spec({
         scope: { kind: 'key', keyId: null, keyName: 'team-a' },
-        source: { kind: 'rollup', startMs: 1_200_000, endMs: 1_800_000 },
+        source: { kind: 'rollup', tier: rollupTiers[0], startMs: 1_200_000, endMs: 1_800_000 },
       }),
     );
     expect(statement.sql).toContain('UNION ALL');
-    expect(statement.sql.match(/key_name = \$p\d+/g)).toHaveLength(2);
+    expect(statement.sql.match(/key_name = \$p\d+/g)).toHaveLength(3);
   });
 
   it('never writes a client’s value into the SQL text', () => {
