@@ -47,8 +47,10 @@ const { values: flags } = parseArgs({
     'stream-rate': { type: 'string', default: '300' },
     quick: { type: 'boolean', default: false },
     'no-portkey': { type: 'boolean', default: false },
+    'no-variants': { type: 'boolean', default: false },
     'no-docs': { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
+    'profile-variant': { type: 'string' },
     render: { type: 'string' },
     cache: { type: 'string' },
     keep: { type: 'boolean', default: false },
@@ -65,8 +67,10 @@ if (flags.help) {
   --stream-rate R    streams per second for the time-to-first-token runs (default 300)
   --quick            1 round of 3 s runs: a smoke test, not figures to publish
   --no-portkey       skip the Portkey gateway
+  --no-variants      skip Sluice with events on and with key + budget + rate limit
   --no-docs          do not rewrite the table in docs/benchmarks.md
   --profile          instead: CPU-profile Sluice under load and print where the time goes
+  --profile-variant V  which Sluice to profile: sluice (default), sluice-events, sluice-policy
   --render FILE      instead: print (and write to the docs) the table of a saved results file
   --cache DIR        where Portkey is installed (default ~/.cache/sluice-bench)
   --keep             keep the work directory (configs, server logs, profiles)
@@ -316,21 +320,47 @@ async function startSim() {
   return { child, url, port };
 }
 
-async function startSluice(simUrl, nodeFlags = []) {
+/**
+ * Sluice as each row measures it. Flow control is on (limiter, queue, breaker, retry budget) with
+ * a fixed limit: at saturation the adaptive limit reads Sluice's own CPU queue as upstream latency
+ * and sheds, as it should in production, but a shed 429 is not a served request.
+ */
+const sluiceVariants = {
+  sluice: { label: 'Sluice', yaml: 'events: { sink: none }\n' },
+  'sluice-events': {
+    label: 'Sluice, events on (DuckDB)',
+    yaml: 'events: { sink: duckdb }\n',
+  },
+  'sluice-policy': {
+    label: 'Sluice, key + budget + rate limit',
+    headers: { authorization: 'Bearer sk-bench-0123456789abcdef' },
+    yaml: `events: { sink: none }
+auth:
+  apiKeys:
+    - { name: bench, key: sk-bench-0123456789abcdef, team: perf, org: bench-org }
+budgets:
+  - { name: bench-daily, scope: { key: bench }, period: day, limitUsd: 1000000, limitTokens: 100000000000 }
+  - { name: perf-monthly, scope: { team: perf }, period: month, limitUsd: 1000000 }
+rateLimits:
+  - { scope: { key: bench }, requestsPerMinute: 10000000, tokensPerMinute: 10000000000 }
+`,
+  },
+};
+
+async function startSluice(simUrl, nodeFlags = [], variant = 'sluice') {
   const port = await freePort();
-  const file = join(work, 'sluice.yaml');
+  const file = join(work, `${variant}.yaml`);
   writeFileSync(
     file,
     `server: { host: 127.0.0.1, port: ${port} }
 logLevel: warn
-dataDir: ${join(work, 'sluice-data')}
+dataDir: ${join(work, `${variant}-data`)}
 providers:
   sim: { type: sim, baseUrl: '${simUrl}' }
 routes:
   bench:
-    targets: [{ provider: sim, model: sim-fast }]
-events: { sink: none }
-`,
+    targets: [{ provider: sim, model: sim-fast, limit: { algorithm: fixed, limit: 4096 } }]
+${sluiceVariants[variant].yaml}`,
   );
   const child = startServer('sluice', process.execPath, [...nodeFlags, cli, 'up', '--config', file]);
   const url = `http://127.0.0.1:${port}`;
@@ -504,6 +534,12 @@ async function benchmark() {
   const sim = await startSim();
   const sluice = await startSluice(sim.url);
   const minimal = await startMinimal(sim.url);
+  const variants = [];
+  for (const variant of flags['no-variants'] ? [] : ['sluice-events', 'sluice-policy']) {
+    const started = await startSluice(sim.url, [], variant);
+    const { label, headers = {} } = sluiceVariants[variant];
+    variants.push({ key: variant, label, url: started.url, headers, child: started.child, unavailable: {} });
+  }
   /** @type {Path[]} */
   const paths = [
     {
@@ -523,6 +559,7 @@ async function benchmark() {
       child: minimal.child,
       unavailable: {},
     },
+    ...variants,
   ];
   const notes = [];
   if (withPortkey) {
@@ -797,6 +834,25 @@ function renderTable(report) {
       `minimal vs ${fixed(sl.proxyCpuUs)} µs Sluice; the measured ratio is capped when the simulator's core saturates first). ` +
       `Added p99 latency < 1 ms at ${c.rate} requests/s: **${latencyVerdict}**.`,
   );
+  // Features switched on, each against plain Sluice in the same round: wrk throughput and, since
+  // the measured throughput is capped by the simulator's core, CPU per request too.
+  for (const [key, what, issue] of [
+    ['sluice-events', 'events on (DuckDB) vs off', 'analytics'],
+    ['sluice-policy', 'an API key with two budgets and a rate limit vs an open API', 'keys and budgets'],
+  ]) {
+    if (!s.plain[key]) continue;
+    const vsSluice = perRound(report, key, 'plain', 'throughput', (run, round) => {
+      const base = report.results.sluice.plain.throughput[round];
+      return base ? run.rps / base.rps : null;
+    });
+    const perCoreVs = s.plain[key].proxyCpuUs ? sl.proxyCpuUs / s.plain[key].proxyCpuUs : null;
+    lines.push(
+      '',
+      `Target (${issue}): Sluice with ${what} ≥ 0.9× the throughput of plain Sluice: **measured ${ratio(vsSluice)}, ` +
+        `${verdict(vsSluice, vsSluice !== null && vsSluice >= 0.9)}; per core ${ratio(perCoreVs)}, ` +
+        `${verdict(perCoreVs, perCoreVs !== null && perCoreVs >= 0.9)}** (CPU per request ${fixed(sl.proxyCpuUs)} µs vs ${fixed(s.plain[key].proxyCpuUs)} µs).`,
+    );
+  }
   const failures = [];
   for (const { key, label } of report.paths) {
     for (const mode of /** @type {const} */ (['plain', 'stream'])) {
@@ -839,12 +895,14 @@ async function profile() {
   const reports = [];
   for (const mode of /** @type {const} */ (['plain', 'stream'])) {
     const dir = join(work, `profile-${mode}`);
-    const sluice = await startSluice(sim.url, ['--cpu-prof', '--cpu-prof-dir', dir]);
+    const variant = flags['profile-variant'] ?? 'sluice';
+    if (!sluiceVariants[variant]) fail(`--profile-variant: one of ${Object.keys(sluiceVariants).join(', ')}`);
+    const sluice = await startSluice(sim.url, ['--cpu-prof', '--cpu-prof-dir', dir], variant);
     const path = {
-      key: 'sluice',
-      label: 'Sluice',
+      key: variant,
+      label: sluiceVariants[variant].label,
       url: sluice.url,
-      headers: {},
+      headers: sluiceVariants[variant].headers ?? {},
       child: sluice.child,
       unavailable: {},
     };

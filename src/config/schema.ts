@@ -238,6 +238,20 @@ export const flowSchema = z.strictObject({
         .array(z.enum(priorities))
         .default([...defaultDelay.exempt])
         .describe('Priorities the delay target never sheds: they wait until their deadline.'),
+      delayTargetMinMs: z
+        .number()
+        .min(0)
+        .default(defaultDelay.targetMinMs)
+        .describe(
+          'Floor of the queue-delay target in ms: against a fast target (a few ms per request) a fraction of its hold time is a wait nobody notices.',
+        ),
+      delayIntervalMinMs: z
+        .number()
+        .min(0)
+        .default(defaultDelay.intervalMinMs)
+        .describe(
+          'Floor of delayInterval in ms, so a short burst against a fast target is not a standing queue.',
+        ),
     })
     .default({
       maxQueue: 1000,
@@ -245,6 +259,8 @@ export const flowSchema = z.strictObject({
       delayTarget: defaultDelay.target,
       delayInterval: defaultDelay.interval,
       delayExempt: [...defaultDelay.exempt],
+      delayTargetMinMs: defaultDelay.targetMinMs,
+      delayIntervalMinMs: defaultDelay.intervalMinMs,
     }),
   retryBudget: z
     .strictObject({

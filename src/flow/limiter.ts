@@ -72,9 +72,23 @@ export interface LimiterOptions {
   delayInterval?: number;
   /** Priorities the delay target never sheds: they wait until their deadline. */
   delayExempt?: readonly Priority[];
+  /**
+   * Floors, in ms, under the delay target and the interval. Relative to a fast target's hold time
+   * (an embedding, a cached answer: a few ms) the target would be a fraction of a millisecond and
+   * a closed loop of clients slightly larger than the limit would be shed for waits nobody
+   * notices; CoDel's own constants (5 ms and 100 ms) are absolute for the same reason.
+   */
+  delayTargetMinMs?: number;
+  delayIntervalMinMs?: number;
 }
 
-export const defaultDelay = { target: 0.1, interval: 0.5, exempt: ['critical'] } as const;
+export const defaultDelay = {
+  target: 0.1,
+  interval: 0.5,
+  exempt: ['critical'],
+  targetMinMs: 50,
+  intervalMinMs: 100,
+} as const;
 
 export const defaultQueueShare: Readonly<Record<Priority, number>> = {
   critical: 1,
@@ -154,6 +168,8 @@ export class Limiter {
   private holdMeasured = false;
   private readonly delayTarget: number;
   private readonly delayInterval: number;
+  private readonly delayTargetMinMs: number;
+  private readonly delayIntervalMinMs: number;
   private readonly delayExempt: ReadonlySet<Priority>;
 
   constructor(
@@ -166,6 +182,8 @@ export class Limiter {
     this.holdMs = options.initialHoldMs ?? 1_000;
     this.delayTarget = options.delayTarget ?? defaultDelay.target;
     this.delayInterval = options.delayInterval ?? defaultDelay.interval;
+    this.delayTargetMinMs = options.delayTargetMinMs ?? defaultDelay.targetMinMs;
+    this.delayIntervalMinMs = options.delayIntervalMinMs ?? defaultDelay.intervalMinMs;
     this.delayExempt = new Set(options.delayExempt ?? defaultDelay.exempt);
     const share = { ...defaultQueueShare, ...options.queueShare };
     this.caps = zeroes();
@@ -321,7 +339,7 @@ export class Limiter {
 
   /** Whether the queue is standing at `now`, bringing `standingSince` up to date. */
   private standing(now: number): boolean {
-    const interval = this.delayInterval * this.holdMs;
+    const interval = Math.max(this.delayInterval * this.holdMs, this.delayIntervalMinMs);
     if (this.waitingSince !== undefined) {
       if (this.standingSince === undefined && now - this.judgedFrom >= interval) {
         // A queue that got shorter over the interval is draining: a burst being served, or a limit
@@ -363,7 +381,7 @@ export class Limiter {
 
   private standingBudgetMs(now: number): number {
     if (this.delayTarget <= 0 || !this.holdMeasured || !this.standing(now)) return Number.POSITIVE_INFINITY;
-    return this.delayTarget * this.holdMs;
+    return Math.max(this.delayTarget * this.holdMs, this.delayTargetMinMs);
   }
 
   /** Sheds the waiters that have waited longer than the delay target; lower priorities wait longest, so go first. */

@@ -1,5 +1,4 @@
 import { StringDecoder } from 'node:string_decoder';
-import { request as undiciRequest } from 'undici';
 import { backoffDelay } from '../flow/backoff.js';
 import { type Permit, ShedError } from '../flow/limiter.js';
 import type { Priority } from '../flow/priority.js';
@@ -378,12 +377,39 @@ function describeNetworkError(error: unknown): string {
 
 async function send(target: Target, upstream: UpstreamRequest, signal: AbortSignal, deadline: Deadline) {
   const firstToken = deadline.armFirstToken();
-  const response = await undiciRequest(upstream.url, {
-    ...requestOptions(upstream),
-    signal,
-    dispatcher: target.provider.agent(deadline.connectMs),
-  });
+  const response = await post(target, upstream, signal, deadline);
   return { response, firstToken };
+}
+
+/**
+ * POSTs through the provider's pool. The pool takes origin and path apart, so the URL string of
+ * an endpoint is parsed once, not on every request (undici's top-level `request` parses it).
+ */
+function post(target: Target, upstream: UpstreamRequest, signal: AbortSignal, deadline: Deadline) {
+  const { origin, path } = endpoint(upstream.url);
+  return target.provider.agent(deadline.connectMs).request({
+    origin,
+    path,
+    method: 'POST',
+    headers: upstream.headers,
+    body: upstream.body,
+    signal,
+  });
+}
+
+/** Parsed endpoint URLs: a provider has a handful (chat, embeddings, per model for some). */
+const endpoints = new Map<string, { origin: string; path: string }>();
+
+function endpoint(url: string): { origin: string; path: string } {
+  let parsed = endpoints.get(url);
+  if (!parsed) {
+    const u = new URL(url);
+    parsed = { origin: u.origin, path: `${u.pathname}${u.search}` };
+    // Bounded: a provider whose URLs carry per-request parts must not grow the map for ever.
+    if (endpoints.size >= 1_000) endpoints.clear();
+    endpoints.set(url, parsed);
+  }
+  return parsed;
 }
 
 async function failureOf(
@@ -443,11 +469,7 @@ async function sendWhole<T>(
   parse: (body: unknown) => Promise<T>,
 ): Promise<Outcome<T>> {
   try {
-    const response = await undiciRequest(upstream.url, {
-      ...requestOptions(upstream),
-      signal,
-      dispatcher: target.provider.agent(deadline.connectMs),
-    });
+    const response = await post(target, upstream, signal, deadline);
     attempt.status = response.statusCode;
     attempt.firstByteMs = performance.now() - call.startedAt - attempt.startMs;
     if (response.statusCode >= 400) {
@@ -485,10 +507,6 @@ function translate(target: Target, build: () => UpstreamRequest): UpstreamReques
       overloaded: false,
     };
   }
-}
-
-function requestOptions(upstream: UpstreamRequest) {
-  return { method: 'POST' as const, headers: upstream.headers, body: upstream.body };
 }
 
 /** Dispatches a streaming chat call into `sink`; falls back only until the first chunk was committed. */

@@ -79,6 +79,8 @@ export class FlowState {
           delayTarget: queue.delayTarget,
           delayInterval: queue.delayInterval,
           delayExempt: queue.delayExempt,
+          delayTargetMinMs: queue.delayTargetMinMs,
+          delayIntervalMinMs: queue.delayIntervalMinMs,
         },
         this.clock,
       ),

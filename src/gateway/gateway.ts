@@ -3,7 +3,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { canonicalJson } from '../cache/canonical-json.js';
 import { openResponseCache, type ResponseCache } from '../cache/response-cache.js';
 import type { SluiceConfig } from '../config/schema.js';
-import type { EventSink } from '../events/sink.js';
+import { discardSink, type EventSink } from '../events/sink.js';
 import type { GatewayMetrics } from '../http/metrics.js';
 import { toUsd } from '../policy/cost.js';
 import type { VirtualKeys } from '../policy/key-directory.js';
@@ -119,7 +119,9 @@ export class Gateway {
     this.settleCost(call);
     this.limits.settle(call);
     this.options.metrics.observe(call);
-    this.options.sink.write(wideEvent(call, this.runtime.config.server.region ?? null));
+    // With `events: {sink: none}` the event would be dropped: it is not built either.
+    if (this.options.sink !== discardSink)
+      this.options.sink.write(wideEvent(call, this.runtime.config.server.region ?? null));
     const log = this.options.logger;
     if (status >= 500)
       log.warn({ reqId: call.id, route: call.route, status, error: call.error?.message }, 'request failed');

@@ -244,29 +244,55 @@ export class GatewayMetrics {
     });
   }
 
+  // Children of the per-request series, by their label values: prom-client hashes a label object
+  // on every call, which is most of what a metric costs on the request path.
+  private readonly requestChild = children(this.requests);
+  private readonly durationChild = children(this.duration);
+  private readonly firstTokenChild = children(this.firstToken);
+  private readonly tokensChild = children(this.tokens);
+  private readonly attemptsChild = children(this.attempts);
+  private readonly costChild = children(this.cost);
+
   observe(call: Call): void {
     const route = call.route ?? '';
     const target = call.attempts.at(-1)?.target ?? '';
-    const status = String(call.status ?? 0);
-    this.requests.inc({ route, target, operation: call.operation, status });
+    this.requestChild(route, target, call.operation, String(call.status ?? 0)).inc();
     if (call.totalMs !== undefined)
-      this.duration.observe({ route, target, operation: call.operation }, call.totalMs / 1000);
-    if (call.firstTokenMs !== undefined) this.firstToken.observe({ route, target }, call.firstTokenMs / 1000);
+      this.durationChild(route, target, call.operation).observe(call.totalMs / 1000);
+    if (call.firstTokenMs !== undefined)
+      this.firstTokenChild(route, target).observe(call.firstTokenMs / 1000);
     if (call.cacheStatus) this.cacheLookups.inc({ route, result: call.cacheStatus });
     const usage = call.usage;
     if (usage && (call.cacheStatus === 'hit' || call.cacheStatus === 'semantic_hit')) {
       this.cacheTokens.inc({ route, kind: 'input' }, usage.inputTokens);
       this.cacheTokens.inc({ route, kind: 'output' }, usage.outputTokens);
     } else if (usage) {
-      if (usage.inputTokens) this.tokens.inc({ route, target, kind: 'input' }, usage.inputTokens);
-      if (usage.outputTokens) this.tokens.inc({ route, target, kind: 'output' }, usage.outputTokens);
+      if (usage.inputTokens) this.tokensChild(route, target, 'input').inc(usage.inputTokens);
+      if (usage.outputTokens) this.tokensChild(route, target, 'output').inc(usage.outputTokens);
       if (usage.cachedInputTokens)
-        this.tokens.inc({ route, target, kind: 'cached_input' }, usage.cachedInputTokens);
-      if (usage.reasoningTokens) this.tokens.inc({ route, target, kind: 'reasoning' }, usage.reasoningTokens);
+        this.tokensChild(route, target, 'cached_input').inc(usage.cachedInputTokens);
+      if (usage.reasoningTokens) this.tokensChild(route, target, 'reasoning').inc(usage.reasoningTokens);
     }
     for (const attempt of call.attempts) {
-      this.attempts.inc({ target: attempt.target, reason: attempt.reason, outcome: attempt.outcome });
-      if (attempt.cost) this.cost.inc({ route, target: attempt.target }, toUsd(attempt.cost));
+      this.attemptsChild(attempt.target, attempt.reason, attempt.outcome).inc();
+      if (attempt.cost) this.costChild(route, attempt.target).inc(toUsd(attempt.cost));
     }
   }
+}
+
+/**
+ * A metric's children by label values, in the order of its labelNames, made once each. Label
+ * values come from the config (routes, targets) and small enums, so the map stays small.
+ */
+function children<C>(metric: { labels(...values: string[]): C }): (...values: string[]) => C {
+  const made = new Map<string, C>();
+  return (...values) => {
+    const key = values.join('\u0000');
+    let child = made.get(key);
+    if (!child) {
+      child = metric.labels(...values);
+      made.set(key, child);
+    }
+    return child;
+  };
 }

@@ -217,7 +217,15 @@ describe('Limiter', () => {
      * permit now held, taken at 100 ms.
      */
     async function measured(options: Partial<LimiterOptions> = {}) {
-      const harness = setup(1, { initialHoldMs: 100, maxQueue: 10, queueShare: everyShareFull, ...options });
+      const harness = setup(1, {
+        initialHoldMs: 100,
+        maxQueue: 10,
+        queueShare: everyShareFull,
+        // The floors (50 ms, 100 ms) are above this target's fractions of its hold time; their own test is below.
+        delayTargetMinMs: 0,
+        delayIntervalMinMs: 0,
+        ...options,
+      });
       const first = await harness.acquire('normal');
       harness.clock.advance(100);
       first.success(1);
@@ -370,6 +378,34 @@ describe('Limiter', () => {
       await settle();
       expect([...waiters, arrival].map((w) => w.error)).toEqual([undefined, undefined, undefined]);
       expect(limiter.snapshot().queued).toBe(3);
+    });
+
+    it('never sheds a wait under the floors, however fast the target: 50 ms, not a tenth of a 28 ms hold time', async () => {
+      const { clock, acquire, holder } = await measured({
+        initialHoldMs: 10,
+        delayTargetMinMs: 50,
+        delayIntervalMinMs: 100,
+      });
+      // The hold time is now 28 ms (10 ms, then one permit held 100 ms), so the fractions alone
+      // would be a 2.8 ms target and a 14 ms interval. The holder keeps its permit throughout.
+      const [normal, batch] = (['normal', 'batch'] as const).map((p) => track(p, acquire(p)));
+      clock.advance(100);
+      const first = track('first', acquire('low'));
+      clock.advance(70);
+      const second = track('second', acquire('low'));
+      clock.advance(30);
+      // 100 ms twice without getting shorter: standing. Whoever waited over 50 ms goes, not over 2.8 ms.
+      const critical = track('critical', acquire('critical'));
+      await settle();
+      expect([normal, batch, first].map((w) => w!.error?.reason)).toEqual([
+        'queue_delay',
+        'queue_delay',
+        'queue_delay',
+      ]);
+      expect(first.error?.message).toContain('beyond the queue-delay target of 50 ms');
+      expect(second.error).toBeUndefined();
+      expect(critical.error).toBeUndefined();
+      holder.success(1);
     });
 
     it('with a delay target of 0, a standing queue is bounded by deadlines and its length alone', async () => {
