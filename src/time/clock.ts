@@ -16,7 +16,12 @@ export interface Timer {
 export const systemClock: Clock = {
   now: () => performance.now(),
   setTimer(ms, fn) {
-    const handle = setTimeout(fn, Math.max(0, ms));
+    // Node clamps a 0 ms timeout to 1 ms; "now" means the next turn of the event loop.
+    if (ms <= 0) {
+      const immediate = setImmediate(fn);
+      return { cancel: () => clearImmediate(immediate) };
+    }
+    const handle = setTimeout(fn, ms);
     return { cancel: () => clearTimeout(handle) };
   },
 };
