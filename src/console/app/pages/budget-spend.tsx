@@ -81,13 +81,21 @@ export function BudgetSpendTable({ budgets }: { budgets: readonly BudgetReport[]
                   )}
                 </td>
                 <td class="bar-col">
-                  <span class={state.className} style={{ width: `${Math.min(1, fraction) * 100}%` }} />
+                  <span class="bar-track">
+                    <span class={state.className} style={{ width: `${Math.min(1, fraction) * 100}%` }} />
+                  </span>
                 </td>
                 <td class="num">
                   {formatPercent(fraction)}
                   {state.label && <span class="sr-only">, {state.label}</span>}
                 </td>
-                <td>{budget.resetsAt === null ? 'never' : formatWhen(budget.resetsAt)}</td>
+                <td>
+                  {budget.resetsAt === null ? (
+                    'never'
+                  ) : (
+                    <time dateTime={budget.resetsAt}>{formatWhen(budget.resetsAt)}</time>
+                  )}
+                </td>
               </tr>
             );
           })}
