@@ -58,8 +58,6 @@ export interface Runtime {
   adminKeyDigest?: Buffer;
   /** Which budgets and rate limits apply to a request: the config's and the control store's. */
   policy: PolicySource;
-  /** The control store's budgets (admin API), in memory; they outlive reloads. */
-  storedBudgets: StoredBudgets;
   /** Request and response bodies for the wide event; undefined unless events.bodies is enabled. */
   bodies?: BodyCapture;
   close(): Promise<void>;
@@ -150,8 +148,8 @@ export function buildRuntime(
     apiKeys,
     virtualKeys: options.virtualKeys ?? noVirtualKeys,
     adminKeyDigest: config.auth.adminKey ? keyDigest(config.auth.adminKey) : undefined,
+    // The store's budgets are read through on each request: they outlive reloads and change between them.
     policy: withStoredBudgets(configPolicy(config), () => storedBudgets.policy()),
-    storedBudgets,
     bodies: bodyCapture(config.events.bodies),
     close: async () => {
       await Promise.all([...providers.values()].map((p) => p.close()));
