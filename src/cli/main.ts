@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { createRequire } from 'node:module';
+import { budgetsCommand } from './budgets.js';
 import { type Command, commandHelp, parseCommandArgs, UsageError } from './command.js';
 import { configCommand } from './config.js';
 import { keysCommand } from './keys.js';
@@ -15,6 +16,7 @@ const commands: Command[] = [
   keysCommand,
   teamsCommand,
   orgsCommand,
+  budgetsCommand,
   queryCommand,
 ];
 

@@ -672,7 +672,7 @@ export const sluiceConfigSchema = z.strictObject({
         .min(100)
         .default(5_000)
         .describe(
-          'How often virtual keys are reloaded from the control store (changes made on other nodes).',
+          'How often virtual keys and budgets are reloaded from the control store (changes made on other nodes).',
         ),
     })
     .default({ apiKeys: [], keyRefreshMs: 5_000 }),

@@ -5,6 +5,7 @@ import { openResponseCache, type ResponseCache } from '../cache/response-cache.j
 import type { SluiceConfig } from '../config/schema.js';
 import { discardSink, type EventSink } from '../events/sink.js';
 import type { GatewayMetrics } from '../http/metrics.js';
+import type { StoredBudgets } from '../policy/budget-directory.js';
 import { toUsd } from '../policy/cost.js';
 import type { VirtualKeys } from '../policy/key-directory.js';
 import { systemClock } from '../time/clock.js';
@@ -28,6 +29,8 @@ export interface GatewayOptions {
   now?: () => number;
   /** The control store's keys, which every runtime authenticates with besides the config's. */
   virtualKeys?: VirtualKeys;
+  /** The control store's budgets, which every runtime enforces besides the config's. */
+  storedBudgets?: StoredBudgets;
 }
 
 /**
@@ -49,7 +52,11 @@ export class Gateway {
   private lastCacheWarning = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly options: GatewayOptions) {
-    this.runtime = buildRuntime(options.config, { simUrl: options.simUrl, virtualKeys: options.virtualKeys });
+    this.runtime = buildRuntime(options.config, {
+      simUrl: options.simUrl,
+      virtualKeys: options.virtualKeys,
+      storedBudgets: options.storedBudgets,
+    });
     this.flow = new FlowState(options.config, systemClock);
     this.now = options.now ?? Date.now;
     this.cache = this.openCache(options.config);
@@ -75,6 +82,7 @@ export class Gateway {
     const next = buildRuntime(config, {
       simUrl: this.options.simUrl,
       virtualKeys: this.options.virtualKeys,
+      storedBudgets: this.options.storedBudgets,
     });
     const previous = this.runtime;
     this.runtime = next;

@@ -14,7 +14,7 @@ import {
   type SoftLimitCrossing,
   type Spend,
 } from '../policy/ledger.js';
-import { describeScope, scopeParts } from '../policy/limit-rules.js';
+import { type BudgetRule, describeScope, scopeParts } from '../policy/limit-rules.js';
 import type { PolicySource } from '../policy/policy-source.js';
 import {
   isRateRefusal,
@@ -165,9 +165,9 @@ export class Limits {
     void work.finally(() => this.pending.delete(work));
   }
 
-  /** Every budget of `policy` with its current period's spend. */
-  async status(policy: PolicySource): Promise<BudgetStatus[]> {
-    return this.ledger.status(policy.budgets());
+  /** Each budget with its current period's spend. */
+  async status(rules: readonly BudgetRule[]): Promise<BudgetStatus[]> {
+    return this.ledger.status(rules);
   }
 
   /** Waits for settlements under way, then closes the shared state (saving spend, or leaving Redis). */

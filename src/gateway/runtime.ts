@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { Agent } from 'undici';
 import type { ProviderConfig, RouteConfig, SluiceConfig, TargetConfig } from '../config/schema.js';
+import { noStoredBudgets, type StoredBudgets } from '../policy/budget-directory.js';
 import { noVirtualKeys, type VirtualKeys } from '../policy/key-directory.js';
-import { configPolicy, type PolicySource } from '../policy/policy-source.js';
+import { configPolicy, type PolicySource, withStoredBudgets } from '../policy/policy-source.js';
 import { type TargetPrice, targetPrice } from '../policy/price-lookup.js';
 import type { ProviderAdapter, TargetRef } from '../providers/provider.js';
 import { createAdapter } from '../providers/registry.js';
@@ -55,7 +56,7 @@ export interface Runtime {
   /** The keys of the control store (admin API), in memory; they outlive reloads. */
   virtualKeys: VirtualKeys;
   adminKeyDigest?: Buffer;
-  /** Which budgets and rate limits apply to a request. */
+  /** Which budgets and rate limits apply to a request: the config's and the control store's. */
   policy: PolicySource;
   /** Request and response bodies for the wide event; undefined unless events.bodies is enabled. */
   bodies?: BodyCapture;
@@ -68,7 +69,7 @@ export function keyDigest(key: string): Buffer {
 
 export function buildRuntime(
   config: SluiceConfig,
-  options: { simUrl?: string; virtualKeys?: VirtualKeys } = {},
+  options: { simUrl?: string; virtualKeys?: VirtualKeys; storedBudgets?: StoredBudgets } = {},
 ): Runtime {
   const providers = new Map<string, Provider>();
   for (const [name, providerConfig] of Object.entries(config.providers)) {
@@ -128,6 +129,7 @@ export function buildRuntime(
       hedge: route.hedge,
     });
   }
+  const storedBudgets = options.storedBudgets ?? noStoredBudgets;
   const apiKeys = new Map<string, Principal>();
   for (const key of config.auth.apiKeys) {
     apiKeys.set(keyDigest(key.key).toString('hex'), {
@@ -146,7 +148,8 @@ export function buildRuntime(
     apiKeys,
     virtualKeys: options.virtualKeys ?? noVirtualKeys,
     adminKeyDigest: config.auth.adminKey ? keyDigest(config.auth.adminKey) : undefined,
-    policy: configPolicy(config),
+    // The store's budgets are read through on each request: they outlive reloads and change between them.
+    policy: withStoredBudgets(configPolicy(config), () => storedBudgets.policy()),
     bodies: bodyCapture(config.events.bodies),
     close: async () => {
       await Promise.all([...providers.values()].map((p) => p.close()));

@@ -13,13 +13,14 @@ import { type CustomEventSink, discardCustomSink, type EventSink } from '../even
 import { authenticate, authorizeAdmin } from '../gateway/admit.js';
 import { flowHistoryDefaults, recordFlowHistory } from '../gateway/flow-history.js';
 import { Gateway } from '../gateway/gateway.js';
+import { BudgetDirectory } from '../policy/budget-directory.js';
 import { KeyDirectory } from '../policy/key-directory.js';
-import type { BudgetStatus } from '../policy/ledger.js';
 import type { ControlStore } from '../store/control-store.js';
 import { controlStoreFor } from '../store/open-control-store.js';
 import { systemClock } from '../time/clock.js';
 import { authenticateApi, registerAnalyticsRoutes } from './analytics-routes.js';
 import { anthropicErrorBody, apiError, isApiError, openAIErrorBody } from './api-error.js';
+import { registerBudgetAdminRoutes } from './budget-admin-routes.js';
 import { registerConsole } from './console.js';
 import { EVENTS_PATH, registerEventRoutes } from './events-routes.js';
 import { frameworkError } from './framework-error.js';
@@ -69,7 +70,17 @@ export function buildGatewayServer(options: GatewayServerOptions): {
         'virtual keys not refreshed: the control store is unavailable; the keys already loaded stay in force',
       ),
   });
-  const gateway = new Gateway({ ...options, metrics, virtualKeys: keys });
+  // Store budgets reload on the keys' interval: both are the control store's, seen alike.
+  const storedBudgets = new BudgetDirectory({
+    store,
+    refreshMs: config.auth.keyRefreshMs,
+    onRefreshError: (error) =>
+      options.logger.warn(
+        { store: store.description, error: (error as Error).message },
+        'budgets not refreshed: the control store is unavailable; the budgets already loaded stay in force',
+      ),
+  });
+  const gateway = new Gateway({ ...options, metrics, virtualKeys: keys, storedBudgets });
   metrics.watchFlow(gateway.flow);
   metrics.watchCache(() => gateway.cache);
   if (options.eventStats) metrics.watchEvents(options.eventStats);
@@ -197,20 +208,6 @@ export function buildGatewayServer(options: GatewayServerOptions): {
     if (!query.ok) return reply.code(400).send(openAIErrorBody(query.error));
     return flowHistory.read(query.data.seconds);
   });
-  app.get('/admin/budgets', async (_request, reply) => {
-    try {
-      const budgets = await gateway.limits.status(gateway.runtime.policy);
-      return { budgets: budgets.map(budgetStatusBody) };
-    } catch (error) {
-      const apiErr = apiError(
-        'overloaded',
-        503,
-        `Budget spend cannot be read right now: ${(error as Error).message}`,
-        { code: 'limits_unavailable' },
-      );
-      return reply.code(503).send(openAIErrorBody(apiErr));
-    }
-  });
   registerConsole(app, options.consoleDir);
   registerGatewayRoutes(app, gateway);
   registerAnalyticsRoutes(app, { analytics: options.analytics, sink: config.events.sink });
@@ -220,32 +217,28 @@ export function buildGatewayServer(options: GatewayServerOptions): {
     maxBodyBytes: config.events.ingest.maxBodyBytes,
   });
   registerKeyAdminRoutes(app, { store, directory: keys, runtime: () => gateway.runtime });
+  registerBudgetAdminRoutes(app, {
+    store,
+    directory: storedBudgets,
+    configBudgets: () => gateway.runtime.config.budgets,
+    status: (rules) => gateway.limits.status(rules),
+  });
   // The store opens before the server listens: a gateway never serves without its keys.
   app.addHook('onReady', async () => {
     await store.open();
-    await keys.start();
-    options.logger.info({ store: store.description, keys: keys.size }, 'control store open');
+    await Promise.all([keys.start(), storedBudgets.start()]);
+    options.logger.info(
+      { store: store.description, keys: keys.size, budgets: storedBudgets.policy().budgets().length },
+      'control store open',
+    );
   });
   app.addHook('onClose', async () => {
     flowHistory.stop();
     keys.stop();
-    await keys.settled();
+    storedBudgets.stop();
+    await Promise.all([keys.settled(), storedBudgets.settled()]);
     await gateway.close();
     await store.close();
   });
   return { app, gateway };
-}
-
-/** One budget as GET /admin/budgets shows it. */
-function budgetStatusBody(status: BudgetStatus) {
-  const { rule, window } = status;
-  return {
-    name: rule.name,
-    scope: rule.scope,
-    period: rule.period,
-    periodStart: window.startsAt === null ? null : new Date(window.startsAt).toISOString(),
-    resetsAt: window.resetsAt === null ? null : new Date(window.resetsAt).toISOString(),
-    usd: status.usd ?? null,
-    tokens: status.tokens ?? null,
-  };
 }

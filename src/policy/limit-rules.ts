@@ -25,41 +25,45 @@ export const rateLimitScopeSchema = z
 
 export const budgetPeriods = ['day', 'month', 'total'] as const;
 
-export const budgetSchema = z
-  .strictObject({
-    name: z
-      .string()
-      .min(1)
-      .regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, ".", "_" and "-"')
-      .describe('Named in 402 errors, logs, metrics and webhooks.'),
-    scope: budgetScopeSchema,
-    period: z
-      .enum(budgetPeriods)
-      .default('month')
-      .describe('day and month start at 00:00 UTC; total never resets.'),
-    limitUsd: z
-      .number()
-      .positive()
-      .max(9_000_000)
-      .optional()
-      .describe('Hard limit in US dollars: a request that could pass it gets 402.'),
-    limitTokens: z
-      .int()
-      .min(1)
-      .optional()
-      .describe('Hard limit in tokens (prompt + output): a request that could pass it gets 402.'),
-    softLimitPct: z
-      .number()
-      .min(1)
-      .max(100)
-      .optional()
-      .describe('Percent of each limit whose crossing is logged, counted and sent to the webhook.'),
-    webhook: z.url().optional().describe('Receives a POST (JSON) when the soft limit is crossed.'),
-  })
-  .refine((b) => b.limitUsd !== undefined || b.limitTokens !== undefined, {
+/** A budget's fields before the check that it limits something: PATCH bodies derive from them. */
+export const budgetFields = z.strictObject({
+  name: z
+    .string()
+    .min(1)
+    .regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, ".", "_" and "-"')
+    .describe('Named in 402 errors, logs, metrics and webhooks.'),
+  scope: budgetScopeSchema,
+  period: z
+    .enum(budgetPeriods)
+    .default('month')
+    .describe('day and month start at 00:00 UTC; total never resets.'),
+  limitUsd: z
+    .number()
+    .positive()
+    .max(9_000_000)
+    .optional()
+    .describe('Hard limit in US dollars: a request that could pass it gets 402.'),
+  limitTokens: z
+    .int()
+    .min(1)
+    .optional()
+    .describe('Hard limit in tokens (prompt + output): a request that could pass it gets 402.'),
+  softLimitPct: z
+    .number()
+    .min(1)
+    .max(100)
+    .optional()
+    .describe('Percent of each limit whose crossing is logged, counted and sent to the webhook.'),
+  webhook: z.url().optional().describe('Receives a POST (JSON) when the soft limit is crossed.'),
+});
+
+export const budgetSchema = budgetFields.refine(
+  (b) => b.limitUsd !== undefined || b.limitTokens !== undefined,
+  {
     message: 'a budget needs limitUsd, limitTokens or both',
     path: ['limitUsd'],
-  });
+  },
+);
 
 export const rateLimitSchema = z
   .strictObject({

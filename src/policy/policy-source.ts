@@ -14,7 +14,8 @@ export interface ApplicableLimits {
 }
 
 /**
- * Where budgets and rate limits come from: sluice.yaml (configPolicy) or the control store.
+ * Where budgets and rate limits come from: sluice.yaml (configPolicy), merged with the control
+ * store's budgets (withStoredBudgets).
  * `limitsFor` runs on every request, so an implementation answers from memory.
  */
 export interface PolicySource {
@@ -66,4 +67,20 @@ function index<T extends { scope: BudgetRule['scope'] | RateLimitRule['scope'] }
     map.set(key, [...(map.get(key) ?? []), rule]);
   }
   return map;
+}
+
+/**
+ * The config's rules plus the control store's budgets (`stored()`: the ones loaded last, from
+ * memory). A subject's budgets from both apply; budgets on the same scope, unit and period
+ * share one spend counter (ledger.ts), so a limit is a view over spend, not its owner.
+ */
+export function withStoredBudgets(config: PolicySource, stored: () => PolicySource): PolicySource {
+  return {
+    limitsFor(subject, route) {
+      const own = config.limitsFor(subject, route);
+      const more = stored().limitsFor(subject, route).budgets;
+      return more.length === 0 ? own : { budgets: [...own.budgets, ...more], rateLimits: own.rateLimits };
+    },
+    budgets: () => [...config.budgets(), ...stored().budgets()],
+  };
 }

@@ -115,7 +115,7 @@ export function tenantAdmin(deps: { store: ControlStore; now?: () => number }) {
       const [teams, keys, budgets] = await Promise.all([
         store.teams.list({ orgId: id }),
         store.keys.list({ orgId: id }),
-        store.budgets.list({ scope: 'org', scopeId: id }),
+        store.budgets.list({ scope: 'org', scopeName: org.name }),
       ]);
       const used = uses({ team: teams.length, key: keys.length, budget: budgets.length });
       if (used.length > 0) return inUse('org', org.name, used);
@@ -161,7 +161,7 @@ export function tenantAdmin(deps: { store: ControlStore; now?: () => number }) {
       if (!team) return teamNotFound(id);
       const [keys, budgets] = await Promise.all([
         store.keys.list({ teamId: id }),
-        store.budgets.list({ scope: 'team', scopeId: id }),
+        store.budgets.list({ scope: 'team', scopeName: team.name }),
       ]);
       const used = uses({ key: keys.length, budget: budgets.length });
       if (used.length > 0) return inUse('team', team.name, used);

@@ -44,18 +44,27 @@ export interface KeyRecord {
   rotatedAt: number | null;
 }
 
-/** A spending or token limit over a period, for an org, a team or a key (enforced by policy/). */
+/**
+ * A spending or token limit over a period, for an org, a team or a key (enforced by policy/).
+ * Its scope is a name, as in sluice.yaml's budgets: the subject of a request is known by its
+ * key, team and org names, and config budgets and store budgets count the same spend.
+ */
 export interface Budget {
   id: string;
+  /** Unique among budgets; named in 402 errors, metrics and webhooks. */
+  name: string;
   scope: 'org' | 'team' | 'key';
-  /** The id of the org, team or key. */
-  scopeId: string;
+  /** The name of the org, team or key. */
+  scopeName: string;
   period: 'day' | 'month' | 'total';
   limitUsd: number | null;
   limitTokens: number | null;
-  /** Percentage of the limit at which a warning is raised (0–100). */
-  softLimitPct: number;
+  /** Percentage of the limit at which a warning is raised (1–100); null: none. */
+  softLimitPct: number | null;
+  /** Receives a POST when the soft limit is crossed; null: none. */
+  webhook: string | null;
   createdAt: number;
+  updatedAt: number;
 }
 
 /**
@@ -77,7 +86,7 @@ export interface ControlStore {
   readonly orgs: Table<Org, 'name'>;
   readonly teams: Table<Team, 'orgId' | 'name'>;
   readonly keys: Table<KeyRecord, 'orgId' | 'teamId' | 'digest'>;
-  readonly budgets: Table<Budget, 'scope' | 'scopeId'>;
+  readonly budgets: Table<Budget, 'name' | 'scope' | 'scopeName'>;
   /** Connects and brings the schema up to date; safe on every start, from many nodes at once. */
   open(): Promise<void>;
   close(): Promise<void>;

@@ -62,6 +62,29 @@ export const migrations: readonly Migration[] = [
       'CREATE INDEX budgets_scope ON budgets (scope, scope_id)',
     ],
   },
+  {
+    version: 2,
+    name: 'budgets named, scoped by name, with a webhook',
+    // Nothing wrote the version 1 budgets table (it was declared ahead of its admin API), so it
+    // is replaced rather than altered: SQLite cannot change a column's constraints in place.
+    statements: [
+      'DROP TABLE budgets',
+      `CREATE TABLE budgets (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        scope TEXT NOT NULL CHECK (scope IN ('org', 'team', 'key')),
+        scope_name TEXT NOT NULL,
+        period TEXT NOT NULL CHECK (period IN ('day', 'month', 'total')),
+        limit_usd DOUBLE PRECISION,
+        limit_tokens BIGINT,
+        soft_limit_pct DOUBLE PRECISION CHECK (soft_limit_pct >= 0 AND soft_limit_pct <= 100),
+        webhook TEXT,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+      )`,
+      'CREATE INDEX budgets_scope ON budgets (scope, scope_name)',
+    ],
+  },
 ];
 
 export const migrationsTable = `CREATE TABLE IF NOT EXISTS sluice_migrations (

@@ -135,9 +135,21 @@ export function controlTables(engine: SqlEngine): Pick<ControlStore, 'orgs' | 't
       booleans: ['admin'],
       json: ['routes', 'tags'],
     }),
-    budgets: sqlTable<Budget, 'scope' | 'scopeId'>(engine, {
+    budgets: sqlTable<Budget, 'name' | 'scope' | 'scopeName'>(engine, {
       table: 'budgets',
-      fields: ['id', 'scope', 'scopeId', 'period', 'limitUsd', 'limitTokens', 'softLimitPct', 'createdAt'],
+      fields: [
+        'id',
+        'name',
+        'scope',
+        'scopeName',
+        'period',
+        'limitUsd',
+        'limitTokens',
+        'softLimitPct',
+        'webhook',
+        'createdAt',
+        'updatedAt',
+      ],
     }),
   };
 }

@@ -220,4 +220,50 @@ describe('the web console, in Chromium', () => {
     await page.getByRole('heading', { name: 'Page not found' }).waitFor();
     await page.close();
   });
+
+  it('shows each budget’s spend against its limit on Keys and budgets, after an empty state that says how to make one', async () => {
+    const page = await open('/keys');
+    await signIn(page, adminKey);
+    await page.getByText('No budgets yet.').waitFor();
+    expect(await page.getByText('sluice budgets create').count()).toBe(1);
+
+    const created = await fetch(`${platform.url}/admin/budgets`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${adminKey}` },
+      body: JSON.stringify({
+        name: 'tenant-b-daily',
+        scope: { key: tenantB.name },
+        period: 'day',
+        limitTokens: 10_000,
+      }),
+    });
+    expect(created.status).toBe(201);
+    await call(tenantB.key, '/v1/chat/completions', chat('sim-smart'));
+    // Settlement follows the response: wait until the spend is counted and nothing is held.
+    await expect
+      .poll(async () => {
+        const response = await fetch(`${platform.url}/admin/budgets/tenant-b-daily`, {
+          headers: { authorization: `Bearer ${adminKey}` },
+        });
+        const { tokens } = (await response.json()) as { tokens: { spent: number; reserved: number } };
+        return tokens.spent > 0 && tokens.reserved === 0;
+      })
+      .toBe(true);
+
+    await page.reload();
+    const row = page.locator('[data-testid=budgets-table] tbody tr[data-budget="tenant-b-daily"]');
+    await row.waitFor();
+    const cells = await row.locator('th, td').allTextContents();
+    expect(cells[0]).toBe('tenant-b-daily');
+    expect(cells[1]).toBe('key tenant-b');
+    expect(cells[2]).toBe('day');
+    expect(cells[3]).toMatch(/^\d+ tokens of 10k tokens$/);
+    expect(cells[5]).toMatch(/^\d+(\.\d+)?%$/);
+    expect(cells[5]).not.toBe('0%');
+    expect(cells[6]).not.toBe('never');
+    expect(await row.locator('.bar').getAttribute('style')).toMatch(/width: [\d.]+%/);
+    expect(await page.getByRole('table', { name: /^Budgets with their spend/ }).count()).toBe(1);
+    await screenshot(page, 'budgets');
+    await page.close();
+  });
 });

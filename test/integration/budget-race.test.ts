@@ -164,9 +164,11 @@ describe('a small budget under a race of concurrent requests', () => {
     const gw = gateways[0] as RunningGateway;
     const outcomes = await race(gateways, 300);
     await expect
-      .poll(async () => (await gw.gateway.limits.status(gw.gateway.runtime.policy))[0]?.usd?.reserved)
+      .poll(
+        async () => (await gw.gateway.limits.status(gw.gateway.runtime.policy.budgets()))[0]?.usd?.reserved,
+      )
       .toBe(0);
-    const [status] = await gw.gateway.limits.status(gw.gateway.runtime.policy);
+    const [status] = await gw.gateway.limits.status(gw.gateway.runtime.policy.budgets());
     expectHonestLedger(outcomes, status?.usd?.spent ?? -1, status?.usd?.reserved ?? -1);
     expect(sim.sim.stats().completed).toBe(outcomes.filter((o) => o.status === 200).length);
   }, 120_000);

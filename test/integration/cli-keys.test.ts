@@ -243,3 +243,91 @@ describe('sluice keys against a running gateway', { timeout: 180_000 }, () => {
     expect(keysHelp).toContain('--admin-key <key>');
   });
 });
+
+describe('sluice budgets against a running gateway', { timeout: 180_000 }, () => {
+  it('creates, lists, shows, updates and deletes a budget, as a table and as JSON', async () => {
+    const created = await ok([
+      'budgets',
+      'create',
+      '--name',
+      'cli-daily',
+      '--team',
+      'search',
+      '--period',
+      'day',
+      '--usd',
+      '50',
+      '--soft-limit',
+      '80',
+    ]);
+    expect(field(created, 'source')).toBe('store');
+    expect(field(created, 'scope')).toBe('team search');
+    expect(field(created, 'usd')).toBe('$0 / $50 (0%)');
+    expect(field(created, 'soft limit')).toBe('80%');
+
+    const table = await ok(['budgets', 'list']);
+    expect(table.split('\n')[0]).toMatch(/^NAME\s+SOURCE\s+SCOPE\s+PERIOD\s+USD\s+TOKENS\s+RESETS$/);
+    expect(table).toMatch(/\ncli-daily\s+store\s+team search\s+day\s+\$0 \/ \$50 \(0%\)\s+-\s+\d{4}-/);
+
+    const updated = await ok([
+      'budgets',
+      'update',
+      'cli-daily',
+      '--tokens',
+      '1000',
+      '--no-usd',
+      '--no-soft-limit',
+      '--rename',
+      'cli-tokens',
+    ]);
+    expect(field(updated, 'name')).toBe('cli-tokens');
+    expect(field(updated, 'usd')).toBe('-');
+    expect(field(updated, 'tokens')).toBe('0 / 1000 (0%)');
+    expect(field(updated, 'soft limit')).toBe('-');
+
+    const shown = JSON.parse(await ok(['budgets', 'show', 'cli-tokens', '--json'])) as Record<
+      string,
+      unknown
+    >;
+    expect(shown).toMatchObject({ object: 'budget', name: 'cli-tokens', usd: null, tokens: { limit: 1000 } });
+
+    expect(await ok(['budgets', 'delete', 'cli-tokens'])).toBe('Deleted budget cli-tokens.\n');
+    expect(await ok(['budgets', 'list'])).toContain('No budgets. Create one with `sluice budgets create');
+    const json = JSON.parse(await ok(['budgets', 'list', '--json'])) as { budgets: unknown[] };
+    expect(json.budgets).toEqual([]);
+  });
+
+  it('explains mistakes: usage errors exit 2, the gateway’s refusals exit 1 with its message', async () => {
+    const noLimit = await sluice(['budgets', 'create', '--name', 'x', '--key', 'web']);
+    expect(noLimit.code).toBe(1);
+    expect(noLimit.stderr).toContain('a budget needs limitUsd, limitTokens or both');
+    expect(noLimit.stderr).toContain('(HTTP 400');
+
+    const missing = await sluice(['budgets', 'delete', 'nope']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain("No budget named 'nope'");
+    expect(missing.stderr).toContain('(HTTP 404, budget_not_found)');
+
+    for (const args of [
+      ['budgets'],
+      ['budgets', 'create', '--key', 'web', '--usd', '1'],
+      ['budgets', 'create', '--name', 'x', '--usd', '1'],
+      ['budgets', 'create', '--name', 'x', '--key', 'a', '--team', 'b', '--usd', '1'],
+      ['budgets', 'create', '--name', 'x', '--key', 'a', '--usd', 'lots'],
+      ['budgets', 'create', '--name', 'x', '--key', 'a', '--usd', '1', '--no-tokens'],
+      ['budgets', 'update', 'x'],
+      ['budgets', 'show'],
+    ]) {
+      const run = await sluice(args);
+      expect([run.code, args.join(' ')]).toEqual([2, args.join(' ')]);
+      expect(run.stderr).toContain('Usage: sluice budgets');
+    }
+  });
+
+  it('is listed by sluice --help, with its subcommands in sluice budgets --help', async () => {
+    expect(await ok(['--help'])).toMatch(/\n {2}budgets\s/);
+    const help = await ok(['budgets', '--help']);
+    for (const sub of ['list', 'show', 'create', 'update', 'delete']) expect(help).toContain(`  ${sub}`);
+    expect(help).toContain('--soft-limit <pct>');
+  });
+});

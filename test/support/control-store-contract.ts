@@ -45,13 +45,16 @@ export const key = (n: number, overrides: Partial<KeyRecord> = {}): KeyRecord =>
 
 export const budget = (n: number, overrides: Partial<Budget> = {}): Budget => ({
   id: `budget_${n}`,
+  name: `budget-${n}`,
   scope: 'team',
-  scopeId: 'team_1',
+  scopeName: 'team-1',
   period: 'month',
   limitUsd: 250.5,
   limitTokens: null,
   softLimitPct: 80,
+  webhook: null,
   createdAt: T0 + n,
+  updatedAt: T0 + n,
   ...overrides,
 });
 
@@ -251,10 +254,12 @@ export function describeControlStoreContract(
         const usd = budget(1);
         const tokens = budget(2, {
           scope: 'key',
-          scopeId: 'key_9',
+          scopeName: 'key-9',
           period: 'day',
           limitUsd: null,
           limitTokens: 5_000_000_000,
+          softLimitPct: null,
+          webhook: 'https://hooks.example.com/budget',
         });
         expect(await store.budgets.insert(usd)).toEqual(usd);
         expect(await store.budgets.insert(tokens)).toEqual(tokens);
@@ -263,23 +268,32 @@ export function describeControlStoreContract(
       });
 
       it('lists the budgets of one scope', async () => {
-        await store.budgets.insert(budget(1, { scope: 'org', scopeId: 'org_1' }));
-        await store.budgets.insert(budget(2, { scope: 'team', scopeId: 'team_1' }));
-        await store.budgets.insert(budget(3, { scope: 'team', scopeId: 'team_1', period: 'total' }));
-        await store.budgets.insert(budget(4, { scope: 'team', scopeId: 'team_2' }));
+        await store.budgets.insert(budget(1, { scope: 'org', scopeName: 'org-1' }));
+        await store.budgets.insert(budget(2, { scope: 'team', scopeName: 'team-1' }));
+        await store.budgets.insert(budget(3, { scope: 'team', scopeName: 'team-1', period: 'total' }));
+        await store.budgets.insert(budget(4, { scope: 'team', scopeName: 'team-2' }));
         const ids = (list: Budget[]) => list.map((b) => b.id);
-        expect(ids(await store.budgets.list({ scope: 'team', scopeId: 'team_1' }))).toEqual([
+        expect(ids(await store.budgets.list({ scope: 'team', scopeName: 'team-1' }))).toEqual([
           'budget_2',
           'budget_3',
         ]);
         expect(ids(await store.budgets.list({ scope: 'org' }))).toEqual(['budget_1']);
+        expect(ids(await store.budgets.list({ name: 'budget-4' }))).toEqual(['budget_4']);
+      });
+
+      it('refuses a second budget with a taken name, on insert and on rename', async () => {
+        await store.budgets.insert(budget(1));
+        await store.budgets.insert(budget(2));
+        expect(await store.budgets.insert(budget(3, { name: 'budget-1' }))).toBe('conflict');
+        expect(await store.budgets.update('budget_2', { name: 'budget-1' })).toBe('conflict');
+        expect(await store.budgets.list()).toEqual([budget(1), budget(2)]);
       });
 
       it('updates and deletes a budget', async () => {
         await store.budgets.insert(budget(1));
-        expect(await store.budgets.update('budget_1', { limitUsd: 99.25, softLimitPct: 90 })).toEqual(
-          budget(1, { limitUsd: 99.25, softLimitPct: 90 }),
-        );
+        const change = { limitUsd: 99.25, limitTokens: 1000, softLimitPct: null, updatedAt: T0 + 100 };
+        expect(await store.budgets.update('budget_1', change)).toEqual(budget(1, change));
+        expect(await store.budgets.update('budget_9', change)).toBe('missing');
         expect(await store.budgets.delete('budget_1')).toBe('deleted');
         expect(await store.budgets.get('budget_1')).toBeUndefined();
         expect(await store.budgets.delete('budget_1')).toBe('missing');

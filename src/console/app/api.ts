@@ -65,6 +65,27 @@ export interface FlowReport {
   routes: Record<string, { targets: string[]; fallbacks: string[] }>;
 }
 
+/** One limit's numbers for this period, from GET /admin/budgets. */
+export interface BudgetSpend {
+  limit: number;
+  spent: number;
+  /** Held by requests in flight. */
+  reserved: number;
+}
+
+/** A budget with this period's spend, as GET /admin/budgets lists it. */
+export interface BudgetReport {
+  name: string;
+  source: 'config' | 'store';
+  id: string | null;
+  scope: Record<string, string>;
+  period: 'day' | 'month' | 'total';
+  softLimitPct: number | null;
+  resetsAt: string | null;
+  usd: BudgetSpend | null;
+  tokens: BudgetSpend | null;
+}
+
 export type { FlowHistoryView, WideEvent };
 
 /** A refused or failed API call, with the gateway's own message when it sent one. */
@@ -139,6 +160,7 @@ export function apiClient(key: string, onUnauthorized: () => void = () => {}) {
     flowHistory: (seconds: number, signal?: AbortSignal) =>
       get<FlowHistoryView>('/admin/flow/history', { seconds }, signal),
     keys: (signal?: AbortSignal) => get<unknown>('/admin/keys', {}, signal),
+    budgets: (signal?: AbortSignal) => get<{ budgets: BudgetReport[] }>('/admin/budgets', {}, signal),
   };
 }
 

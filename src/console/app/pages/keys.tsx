@@ -5,6 +5,7 @@ import { usePoll } from '../poll.js';
 import { href, type Location, replaceParams } from '../router.js';
 import { Empty, ErrorNotice, Loading, NoTrafficHint } from '../states.js';
 import { rangeParams, timeRange } from '../time-range.js';
+import { BudgetSpendTable } from './budget-spend.js';
 
 type KeyRecord = Record<string, unknown>;
 
@@ -53,6 +54,7 @@ export function KeysPage({ api, location }: { api: Api; location: Location }) {
     30_000,
   );
   const keys = usePoll(async (signal) => keyList(await api.keys(signal)), [api], 30_000);
+  const budgets = usePoll(async (signal) => (await api.budgets(signal)).budgets, [api], 30_000);
   const spendByKey = new Map((spenders.data?.rows ?? []).map((r) => [r.group, r.values.cost_usd]));
   const columns = keyColumns.filter((c) => (keys.data ?? []).some((k) => k[c.field] !== undefined));
   const topCost = Math.max(0, ...(spenders.data?.rows ?? []).map((r) => r.values.cost_usd ?? 0));
@@ -128,6 +130,15 @@ export function KeysPage({ api, location }: { api: Api; location: Location }) {
               </tbody>
             </table>
           </div>
+        )}
+      </div>
+      <div class="card">
+        <h2 class="card-title">Budgets</h2>
+        {budgets.error && <ErrorNotice error={budgets.error} what="the budgets" retry={budgets.refresh} />}
+        {!budgets.data ? (
+          !budgets.error && <Loading what="the budgets" />
+        ) : (
+          <BudgetSpendTable budgets={budgets.data} />
         )}
       </div>
       <div class="card">
