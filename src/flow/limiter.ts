@@ -164,6 +164,11 @@ export class Limiter {
   /** The start of the interval being judged, and the queue's length then (undefined: at the first). */
   private judgedFrom = 0;
   private judgedLength: number | undefined;
+  /**
+   * Permits handed on since `judgedFrom`. Requests that started together finish together: an
+   * interval in which none finished says nothing about whether the queue drains.
+   */
+  private servedSinceJudged = 0;
   /** Whether any permit has been released: until then `holdMs` is a guess, too weak to shed on. */
   private holdMeasured = false;
   private readonly delayTarget: number;
@@ -319,6 +324,7 @@ export class Limiter {
       const waiter = this.queue.shift()!;
       this.detach(waiter);
       waiter.resolve(this.grant(waiter.priority, now, now - waiter.enqueuedAt));
+      this.servedSinceJudged++;
     }
     if (this.queue.length === 0) this.emptied(now);
   }
@@ -328,6 +334,7 @@ export class Limiter {
     this.waitingSince = now;
     this.judgedFrom = now;
     this.judgedLength = undefined;
+    this.servedSinceJudged = 0;
   }
 
   private emptied(now: number) {
@@ -341,13 +348,18 @@ export class Limiter {
   private standing(now: number): boolean {
     const interval = Math.max(this.delayInterval * this.holdMs, this.delayIntervalMinMs);
     if (this.waitingSince !== undefined) {
-      if (this.standingSince === undefined && now - this.judgedFrom >= interval) {
+      if (
+        this.standingSince === undefined &&
+        now - this.judgedFrom >= interval &&
+        this.servedSinceJudged > 0
+      ) {
         // A queue that got shorter over the interval is draining: a burst being served, or a limit
         // catching up with demand (slow start); judge the next interval. One that did not is fed
         // as fast as it drains: overload. The first interval only sets the length to compare with.
         if (this.judgedLength === undefined || this.queue.length < this.judgedLength) {
           this.judgedFrom = now;
           this.judgedLength = this.queue.length;
+          this.servedSinceJudged = 0;
         } else {
           this.standingSince = now;
         }

@@ -24,11 +24,13 @@ import type { Target } from './runtime.js';
 export interface StreamSink {
   /** The first chunk is ready: send the status line and headers. After this there is no fallback. */
   start(target: Target): void;
+  /** Chunks decoded from one upstream event; `sameWire` when the event is already in the client's format. */
+  write(chunks: ChatCompletionChunk[], event: SseEvent, sameWire: boolean): void;
   /**
-   * Chunks decoded from one upstream event; `sameWire` when the event is already in the client's
-   * format. A returned promise means the client is slow: reading upstream pauses until it resolves.
+   * Sends the chunks of one upstream read together. A returned promise means the client is slow:
+   * reading upstream pauses until it resolves.
    */
-  write(chunks: ChatCompletionChunk[], event: SseEvent, sameWire: boolean): Promise<void> | undefined;
+  flush(): Promise<void> | undefined;
   end(): void;
   /** The stream broke after it was committed. */
   fail(error: ApiError): void;
@@ -565,7 +567,10 @@ export async function dispatchChatStream(
             }
             // Metered before the write, so the usage chunk can carry the cost.
             if (usage) meterAttempt(call, attempt, target, usage, true);
-            const backpressure = sink.write(chunks, event, sameWire);
+            sink.write(chunks, event, sameWire);
+          }
+          if (owner === attempt) {
+            const backpressure = sink.flush();
             if (backpressure) await backpressure;
           }
         };

@@ -15,10 +15,12 @@ const sseHeaders = {
 /**
  * A chat stream written to the client in its wire format: OpenAI chunks (`data:` lines ending in
  * `[DONE]`) or Anthropic Messages events. Upstream streams and cached answers replayed as
- * streams both go through it. A returned promise means the client is slow: wait before writing more.
+ * streams both go through it.
  */
 export class ClientStream {
   private encoder: AnthropicStreamEncoder | undefined;
+  /** Events written and not yet sent. */
+  private pending = '';
 
   constructor(
     private readonly res: ServerResponse,
@@ -41,47 +43,60 @@ export class ClientStream {
 
   /**
    * Chunks decoded from one upstream event, or replayed. `event` is that upstream event when it
-   * is already in the client's format: its bytes then pass through untouched.
+   * is already in the client's format: its bytes then pass through untouched. Nothing is sent
+   * until `flush`: the events of one upstream read go out in one write, not one syscall each.
    */
-  write(chunks: ChatCompletionChunk[], event?: SseEvent): Promise<void> | undefined {
+  write(chunks: ChatCompletionChunk[], event?: SseEvent): void {
     const { encoder } = this;
     if (encoder) {
-      let wait: Promise<void> | undefined;
-      for (const chunk of chunks) wait = this.writeEvents(encoder.encode(chunk)) ?? wait;
-      return wait;
+      for (const chunk of chunks) this.addEvents(encoder.encode(chunk));
+      return;
     }
     // Same wire format: pass the upstream's bytes through untouched, except the usage chunk:
     // dropped when Sluice asked for it on its own account, else given the cost.
-    if (event && chunks.length === 1 && !isUsageOnly(chunks[0] as ChatCompletionChunk))
-      return writeOrWait(this.res, event.raw.endsWith('\n\n') ? event.raw : `${event.raw}\n\n`);
-    let text = '';
-    for (const chunk of chunks) {
-      if (!isUsageOnly(chunk)) text += `data: ${JSON.stringify(chunk)}\n\n`;
-      else if (this.options.includeUsage)
-        text += `data: ${JSON.stringify({ ...chunk, x_sluice_cost_usd: this.options.cost() })}\n\n`;
+    if (event && chunks.length === 1 && !isUsageOnly(chunks[0] as ChatCompletionChunk)) {
+      this.pending += event.raw.endsWith('\n\n') ? event.raw : `${event.raw}\n\n`;
+      return;
     }
-    return text ? writeOrWait(this.res, text) : undefined;
+    for (const chunk of chunks) {
+      if (!isUsageOnly(chunk)) this.pending += `data: ${JSON.stringify(chunk)}\n\n`;
+      else if (this.options.includeUsage)
+        this.pending += `data: ${JSON.stringify({ ...chunk, x_sluice_cost_usd: this.options.cost() })}\n\n`;
+    }
+  }
+
+  /** Sends what was written since the last flush; a returned promise means the client is slow. */
+  flush(): Promise<void> | undefined {
+    if (!this.pending) return undefined;
+    const text = this.pending;
+    this.pending = '';
+    return writeOrWait(this.res, text);
   }
 
   end(): void {
-    if (this.encoder) this.writeEvents(this.encoder.finish({ x_sluice_cost_usd: this.options.cost() }));
-    else writeOrWait(this.res, 'data: [DONE]\n\n');
-    this.res.end();
+    if (this.encoder) this.addEvents(this.encoder.finish({ x_sluice_cost_usd: this.options.cost() }));
+    else this.pending += 'data: [DONE]\n\n';
+    this.finish();
   }
 
   /** The stream broke after it was committed. */
   fail(error: ApiError): void {
     if (this.encoder) {
-      writeOrWait(this.res, `event: error\ndata: ${JSON.stringify(anthropicErrorBody(error))}\n\n`);
-    } else writeOrWait(this.res, `data: ${JSON.stringify(openAIErrorBody(error))}\n\n`);
-    this.res.end();
+      this.pending += `event: error\ndata: ${JSON.stringify(anthropicErrorBody(error))}\n\n`;
+    } else this.pending += `data: ${JSON.stringify(openAIErrorBody(error))}\n\n`;
+    this.finish();
   }
 
-  private writeEvents(events: AnthropicEvent[]): Promise<void> | undefined {
-    let wait: Promise<void> | undefined;
-    for (const e of events)
-      wait = writeOrWait(this.res, `event: ${e.event}\ndata: ${JSON.stringify(e.data)}\n\n`) ?? wait;
-    return wait;
+  /** The last events and the end of the response, in one write. */
+  private finish(): void {
+    const text = this.pending;
+    this.pending = '';
+    if (this.res.destroyed || this.res.writableEnded) return;
+    this.res.end(text);
+  }
+
+  private addEvents(events: AnthropicEvent[]): void {
+    for (const e of events) this.pending += `event: ${e.event}\ndata: ${JSON.stringify(e.data)}\n\n`;
   }
 }
 

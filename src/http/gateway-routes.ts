@@ -277,8 +277,9 @@ export function registerGatewayRoutes(app: FastifyInstance, gateway: Gateway): v
       write(chunks, event, sameWire) {
         streamed?.add(chunks);
         if (recorder) for (const chunk of chunks) recorder.add(chunk);
-        return stream.write(chunks, sameWire ? event : undefined);
+        stream.write(chunks, sameWire ? event : undefined);
       },
+      flush: () => stream.flush(),
       end: () => stream.end(),
       fail: (error) => stream.fail(error),
     };

@@ -274,44 +274,56 @@ describe('Limiter', () => {
 
     it('once the queue has stood for the interval, sheds whoever waited or would wait past the target; critical waits', async () => {
       const { clock, limiter, acquire, holder } = await measured();
-      const batch = track('batch', acquire('batch'));
+      // From 100 ms the target serves one request at a time while arrivals keep its queue at three.
       const high = track('high', acquire('high'));
-      const critical = track('critical', acquire('critical'));
-      // 50 ms later the queue has not emptied for 50 ms: a burst, not yet a standing queue.
+      const normal = track('normal', acquire('normal'));
+      const batch = track('batch', acquire('batch'));
       clock.advance(50);
-      const early = track('early', acquire('normal'));
+      const first = track('first', acquire('critical'));
       await settle();
-      expect([batch, high, critical, early].map((w) => w.error)).toEqual([
+      // Nothing has been served yet: a queue that has not moved is not judged (requests that
+      // started together finish together).
+      expect([high, normal, batch, first].map((w) => w.error)).toEqual([
         undefined,
         undefined,
         undefined,
         undefined,
       ]);
-
-      // 150 ms: it has stood since 200 ms. An arrival meets it: the waiters past 10 ms go, but for
-      // critical, and the arrival itself would wait longer than that.
-      clock.advance(100);
-      const late = track('late', acquire('high'));
+      clock.advance(10);
+      holder.success(1);
+      await settle();
+      expect(first.permit?.queuedMs).toBe(10);
+      // 170 ms: an interval with one served; its queue of three is the length to compare with.
+      clock.advance(10);
+      const early = track('early', acquire('normal'));
+      clock.advance(30);
+      first.permit!.success(1);
+      await settle();
+      expect(high.permit?.queuedMs).toBe(100);
+      // 230 ms: another interval with one served, and the queue is no shorter (three): standing.
+      // The waiters past the target go, lowest priority first, and an arrival that would wait
+      // longer than the target is refused; critical waits.
+      clock.advance(30);
+      const critical = track('critical', acquire('critical'));
+      const late = track('late', acquire('normal'));
       await settle();
       expect(batch.error).toMatchObject({ reason: 'queue_delay', priority: 'batch', status: 503 });
       expect(batch.error?.message).toContain(
-        'Shed: this batch-priority request waited 150 ms in the queue for sim/sim-fast, which has been standing for',
+        'Shed: this batch-priority request waited 130 ms in the queue for sim/sim-fast, which has been standing for',
       );
-      expect(batch.error?.message).toContain('beyond the queue-delay target of 10 ms');
+      expect(normal.error).toMatchObject({ reason: 'queue_delay', priority: 'normal' });
       expect(early.error).toMatchObject({ reason: 'queue_delay', priority: 'normal' });
-      expect(high.error).toMatchObject({ reason: 'queue_delay', priority: 'high' });
-      expect(late.error).toMatchObject({ reason: 'queue_delay', priority: 'high' });
-      expect(late.error?.message).toContain('a high-priority request would wait about');
+      expect(late.error).toMatchObject({ reason: 'queue_delay', priority: 'normal' });
+      expect(late.error?.message).toContain('a normal-priority request would wait about');
       expect(critical.error).toBeUndefined();
       expect(limiter.snapshot()).toMatchObject({
         queued: 1,
         queuedByPriority: { critical: 1, high: 0, normal: 0, low: 0, batch: 0 },
-        shedByPriority: { critical: 0, high: 2, normal: 1, low: 0, batch: 1 },
+        shedByPriority: { critical: 0, high: 0, normal: 3, low: 0, batch: 1 },
       });
-
-      holder.success(1);
+      high.permit!.success(1);
       await settle();
-      expect(critical.permit?.queuedMs).toBe(150);
+      expect(critical.permit?.queuedMs).toBe(0);
     });
 
     it('does not count a queue as standing while the limit grows to absorb it (slow start)', async () => {
@@ -349,21 +361,29 @@ describe('Limiter', () => {
 
     it('stops shedding for delay once the queue has been empty for the interval', async () => {
       const { clock, acquire, holder } = await measured();
-      track('stood', acquire('normal'));
-      clock.advance(150);
-      // The queue stands; shedding its waiter empties it at 250 ms, which is no relief yet.
-      const during = track('during', acquire('normal'));
-      clock.advance(50);
-      const soon = track('soon', acquire('normal'));
+      // One at a time, with arrivals keeping one waiting: standing at 230 ms.
+      const n1 = track('n1', acquire('normal'));
+      const n2 = track('n2', acquire('normal'));
+      clock.advance(60);
+      holder.success(1);
       await settle();
+      clock.advance(10);
+      const n3 = track('n3', acquire('normal'));
+      clock.advance(30);
+      n1.permit!.success(1);
+      await settle();
+      clock.advance(30);
+      // Shedding n3 empties the queue at 230 ms, which is no relief yet.
+      const during = track('during', acquire('normal'));
+      await settle();
+      expect(n3.error).toMatchObject({ reason: 'queue_delay' });
       expect(during.error).toMatchObject({ reason: 'queue_delay' });
-      expect(soon.error).toMatchObject({ reason: 'queue_delay' });
 
-      // Empty from 300 ms to 450 ms: more than an interval. Waits are bounded by deadlines again.
-      clock.advance(150);
+      // Empty from 230 ms to 290 ms: more than an interval. Waits are bounded by deadlines again.
+      clock.advance(60);
       const after = track('after', acquire('normal'));
       clock.advance(100);
-      holder.success(1);
+      n2.permit!.success(1);
       await settle();
       expect(after.error).toBeUndefined();
       expect(after.permit?.queuedMs).toBe(100);
@@ -380,32 +400,36 @@ describe('Limiter', () => {
       expect(limiter.snapshot().queued).toBe(3);
     });
 
-    it('never sheds a wait under the floors, however fast the target: 50 ms, not a tenth of a 28 ms hold time', async () => {
+    it('never sheds a wait under the floors, however fast the target: 50 ms, not a tenth of its hold time', async () => {
       const { clock, acquire, holder } = await measured({
         initialHoldMs: 10,
         delayTargetMinMs: 50,
         delayIntervalMinMs: 100,
       });
-      // The hold time is now 28 ms (10 ms, then one permit held 100 ms), so the fractions alone
-      // would be a 2.8 ms target and a 14 ms interval. The holder keeps its permit throughout.
-      const [normal, batch] = (['normal', 'batch'] as const).map((p) => track(p, acquire(p)));
-      clock.advance(100);
+      // Hold times of 30 to 50 ms: the fractions alone would be a target of 3 to 5 ms and an
+      // interval of 15 to 25 ms. One served at a time, with arrivals keeping the queue up.
+      const normal = track('normal', acquire('normal'));
+      const batch = track('batch', acquire('batch'));
+      clock.advance(50);
+      holder.success(1);
+      await settle();
+      clock.advance(60);
       const first = track('first', acquire('low'));
-      clock.advance(70);
-      const second = track('second', acquire('low'));
+      clock.advance(40);
+      normal.permit!.success(1);
+      await settle();
       clock.advance(30);
-      // 100 ms twice without getting shorter: standing. Whoever waited over 50 ms goes, not over 2.8 ms.
+      const second = track('second', acquire('low'));
+      clock.advance(40);
+      // 320 ms: two intervals of 100 ms, each with one served, and the queue no shorter: standing.
       const critical = track('critical', acquire('critical'));
       await settle();
-      expect([normal, batch, first].map((w) => w!.error?.reason)).toEqual([
-        'queue_delay',
-        'queue_delay',
-        'queue_delay',
-      ]);
-      expect(first.error?.message).toContain('beyond the queue-delay target of 50 ms');
+      expect(batch.error?.reason).toBe('queue_delay');
+      expect(batch.error?.message).toContain('beyond the queue-delay target of 50 ms');
+      // Waited 40 ms: more than a tenth of the hold time, less than the floor.
       expect(second.error).toBeUndefined();
       expect(critical.error).toBeUndefined();
-      holder.success(1);
+      first.permit!.success(1);
     });
 
     it('with a delay target of 0, a standing queue is bounded by deadlines and its length alone', async () => {
