@@ -39,13 +39,13 @@ const INLINE_BYTES = 12;
  * column is read straight from the events into a buffer laid out as DuckDB's vector (numbers as
  * typed arrays, short ASCII strings inline in their 16-byte `string_t`, as DuckDB stores them)
  * and copied in one call, with its validity mask; only strings longer than 12 bytes (ids, JSON)
- * take a native call each.
+ * take a native call each. Each chunk is flushed as it is appended.
  */
-export function appendInChunks<E>(
+export async function appendInChunks<E>(
   appender: DuckDBAppender,
   columns: readonly ChunkColumn<E>[],
   events: readonly E[],
-): void {
+): Promise<void> {
   const types = columns.map((col) => TYPES[col.kind]);
   const data = new ArrayBuffer(ROWS_PER_CHUNK * 16);
   const bytes = new Uint8Array(data);
@@ -98,6 +98,10 @@ export function appendInChunks<E>(
       }
     }
     appender.appendDataChunk(dataChunk);
+    // Filling and flushing are synchronous: hand the event loop back between chunks, so a large
+    // batch never stalls the gateway's requests for more than one chunk's work.
+    appender.flushSync();
+    if (start + ROWS_PER_CHUNK < events.length) await new Promise((resolve) => setImmediate(resolve));
   }
 }
 

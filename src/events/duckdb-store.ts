@@ -151,8 +151,7 @@ async function insertCustomEvents(db: DuckDBConnection, events: readonly CustomE
   await db.run('DELETE FROM custom_events_staging');
   const appender = await db.createAppender('custom_events_staging', 'main', 'temp');
   try {
-    appendInChunks(appender, customRowColumns, rows);
-    appender.flushSync();
+    await appendInChunks(appender, customRowColumns, rows);
   } finally {
     appender.closeSync();
   }
@@ -202,8 +201,7 @@ export function duckdbStore(options: DuckDBStoreOptions): EventStore & EventRead
         await db.run('DELETE FROM events_staging');
         const appender = await db.createAppender('events_staging', 'main', 'temp');
         try {
-          appendInChunks(appender, eventColumnReaders, batch);
-          appender.flushSync();
+          await appendInChunks(appender, eventColumnReaders, batch);
         } finally {
           appender.closeSync();
         }

@@ -53,17 +53,6 @@ describe('duckdb event store ingest', () => {
     const listed = await store.list({ limit: 5000 });
     expect(listed).toEqual([...events].reverse());
   });
-
-  it('skips ids already stored when a batch spans distant times (a replay beside new events)', async () => {
-    const store = duckdbStore({ path: ':memory:' });
-    await store.open();
-    onTestFinished(() => store.close());
-    const hourLater = (i: number) => sampleEvent(10_000 + i, { id: `late-${i}` });
-    await store.insert([sampleEvent(1), sampleEvent(2), hourLater(1)]);
-    // Old events replayed with new ones three hours on: several time windows in one batch.
-    await store.insert([sampleEvent(2), sampleEvent(3), hourLater(1), hourLater(2), sampleEvent(1)]);
-    expect(await store.count()).toBe(5);
-  });
 });
 
 describe('duckdb event store migrations', () => {
