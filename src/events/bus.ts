@@ -15,8 +15,13 @@ export interface EventBusOptions<E = WideEvent> {
   spool: Spool<E>;
   /** Events kept in memory for the fast path; older ones are read back from the spool. Default 100 000. */
   ringCapacity?: number;
-  /** Most events per `store.insert`. Default 1000. */
+  /** A batch is stored as soon as this many events wait (or after `flushIntervalMs`). Default 1000. */
   batchSize?: number;
+  /**
+   * Most events per `store.insert` when more are waiting (a burst, a store back from an outage,
+   * a replay): larger batches cost a store much less per event. Default 10 000.
+   */
+  maxBatchSize?: number;
   /** A partial batch waits at most this long. Default 250 ms. */
   flushIntervalMs?: number;
   /** Retries after a failed insert wait base · 2^(failures − 1), jittered, up to max. Defaults 100 ms, 30 s. */
@@ -59,6 +64,7 @@ export class EventBus<E = WideEvent> implements EventSink<E> {
   private readonly spool: Spool<E>;
   private readonly ring: Ring<E>;
   private readonly batchSize: number;
+  private readonly maxBatchSize: number;
   private readonly flushIntervalMs: number;
   private readonly retryBaseMs: number;
   private readonly retryMaxMs: number;
@@ -92,6 +98,7 @@ export class EventBus<E = WideEvent> implements EventSink<E> {
     this.spool = options.spool;
     this.ring = new Ring<E>(options.ringCapacity ?? 100_000);
     this.batchSize = options.batchSize ?? 1000;
+    this.maxBatchSize = Math.max(this.batchSize, options.maxBatchSize ?? 10_000);
     this.flushIntervalMs = options.flushIntervalMs ?? 250;
     this.retryBaseMs = options.retryBaseMs ?? 100;
     this.retryMaxMs = options.retryMaxMs ?? 30_000;
@@ -230,18 +237,22 @@ export class EventBus<E = WideEvent> implements EventSink<E> {
     }
   }
 
-  /** The next events to store: from the ring when it holds them, otherwise from the spool. */
+  /**
+   * The next events to store: from the ring when it holds them, otherwise from the spool. Everything
+   * waiting, up to `maxBatchSize`: a backlog drains in large batches.
+   */
   private async takeBatch(): Promise<{ events: E[]; endSeq: number } | undefined> {
     for (;;) {
       if (this.next >= this.written) return undefined;
+      const size = Math.min(this.maxBatchSize, this.written - this.next);
       this.ring.dropBelow(this.next);
-      if (this.ring.length > 0 && this.ring.lo === this.next) return this.ring.take(this.batchSize);
+      if (this.ring.length > 0 && this.ring.lo === this.next) return this.ring.take(size);
       const until = this.ring.length > 0 ? this.ring.lo : this.written;
-      let batch = await this.spool.read(this.next, Math.min(this.batchSize, until - this.next));
+      let batch = await this.spool.read(this.next, Math.min(size, until - this.next));
       if (batch.events.length === 0) {
         // Possibly not group-committed yet; if still absent, the spool lost them (counted there).
         await this.spool.sync();
-        batch = await this.spool.read(this.next, Math.min(this.batchSize, until - this.next));
+        batch = await this.spool.read(this.next, Math.min(size, until - this.next));
       }
       if (batch.events.length > 0) return batch;
       this.next = until;

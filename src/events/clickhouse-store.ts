@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { type ClickHouseClient, ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import { bindParameters, clickhouseQuery } from './clickhouse-query.js';
 import type { CustomEvent } from './custom-event.js';
@@ -11,15 +12,16 @@ import {
 import {
   clickhouseType,
   columnsAddedInVersion2,
-  type EventRow,
+  eventColumnReaders,
   eventColumns,
+  eventTimeMs,
   fromRow,
   timeRange,
-  toRow,
   uniqueById,
 } from './event-columns.js';
 import type { EventReader } from './event-reader.js';
 import type { EventStore } from './event-store.js';
+import { type TimeWindow, timeWindows } from './time-windows.js';
 import type { WideEvent } from './wide-event.js';
 
 export interface ClickHouseStoreOptions {
@@ -32,6 +34,7 @@ export interface ClickHouseStoreOptions {
 
 // Ids per duplicate check: the SELECT text counts against the server's max_query_size (256 KiB).
 const ID_CHECK_CHUNK = 1_000;
+const ID_CHECK_BYTES = 200_000;
 const INSERT_CHUNK = 10_000;
 
 const COLUMN_LIST = eventColumns.map((col) => col.name).join(', ');
@@ -96,6 +99,12 @@ function encodeCustom(row: CustomEventRow): Record<string, string | number | nul
   >;
 }
 
+/** Rows of one time window, by the partition key's `time` too, so whole partitions and days are skipped. */
+function inWindow({ fromMs, toMs }: TimeWindow): string {
+  return `time BETWEEN toDateTime(${Math.floor(fromMs / 1000)}, 'UTC') AND toDateTime(${Math.floor(toMs / 1000)}, 'UTC')
+    AND time_ms BETWEEN ${fromMs} AND ${toMs}`;
+}
+
 /** A string literal for ClickHouse SQL (18.16 has no query parameters over HTTP). */
 function quote(text: string): string {
   return `'${text.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`;
@@ -107,13 +116,63 @@ function chunks<T>(items: readonly T[], size: number): T[][] {
   return result;
 }
 
-/** ClickHouse 18.16 has no Bool: booleans travel as 0/1. */
-function encode(row: EventRow): Record<string, string | number | null> {
-  const encoded: Record<string, string | number | null> = {};
-  for (const [name, value] of Object.entries(row)) {
-    encoded[name] = typeof value === 'boolean' ? Number(value) : value;
+const TSV_ESCAPES: Record<string, string> = {
+  '\\': '\\\\',
+  '\t': '\\t',
+  '\n': '\\n',
+  '\r': '\\r',
+  '\0': '\\0',
+};
+const TSV_SPECIAL = /[\\\t\n\r\0]/;
+const TSV_SPECIALS = /[\\\t\n\r\0]/g;
+
+/**
+ * Wide events as TabSeparated rows: built straight from the events, no row objects and no JSON
+ * on either side (ClickHouse parses TSV much faster than JSON). Booleans are 0/1 (18.16 has no
+ * Bool), null is \N, strings are escaped.
+ */
+function tabSeparated(events: readonly WideEvent[]): string {
+  const lines: string[] = new Array(events.length);
+  const fields: string[] = new Array(eventColumnReaders.length);
+  for (let r = 0; r < events.length; r++) {
+    const event = events[r]!;
+    for (let c = 0; c < eventColumnReaders.length; c++) {
+      const value = eventColumnReaders[c]!.value(event);
+      fields[c] =
+        value === null
+          ? '\\N'
+          : typeof value === 'string'
+            ? TSV_SPECIAL.test(value)
+              ? value.replace(TSV_SPECIALS, (ch) => TSV_ESCAPES[ch]!)
+              : value
+            : typeof value === 'boolean'
+              ? value
+                ? '1'
+                : '0'
+              : String(value);
+    }
+    lines[r] = fields.join('\t');
   }
-  return encoded;
+  return `${lines.join('\n')}\n`;
+}
+
+/** Ids in groups that keep an IN (…) list under the server's query size limit. */
+function idGroups(ids: readonly string[]): string[][] {
+  const groups: string[][] = [];
+  let group: string[] = [];
+  let bytes = 0;
+  for (const id of ids) {
+    const quoted = quote(id);
+    if (group.length > 0 && (group.length >= ID_CHECK_CHUNK || bytes + quoted.length > ID_CHECK_BYTES)) {
+      groups.push(group);
+      group = [];
+      bytes = 0;
+    }
+    group.push(quoted);
+    bytes += quoted.length + 2;
+  }
+  if (group.length > 0) groups.push(group);
+  return groups;
 }
 
 /**
@@ -151,6 +210,28 @@ export function clickhouseStore(options: ClickHouseStoreOptions): EventStore & E
         `SELECT id FROM ${table} WHERE id IN (${chunk.map(quote).join(', ')})`,
       );
       for (const { id } of found) stored.add(id);
+    }
+    return stored;
+  }
+
+  /**
+   * Ids of the batch already stored. An id always carries the same time, so each lookup is
+   * limited to one of the batch's time windows: ClickHouse then reads only the partitions and
+   * index granules of those days (the sorting key starts with the day) instead of every part.
+   */
+  async function storedEventIds(batch: readonly WideEvent[], times: readonly number[]): Promise<Set<string>> {
+    const stored = new Set<string>();
+    for (const window of timeWindows(times)) {
+      const ids: string[] = [];
+      for (let i = 0; i < batch.length; i++) {
+        if (times[i]! >= window.fromMs && times[i]! <= window.toMs) ids.push(batch[i]!.id);
+      }
+      for (const group of idGroups(ids)) {
+        const found = await rows<{ id: string }>(
+          `SELECT id FROM ${events} WHERE ${inWindow(window)} AND id IN (${group.join(', ')})`,
+        );
+        for (const { id } of found) stored.add(id);
+      }
     }
     return stored;
   }
@@ -204,14 +285,15 @@ export function clickhouseStore(options: ClickHouseStoreOptions): EventStore & E
       const run = writes.then(async () => {
         if (batch.length === 0) return;
         const unique = uniqueById(batch);
-        const stored = await storedIds(unique.map((event) => event.id));
-        const fresh = unique.filter((event) => !stored.has(event.id));
+        const times = unique.map(eventTimeMs);
+        const stored = await storedEventIds(unique, times);
+        const fresh = stored.size === 0 ? unique : unique.filter((event) => !stored.has(event.id));
         for (const chunk of chunks(fresh, INSERT_CHUNK)) {
           await connected().insert({
             table: events,
             columns: eventColumns.map((col) => col.name) as [string, ...string[]],
-            values: chunk.map((event) => encode(toRow(event))),
-            format: 'JSONEachRow',
+            values: Readable.from([Buffer.from(tabSeparated(chunk))], { objectMode: false }),
+            format: 'TabSeparated',
           });
         }
       });

@@ -1,9 +1,4 @@
-import {
-  type DuckDBAppender,
-  type DuckDBConnection,
-  DuckDBInstance,
-  type DuckDBValue,
-} from '@duckdb/node-api';
+import { type DuckDBConnection, DuckDBInstance, type DuckDBValue } from '@duckdb/node-api';
 import type { CustomEvent } from './custom-event.js';
 import {
   type CustomEventRow,
@@ -12,20 +7,21 @@ import {
   toCustomRow,
   uniqueCustomById,
 } from './custom-event-columns.js';
+import { appendInChunks } from './duckdb-chunk-writer.js';
 import { duckdbQuery } from './duckdb-query.js';
 import {
   columnsAddedInVersion2,
   duckdbType,
-  type EventColumn,
-  type EventRowValue,
+  eventColumnReaders,
   eventColumns,
+  eventTimeMs,
   fromRow,
   timeRange,
-  toRow,
   uniqueById,
 } from './event-columns.js';
 import type { EventReader } from './event-reader.js';
 import type { EventStore } from './event-store.js';
+import { type TimeWindow, timeWindows } from './time-windows.js';
 import type { WideEvent } from './wide-event.js';
 
 export interface DuckDBStoreOptions {
@@ -35,28 +31,103 @@ export interface DuckDBStoreOptions {
 
 const COLUMN_LIST = eventColumns.map((col) => col.name).join(', ');
 
-const CREATE_EVENTS = `CREATE TABLE IF NOT EXISTS events (
-  ${eventColumns.map((col) => `${col.name} ${duckdbType(col)}`).join(',\n  ')},
-  PRIMARY KEY (id)
+const EVENTS_TABLE = (name: string) => `CREATE TABLE IF NOT EXISTS ${name} (
+  ${eventColumns.map((col) => `${col.name} ${duckdbType(col)}`).join(',\n  ')}
 )`;
 
-// Batches go through an unconstrained temp table: the appender is the fast path into DuckDB, but it
-// fails a whole batch on a duplicate key, while INSERT OR IGNORE from the staging table skips them.
-const CREATE_STAGING = `CREATE TEMP TABLE IF NOT EXISTS events_staging AS SELECT * FROM events LIMIT 0`;
+// Batches are appended to an unconstrained temp table first, then moved into `events` by one
+// INSERT … SELECT that skips the ids already stored (see `insert`).
+const CREATE_STAGING = `CREATE TEMP TABLE IF NOT EXISTS events_staging (
+  ${eventColumns.map((col) => `${col.name} ${duckdbType({ ...col, nullable: true })}`).join(',\n  ')}
+)`;
 
-function appendValue(appender: DuckDBAppender, kind: EventColumn['kind'], value: EventRowValue) {
-  if (value === null) return appender.appendNull();
-  switch (kind) {
-    case 'string':
-      return appender.appendVarchar(value as string);
-    case 'int':
-      return appender.appendInteger(value as number);
-    case 'bigint':
-      return appender.appendBigInt(BigInt(value as number));
-    case 'float':
-      return appender.appendDouble(value as number);
-    case 'bool':
-      return appender.appendBoolean(value as boolean);
+/** Schema changes in order; `open()` applies those newer than the highest recorded version. */
+interface Migration {
+  version: number;
+  name: string;
+  /** Idempotent statements, run in one transaction with the record of the migration. */
+  statements: (db: DuckDBConnection) => Promise<string[]>;
+}
+
+const migrations: Migration[] = [
+  { version: 1, name: 'create events', statements: async () => [EVENTS_TABLE('events')] },
+  {
+    version: 2,
+    name: 'wide event v2 columns',
+    statements: async () =>
+      columnsAddedInVersion2.map(
+        (col) => `ALTER TABLE events ADD COLUMN IF NOT EXISTS ${col.name} ${duckdbType(col)}`,
+      ),
+  },
+  {
+    // A primary key costs an index lookup and insert per row (20–45 µs a wide event); exactly
+    // once by id is kept by the insert instead. DuckDB cannot drop a constraint: the table is
+    // rebuilt, in time order so the zone maps on time_ms stay tight.
+    version: 3,
+    name: 'events without a primary key',
+    statements: async (db) => {
+      const reader = await db.runAndReadAll(
+        `SELECT count(*) AS n FROM duckdb_constraints()
+         WHERE schema_name = 'main' AND table_name = 'events' AND constraint_type = 'PRIMARY KEY'`,
+      );
+      if (Number(reader.getRowObjectsJS()[0]?.n ?? 0) === 0) return [];
+      return [
+        'DROP TABLE IF EXISTS events_rebuild',
+        EVENTS_TABLE('events_rebuild'),
+        `INSERT INTO events_rebuild (${COLUMN_LIST}) SELECT ${COLUMN_LIST} FROM events ORDER BY time_ms`,
+        'DROP TABLE events',
+        'ALTER TABLE events_rebuild RENAME TO events',
+      ];
+    },
+  },
+];
+
+async function migrate(db: DuckDBConnection): Promise<void> {
+  await db.run(`CREATE TABLE IF NOT EXISTS sluice_migrations (
+    version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_ms BIGINT NOT NULL
+  )`);
+  const reader = await db.runAndReadAll('SELECT max(version) AS version FROM sluice_migrations');
+  const current = Number(reader.getRowObjectsJS()[0]?.version ?? 0);
+  for (const migration of migrations) {
+    if (migration.version <= current) continue;
+    await db.run('BEGIN TRANSACTION');
+    try {
+      for (const statement of await migration.statements(db)) await db.run(statement);
+      await db.run('INSERT INTO sluice_migrations VALUES ($version, $name, $at)', {
+        version: migration.version,
+        name: migration.name,
+        at: BigInt(Date.now()),
+      });
+      await db.run('COMMIT');
+    } catch (error) {
+      await db.run('ROLLBACK');
+      throw error;
+    }
+  }
+}
+
+/**
+ * Moves the staged batch into `events`, skipping ids already stored. An id always carries the
+ * same time (the spool replays the event as written), so the lookup only reads stored rows in
+ * the batch's time windows: the zone maps on time_ms skip every other row group, which is what
+ * makes this cheaper than a primary key. One transaction: a batch is stored whole or not at all.
+ */
+async function moveStaged(db: DuckDBConnection, windows: readonly TimeWindow[]): Promise<void> {
+  await db.run('BEGIN TRANSACTION');
+  try {
+    for (const { fromMs, toMs } of windows) {
+      // Integers computed here, inlined so the planner can prune row groups with them.
+      const inWindow = (alias: string) => `${alias}.time_ms BETWEEN ${fromMs} AND ${toMs}`;
+      await db.run(
+        `INSERT INTO events (${COLUMN_LIST}) SELECT ${COLUMN_LIST} FROM events_staging s
+         WHERE ${inWindow('s')}
+           AND NOT EXISTS (SELECT 1 FROM events e WHERE ${inWindow('e')} AND e.id = s.id)`,
+      );
+    }
+    await db.run('COMMIT');
+  } catch (error) {
+    await db.run('ROLLBACK');
+    throw error;
   }
 }
 
@@ -67,6 +138,11 @@ const CREATE_CUSTOM_EVENTS = `CREATE TABLE IF NOT EXISTS custom_events (
   PRIMARY KEY (id)
 )`;
 
+const customRowColumns = customEventColumns.map((col) => ({
+  kind: col.kind,
+  value: (row: CustomEventRow) => row[col.name],
+}));
+
 const CREATE_CUSTOM_STAGING = `CREATE TEMP TABLE IF NOT EXISTS custom_events_staging AS SELECT * FROM custom_events LIMIT 0`;
 
 /** Custom events take the same path as wide events: appended to staging, then INSERT OR IGNORE. */
@@ -75,11 +151,7 @@ async function insertCustomEvents(db: DuckDBConnection, events: readonly CustomE
   await db.run('DELETE FROM custom_events_staging');
   const appender = await db.createAppender('custom_events_staging', 'main', 'temp');
   try {
-    for (const row of rows) {
-      for (const col of customEventColumns) appendValue(appender, col.kind, row[col.name]);
-      appender.endRow();
-    }
-    appender.flushSync();
+    await appendInChunks(appender, customRowColumns, rows);
   } finally {
     appender.closeSync();
   }
@@ -114,11 +186,7 @@ export function duckdbStore(options: DuckDBStoreOptions): EventStore & EventRead
         if (connection) return;
         instance = await DuckDBInstance.create(options.path);
         connection = await instance.connect();
-        await connection.run(CREATE_EVENTS);
-        // A file written by schema version 1 lacks the columns version 2 added.
-        for (const col of columnsAddedInVersion2) {
-          await connection.run(`ALTER TABLE events ADD COLUMN IF NOT EXISTS ${col.name} ${duckdbType(col)}`);
-        }
+        await migrate(connection);
         await connection.run(CREATE_STAGING);
         await connection.run(CREATE_CUSTOM_EVENTS);
         await connection.run(CREATE_CUSTOM_STAGING);
@@ -128,21 +196,16 @@ export function duckdbStore(options: DuckDBStoreOptions): EventStore & EventRead
       inTurn(async () => {
         if (events.length === 0) return;
         const db = connected();
-        const rows = uniqueById(events).map(toRow);
+        const batch = uniqueById(events);
+        const times = batch.map(eventTimeMs);
         await db.run('DELETE FROM events_staging');
         const appender = await db.createAppender('events_staging', 'main', 'temp');
         try {
-          for (const row of rows) {
-            for (const col of eventColumns) appendValue(appender, col.kind, row[col.name]);
-            appender.endRow();
-          }
-          appender.flushSync();
+          await appendInChunks(appender, eventColumnReaders, batch);
         } finally {
           appender.closeSync();
         }
-        await db.run(
-          `INSERT OR IGNORE INTO events (${COLUMN_LIST}) SELECT ${COLUMN_LIST} FROM events_staging`,
-        );
+        await moveStaged(db, timeWindows(times));
         await db.run('DELETE FROM events_staging');
       }),
 

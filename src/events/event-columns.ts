@@ -104,62 +104,120 @@ export function clickhouseType(col: EventColumn): string {
   return col.nullable ? `Nullable(${CLICKHOUSE_TYPES[col.kind]})` : CLICKHOUSE_TYPES[col.kind];
 }
 
+/** ISO text as `Date.prototype.toISOString` writes it: `YYYY-MM-DDTHH:MM:SS.sssZ`. */
+const ISO_UTC = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})\.(\d{3})Z$/;
+let hourText = '';
+let hourMs = 0;
+
 /**
- * Flattens an event into one row keyed by column name (booleans stay booleans; stores encode them).
- * Events spooled by an older version lack the newer fields: they become null.
+ * Epoch ms of an event's time. Hot: every stored event needs it. Events written close together
+ * share their hour, so the hour's epoch is computed once and the rest is read from the digits;
+ * any other ISO form goes through `Date.parse`.
  */
+export function eventTimeMs(event: { id: string; time: string }): number {
+  const text = event.time;
+  if (text.length === 24 && text.charCodeAt(23) === 90 /* Z */) {
+    if (hourText !== '' && text.startsWith(hourText)) {
+      const minutes = digits(text, 14, 2);
+      const seconds = digits(text, 17, 2);
+      const millis = digits(text, 20, 3);
+      const separators = text.charCodeAt(16) === 58 /* : */ && text.charCodeAt(19) === 46; /* . */
+      if (separators && minutes >= 0 && minutes < 60 && seconds >= 0 && seconds < 60 && millis >= 0) {
+        return hourMs + minutes * 60_000 + seconds * 1000 + millis;
+      }
+    } else if (ISO_UTC.test(text)) {
+      const ms = Date.parse(text);
+      if (ms >= 0) {
+        hourText = text.slice(0, 14);
+        hourMs = ms - (ms % 3_600_000);
+        return ms;
+      }
+    }
+  }
+  const ms = Date.parse(text);
+  if (Number.isNaN(ms)) throw new Error(`wide event ${event.id} has an unreadable time: ${text}`);
+  return ms;
+}
+
+/** The decimal number in `length` characters of `text` from `at`; negative when one is not a digit. */
+function digits(text: string, at: number, length: number): number {
+  let value = 0;
+  for (let i = at; i < at + length; i++) {
+    const digit = text.charCodeAt(i) - 48;
+    if (digit < 0 || digit > 9) return -1;
+    value = value * 10 + digit;
+  }
+  return value;
+}
+
+/**
+ * How each column is read from an event (booleans stay booleans; stores encode them). Events
+ * spooled by an older version lack the newer fields: they read as null. The type makes the
+ * compiler check that every column is read exactly once.
+ */
+export const columnValues: { readonly [Name in EventColumnName]: (event: WideEvent) => EventRowValue } = {
+  id: (e) => e.id,
+  time_ms: eventTimeMs,
+  schema_version: (e) => e.schemaVersion,
+  operation: (e) => e.operation,
+  wire: (e) => e.wire,
+  stream: (e) => e.stream,
+  key_name: (e) => e.keyName,
+  requested_model: (e) => e.requestedModel,
+  route: (e) => e.route,
+  target: (e) => e.target,
+  provider: (e) => e.provider,
+  model: (e) => e.model,
+  status: (e) => e.status,
+  error_code: (e) => e.errorCode,
+  error_message: (e) => e.errorMessage,
+  client_aborted: (e) => e.clientAborted,
+  timings_total_ms: (e) => e.timings.totalMs,
+  timings_first_token_ms: (e) => e.timings.firstTokenMs,
+  tokens_input: (e) => e.tokens.input,
+  tokens_output: (e) => e.tokens.output,
+  tokens_cached_input: (e) => e.tokens.cachedInput,
+  tokens_cache_write: (e) => e.tokens.cacheWrite,
+  tokens_reasoning: (e) => e.tokens.reasoning,
+  attempts: (e) => JSON.stringify(e.attempts),
+  retries: (e) => e.retries,
+  fallbacks: (e) => e.fallbacks,
+  hedges: (e) => e.hedges,
+  priority: (e) => e.priority,
+  queued_ms: (e) => e.queuedMs,
+  shed: (e) => e.shed,
+  trace_id: (e) => e.traceId ?? null,
+  key_id: (e) => e.keyId ?? null,
+  team: (e) => e.team ?? null,
+  org: (e) => e.org ?? null,
+  region: (e) => e.region ?? null,
+  route_version: (e) => e.routeVersion ?? null,
+  prompt_id: (e) => e.promptId ?? null,
+  prompt_version: (e) => e.promptVersion ?? null,
+  retrieval_index_hash: (e) => e.retrievalIndexHash ?? null,
+  error_class: (e) => e.errorClass ?? null,
+  timings_upstream_ms: (e) => e.timings.upstreamMs ?? null,
+  cost_usd: (e) => e.costUsd ?? null,
+  cache_status: (e) => e.cacheStatus ?? null,
+  shed_reason: (e) => e.shedReason ?? null,
+  tags: (e) => (e.tags && hasKeys(e.tags) ? JSON.stringify(e.tags) : null),
+  request_body: (e) => e.requestBody ?? null,
+  response_body: (e) => e.responseBody ?? null,
+};
+
+function hasKeys(record: object): boolean {
+  for (const _ in record) return true;
+  return false;
+}
+
+/** The columns with their readers, in table order. */
+export const eventColumnReaders = eventColumns.map((col) => ({ ...col, value: columnValues[col.name] }));
+
+/** Flattens an event into one row keyed by column name. */
 export function toRow(event: WideEvent): EventRow {
-  const timeMs = Date.parse(event.time);
-  if (Number.isNaN(timeMs)) throw new Error(`wide event ${event.id} has an unreadable time: ${event.time}`);
-  return {
-    id: event.id,
-    time_ms: timeMs,
-    schema_version: event.schemaVersion,
-    operation: event.operation,
-    wire: event.wire,
-    stream: event.stream,
-    key_name: event.keyName,
-    requested_model: event.requestedModel,
-    route: event.route,
-    target: event.target,
-    provider: event.provider,
-    model: event.model,
-    status: event.status,
-    error_code: event.errorCode,
-    error_message: event.errorMessage,
-    client_aborted: event.clientAborted,
-    timings_total_ms: event.timings.totalMs,
-    timings_first_token_ms: event.timings.firstTokenMs,
-    tokens_input: event.tokens.input,
-    tokens_output: event.tokens.output,
-    tokens_cached_input: event.tokens.cachedInput,
-    tokens_cache_write: event.tokens.cacheWrite,
-    tokens_reasoning: event.tokens.reasoning,
-    attempts: JSON.stringify(event.attempts),
-    retries: event.retries,
-    fallbacks: event.fallbacks,
-    hedges: event.hedges,
-    priority: event.priority,
-    queued_ms: event.queuedMs,
-    shed: event.shed,
-    trace_id: event.traceId ?? null,
-    key_id: event.keyId ?? null,
-    team: event.team ?? null,
-    org: event.org ?? null,
-    region: event.region ?? null,
-    route_version: event.routeVersion ?? null,
-    prompt_id: event.promptId ?? null,
-    prompt_version: event.promptVersion ?? null,
-    retrieval_index_hash: event.retrievalIndexHash ?? null,
-    error_class: event.errorClass ?? null,
-    timings_upstream_ms: event.timings.upstreamMs ?? null,
-    cost_usd: event.costUsd ?? null,
-    cache_status: event.cacheStatus ?? null,
-    shed_reason: event.shedReason ?? null,
-    tags: event.tags && Object.keys(event.tags).length > 0 ? JSON.stringify(event.tags) : null,
-    request_body: event.requestBody ?? null,
-    response_body: event.responseBody ?? null,
-  };
+  const row = {} as Record<string, EventRowValue>;
+  for (const col of eventColumnReaders) row[col.name] = col.value(event);
+  return row as EventRow;
 }
 
 /** Engines hand 64-bit integers back as bigint (DuckDB) or quoted text (ClickHouse JSON). */

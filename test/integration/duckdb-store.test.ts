@@ -1,8 +1,11 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { duckdbStore } from '../../src/events/duckdb-store.js';
+import { duckdbType, eventColumns } from '../../src/events/event-columns.js';
+import type { WideEvent } from '../../src/events/wide-event.js';
 import { describeEventStoreContract, sampleEvent } from '../support/event-store-contract.js';
 
 describeEventStoreContract('duckdb', async () => ({
@@ -29,3 +32,78 @@ describe('duckdb event store file', () => {
     expect(await second.list({ limit: 10 })).toEqual([sampleEvent(3), sampleEvent(2), sampleEvent(1)]);
   });
 });
+
+describe('duckdb event store ingest', () => {
+  it('stores chunks of any size with nulls, short non-ASCII and 12-byte strings intact', async () => {
+    const store = duckdbStore({ path: ':memory:' });
+    await store.open();
+    onTestFinished(() => store.close());
+    // 5000 events: three data chunks, the last one partial.
+    const events: WideEvent[] = Array.from({ length: 5000 }, (_, i) =>
+      sampleEvent(i, {
+        keyName: i % 7 === 0 ? null : ['Ω', 'twelve-bytes', 'thirteen-byte', 'é', ''][i % 5]!,
+        team: i % 3 === 0 ? null : `t${i}`,
+        costUsd: i % 2 === 0 ? null : i / 1000,
+        timings: { totalMs: i, firstTokenMs: i % 4 === 0 ? null : 1.5, upstreamMs: null },
+        stream: i % 2 === 1,
+      }),
+    );
+    await store.insert(events);
+    expect(await store.count()).toBe(5000);
+    const listed = await store.list({ limit: 5000 });
+    expect(listed).toEqual([...events].reverse());
+  });
+});
+
+describe('duckdb event store migrations', () => {
+  it('rebuilds a file whose events table has a primary key, keeping every row once', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sluice-duckdb-'));
+    onTestFinished(() => rm(dir, { recursive: true, force: true }));
+    const path = join(dir, 'events.duckdb');
+    // The table as earlier releases created it (primary key on id), holding two events.
+    const other = join(dir, 'source.duckdb');
+    const source = duckdbStore({ path: other });
+    await source.open();
+    await source.insert([sampleEvent(1), sampleEvent(2)]);
+    await source.close();
+    await onFile(
+      path,
+      `CREATE TABLE events (${eventColumns.map((col) => `${col.name} ${duckdbType(col)}`).join(', ')}, PRIMARY KEY (id));
+       ATTACH '${other}' AS source (READ_ONLY);
+       INSERT INTO events SELECT * FROM source.events;`,
+    );
+
+    const store = duckdbStore({ path });
+    await store.open();
+    onTestFinished(() => store.close());
+    await store.insert([sampleEvent(2), sampleEvent(3)]);
+    expect(await store.count()).toBe(3);
+    expect(await store.list({ limit: 10 })).toEqual([sampleEvent(3), sampleEvent(2), sampleEvent(1)]);
+    await store.close();
+    const rows = await onFile(
+      path,
+      `SELECT (SELECT count(*) FROM duckdb_constraints() WHERE table_name = 'events' AND constraint_type = 'PRIMARY KEY') AS keys,
+              (SELECT string_agg(name, ', ' ORDER BY version) FROM sluice_migrations) AS applied`,
+    );
+    expect(rows).toEqual([
+      {
+        keys: 0n,
+        applied: 'create events, wide event v2 columns, events without a primary key',
+      },
+    ]);
+  });
+});
+
+/** Runs one statement on a closed store's file, as an operator would. */
+async function onFile(path: string, sql: string): Promise<Record<string, unknown>[]> {
+  const instance = await DuckDBInstance.create(path);
+  const db = await instance.connect();
+  try {
+    const statements = sql.split(';').filter((statement) => statement.trim() !== '');
+    for (const statement of statements.slice(0, -1)) await db.run(statement);
+    return (await db.runAndReadAll(statements.at(-1)!)).getRowObjectsJS();
+  } finally {
+    db.closeSync();
+    instance.closeSync();
+  }
+}

@@ -214,6 +214,13 @@ export function describeEventStoreContract(
       expect(await store.count()).toBe(2);
     });
 
+    it('stores only new ids of a batch spanning distant times (a replay beside new events)', async () => {
+      const hoursLater = (i: number) => sampleEvent(10_000 + i, { id: `late-${i}` });
+      await store.insert([sampleEvent(1), sampleEvent(2), hoursLater(1)]);
+      await store.insert([sampleEvent(2), sampleEvent(3), hoursLater(1), hoursLater(2), sampleEvent(1)]);
+      expect(await store.count()).toBe(5);
+    });
+
     it('stores overlapping batches inserted concurrently once', async () => {
       await Promise.all([
         store.insert(range(0, 50).map((i) => sampleEvent(i))),
