@@ -1,5 +1,6 @@
 import { eventColumns, fromRow } from '../events/event-columns.js';
 import type { EventReader, QueryLimits, QueryResult } from '../events/event-reader.js';
+import { requestIdTimeMs } from '../events/request-id.js';
 import type { WideEvent } from '../events/wide-event.js';
 import { type CompileContext, conditions, timeRange } from './compile.js';
 import type { Scope, Selection } from './query.js';
@@ -86,6 +87,8 @@ LIMIT ${wanted - found.length}`,
   };
 }
 
+const idTimeMarginMs = 60 * 60_000;
+
 /** One request, bodies included, if it exists and `scope` may see it. */
 export async function findRequest(
   reader: EventReader,
@@ -100,6 +103,11 @@ export async function findRequest(
     `id = ${p.add(id, 'String')}`,
     ...conditions(ctx, 'raw', { selection: everything, scope }, p),
   ];
+  // A Sluice request id carries its arrival time: read only the hour around it. The event's time
+  // is its arrival, taken a moment before or after the id; the margin covers clocks set back.
+  const madeAt = requestIdTimeMs(id);
+  if (madeAt !== undefined)
+    where.push(...timeRange(ctx.dialect, p, madeAt - idTimeMarginMs, madeAt + idTimeMarginMs));
   const result = await reader.query(
     {
       sql: `SELECT ${storedColumns(ctx).join(', ')} FROM ${ctx.dialect.from('events')} WHERE ${where.join(' AND ')} LIMIT 1`,

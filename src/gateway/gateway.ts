@@ -1,8 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import { canonicalJson } from '../cache/canonical-json.js';
 import { openResponseCache, type ResponseCache } from '../cache/response-cache.js';
 import type { SluiceConfig } from '../config/schema.js';
+import { requestId } from '../events/request-id.js';
 import { discardSink, type EventSink } from '../events/sink.js';
 import type { GatewayMetrics } from '../http/metrics.js';
 import type { StoredBudgets } from '../policy/budget-directory.js';
@@ -105,7 +105,7 @@ export class Gateway {
     wire: Call['wire'],
     operation: Call['operation'],
     principal: Principal,
-    id: string = randomUUID(),
+    id: string = requestId(),
   ): Call {
     return {
       id,

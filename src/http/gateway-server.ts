@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyError,
@@ -9,6 +8,7 @@ import { z } from 'zod';
 import type { Analytics } from '../analytics/analytics.js';
 import type { SluiceConfig } from '../config/schema.js';
 import type { EventBusStats } from '../events/bus.js';
+import { requestId } from '../events/request-id.js';
 import { type CustomEventSink, discardCustomSink, type EventSink } from '../events/sink.js';
 import { authenticate, authorizeAdmin } from '../gateway/admit.js';
 import { flowHistoryDefaults, recordFlowHistory } from '../gateway/flow-history.js';
@@ -87,7 +87,7 @@ export function buildGatewayServer(options: GatewayServerOptions): {
   const app = Fastify({
     loggerInstance: options.logger,
     logController: new LogController({ disableRequestLogging: true }),
-    genReqId: () => randomUUID(),
+    genReqId: () => requestId(),
     bodyLimit: config.server.bodyLimitBytes,
     http: { maxHeaderSize: config.server.headerLimitBytes },
     requestTimeout: config.server.requestTimeoutMs,
