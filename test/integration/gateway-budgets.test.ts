@@ -1,22 +1,12 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import type { SluiceConfigInput } from '../../src/config/schema.js';
-import { type RunningGateway, startGatewayWithSim } from '../support/gateway.js';
+import { quickModel, type RunningGateway, startGatewayWithSim } from '../support/gateway.js';
 import { type RunningServer, startPostgres } from '../support/servers.js';
 
 const ADMIN_KEY = 'sk-admin-budgets-2b4d6f8a0c2e';
 const WEB_KEY = 'sk-web-budgets-0123456789abcdef';
 const BATCH_KEY = 'sk-batch-budgets-0123456789abcdef';
-
-const quick = {
-  slots: 64,
-  queueLimit: 1024,
-  prefillBaseMs: 1,
-  prefillMsPerToken: 0,
-  decodeMsPerToken: 1,
-  batchSlowdown: 0,
-  outputTokens: { mean: 8, spread: 0 },
-};
 
 type Json = Record<string, unknown> & { error?: { code: string; message: string; param: string | null } };
 
@@ -94,7 +84,7 @@ async function gatewayWith(config: Partial<SluiceConfigInput> = {}): Promise<Run
         ...config.auth,
       },
     },
-    { config: { seed: 3, models: [{ name: 'sim-fast', ...quick }] } },
+    { config: { seed: 3, models: [{ name: 'sim-fast', ...quickModel }] } },
   );
   onTestFinished(() => gw.close());
   return gw;

@@ -9,7 +9,7 @@ import type { Plan } from '../../src/gateway/resolve.js';
 import { chatTokenEstimate } from '../../src/gateway/worst-case.js';
 import { chatCompletionRequestSchema } from '../../src/http/wire/openai-chat.js';
 import type { SimConfigInput } from '../../src/sim/config.js';
-import { type RunningGateway, startGatewayWithSim } from '../support/gateway.js';
+import { quickModels, type RunningGateway, startGatewayWithSim } from '../support/gateway.js';
 import { freePort } from '../support/ports.js';
 import { type RunningServer, startRedis } from '../support/servers.js';
 
@@ -19,22 +19,9 @@ const batchKey = 'sk-batch-0123456789abcdef';
 /** USD per million tokens of both simulated models, overriding the catalog's. */
 const price = { input: 10, output: 30 };
 
-/** A quick model with answers of exactly 8 tokens: a request takes milliseconds. */
-const quick = {
-  slots: 64,
-  queueLimit: 1024,
-  prefillBaseMs: 1,
-  prefillMsPerToken: 0,
-  decodeMsPerToken: 1,
-  batchSlowdown: 0,
-  outputTokens: { mean: 8, spread: 0 },
-};
 const simConfig: SimConfigInput = {
   seed: 7,
-  models: [
-    { name: 'sim-fast', ...quick },
-    { name: 'sim-smart', ...quick },
-  ],
+  models: quickModels,
 };
 
 const keys = [
