@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import type { SluiceConfigInput } from '../../src/config/schema.js';
+import { type Answer, adminApiFor, request } from '../support/admin-api.js';
 import { quickModel, type RunningGateway, startGatewayWithSim } from '../support/gateway.js';
 import { type RunningServer, startPostgres } from '../support/servers.js';
 
@@ -8,46 +9,12 @@ const ADMIN_KEY = 'sk-admin-budgets-2b4d6f8a0c2e';
 const WEB_KEY = 'sk-web-budgets-0123456789abcdef';
 const BATCH_KEY = 'sk-batch-budgets-0123456789abcdef';
 
-type Json = Record<string, unknown> & { error?: { code: string; message: string; param: string | null } };
-
-interface Answer {
-  status: number;
-  body: Json;
-  text: string;
-}
-
-async function request(
-  url: string,
-  method: string,
-  path: string,
-  key: string,
-  body?: unknown,
-): Promise<Answer> {
-  const headers: Record<string, string> = { authorization: `Bearer ${key}` };
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const response = await fetch(`${url}${path}`, {
-    method,
-    headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  return { status: response.status, body: text ? (JSON.parse(text) as Json) : {}, text };
-}
-
-function adminApi(gw: { url: string }, key = ADMIN_KEY) {
-  return {
-    get: (path: string) => request(gw.url, 'GET', path, key),
-    post: (path: string, body?: unknown) => request(gw.url, 'POST', path, key, body),
-    patch: (path: string, body: unknown) => request(gw.url, 'PATCH', path, key, body),
-    delete: (path: string) => request(gw.url, 'DELETE', path, key),
-  };
-}
+const adminApi = adminApiFor(ADMIN_KEY);
 
 const chat = (gw: { url: string }, key: string) =>
-  request(gw.url, 'POST', '/v1/chat/completions', key, {
-    model: 'sim-fast',
-    messages: [{ role: 'user', content: 'What is 12 + 30?' }],
-    max_tokens: 16,
+  request(gw.url, 'POST', '/v1/chat/completions', {
+    key,
+    body: { model: 'sim-fast', messages: [{ role: 'user', content: 'What is 12 + 30?' }], max_tokens: 16 },
   });
 
 interface BudgetBody {
