@@ -1,9 +1,9 @@
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import type { SluiceConfigInput } from '../../src/config/schema.js';
 import { type Answer, adminApiFor, request } from '../support/admin-api.js';
 import { quickModel, type RunningGateway, startGatewayWithSim } from '../support/gateway.js';
-import { type RunningServer, startPostgres } from '../support/servers.js';
+import { serverForSuite, startPostgres } from '../support/servers.js';
 
 const ADMIN_KEY = 'sk-admin-budgets-2b4d6f8a0c2e';
 const WEB_KEY = 'sk-web-budgets-0123456789abcdef';
@@ -214,12 +214,7 @@ describe('budgets created over the admin API', () => {
 });
 
 describe('budgets across gateways sharing PostgreSQL', () => {
-  let postgres: RunningServer;
-
-  beforeAll(async () => {
-    postgres = await startPostgres();
-  });
-  afterAll(() => postgres?.stop());
+  const postgres = serverForSuite(startPostgres);
 
   it('a budget created, changed or deleted on one node takes effect on the other at its next reload', async () => {
     const admin = new pg.Client({ connectionString: postgres.url });

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vites
 import type { SluiceConfigInput } from '../../src/config/schema.js';
 import { type Answer, adminApiFor, request } from '../support/admin-api.js';
 import { type RunningGateway, startGatewayWithSim } from '../support/gateway.js';
-import { type RunningServer, startPostgres } from '../support/servers.js';
+import { serverForSuite, startPostgres } from '../support/servers.js';
 
 // Recognisable secrets: each contains SECRET, which nothing else the gateway says does.
 const ADMIN_KEY = 'sk-admin-SECRET-2b4d6f8a0c2e4a6c';
@@ -453,12 +453,7 @@ describe('secrets', () => {
 });
 
 describe('virtual keys across gateways sharing PostgreSQL', () => {
-  let postgres: RunningServer;
-
-  beforeAll(async () => {
-    postgres = await startPostgres();
-  });
-  afterAll(() => postgres?.stop());
+  const postgres = serverForSuite(startPostgres);
 
   /** Retries `check` until it passes: another node learns of changes on its next reload. */
   async function eventually(check: () => Promise<void>): Promise<void> {

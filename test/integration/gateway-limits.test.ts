@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import type { SluiceConfigInput } from '../../src/config/schema.js';
 import type { Plan } from '../../src/gateway/resolve.js';
 import { chatTokenEstimate } from '../../src/gateway/worst-case.js';
@@ -11,7 +11,7 @@ import { chatCompletionRequestSchema } from '../../src/http/wire/openai-chat.js'
 import type { SimConfigInput } from '../../src/sim/config.js';
 import { quickModels, type RunningGateway, startGatewayWithSim } from '../support/gateway.js';
 import { freePort } from '../support/ports.js';
-import { type RunningServer, startRedis } from '../support/servers.js';
+import { serverForSuite, startRedis } from '../support/servers.js';
 
 const adminKey = 'limits-tests-admin-key-0001';
 const webKey = 'sk-web-0123456789abcdef';
@@ -430,11 +430,7 @@ describe('rate limits through the gateway', () => {
 });
 
 describe('budgets and rate limits on Redis', () => {
-  let redis: RunningServer;
-  beforeAll(async () => {
-    redis = await startRedis();
-  });
-  afterAll(() => redis?.stop());
+  const redis = serverForSuite(startRedis);
 
   it('keep spend and rate-limit state across a gateway restart', async () => {
     const state = { store: 'redis' as const, redisUrl: redis.url, keyPrefix: `t:${randomUUID()}:` };
