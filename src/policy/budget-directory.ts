@@ -1,6 +1,7 @@
 import type { Budget, ControlStore } from '../store/control-store.js';
-import { type Clock, systemClock, type Timer } from '../time/clock.js';
+import type { Clock } from '../time/clock.js';
 import type { BudgetRule } from './limit-rules.js';
+import { PeriodicReload } from './periodic-reload.js';
 import { configPolicy, type PolicySource } from './policy-source.js';
 
 /** The control store's budgets as the hot path reads them: from memory. */
@@ -49,14 +50,15 @@ export function budgetRule(record: Budget): BudgetRule {
 export class BudgetDirectory implements StoredBudgets {
   private current = emptyPolicy;
   private records = new Map<string, Budget>();
-  private running: Promise<void> | undefined;
-  private queued: Promise<void> | undefined;
-  private timer: Timer | undefined;
-  private stopped = false;
-  private readonly clock: Clock;
+  private readonly reload: PeriodicReload;
 
   constructor(private readonly options: BudgetDirectoryOptions) {
-    this.clock = options.clock ?? systemClock;
+    this.reload = new PeriodicReload({
+      load: () => this.load(),
+      refreshMs: options.refreshMs,
+      clock: options.clock,
+      onError: options.onRefreshError,
+    });
   }
 
   policy(): PolicySource {
@@ -68,16 +70,12 @@ export class BudgetDirectory implements StoredBudgets {
   }
 
   /** Loads every budget, then reloads every `refreshMs` until `stop()`. */
-  async start(): Promise<void> {
-    this.stopped = false;
-    await this.refresh();
-    this.schedule();
+  start(): Promise<void> {
+    return this.reload.start();
   }
 
   stop(): void {
-    this.stopped = true;
-    this.timer?.cancel();
-    this.timer = undefined;
+    this.reload.stop();
   }
 
   /**
@@ -85,32 +83,12 @@ export class BudgetDirectory implements StoredBudgets {
    * so a write made before the call is always seen once the promise resolves.
    */
   refresh(): Promise<void> {
-    if (!this.running) {
-      this.running = this.load().finally(() => {
-        this.running = undefined;
-      });
-      return this.running;
-    }
-    this.queued ??= this.running
-      .catch(() => {})
-      .then(() => {
-        this.queued = undefined;
-        return this.refresh();
-      });
-    return this.queued;
+    return this.reload.refresh();
   }
 
   /** Resolves when no reload is in flight. */
-  async settled(): Promise<void> {
-    while (this.running || this.queued) await (this.queued ?? this.running)?.catch(() => {});
-  }
-
-  private schedule(): void {
-    if (this.stopped) return;
-    this.timer = this.clock.setTimer(this.options.refreshMs, () => {
-      this.schedule();
-      this.refresh().catch((error: unknown) => this.options.onRefreshError?.(error));
-    });
+  settled(): Promise<void> {
+    return this.reload.settled();
   }
 
   private async load(): Promise<void> {

@@ -1,7 +1,8 @@
 import { type Priority, parsePriority } from '../flow/priority.js';
 import { type ApiError, apiError } from '../http/api-error.js';
 import type { ControlStore, KeyRecord } from '../store/control-store.js';
-import { type Clock, systemClock, type Timer } from '../time/clock.js';
+import type { Clock } from '../time/clock.js';
+import { PeriodicReload } from './periodic-reload.js';
 
 /** Who a virtual key speaks for; the gateway's Principal has the same shape. */
 export interface KeyPrincipal {
@@ -68,15 +69,16 @@ export class KeyDirectory implements VirtualKeys {
   private adminCount = 0;
   /** Local changes made while a reload is in flight: replayed on top of what it read. */
   private changesDuringLoad: Change[] | undefined;
-  private running: Promise<void> | undefined;
-  private queued: Promise<void> | undefined;
-  private timer: Timer | undefined;
-  private stopped = false;
-  private readonly clock: Clock;
+  private readonly reload: PeriodicReload;
   private readonly now: () => number;
 
   constructor(private readonly options: KeyDirectoryOptions) {
-    this.clock = options.clock ?? systemClock;
+    this.reload = new PeriodicReload({
+      load: () => this.load(),
+      refreshMs: options.refreshMs,
+      clock: options.clock,
+      onError: options.onRefreshError,
+    });
     this.now = options.now ?? Date.now;
   }
 
@@ -112,38 +114,22 @@ export class KeyDirectory implements VirtualKeys {
   }
 
   /** Loads every key, then reloads every `refreshMs` until `stop()`. */
-  async start(): Promise<void> {
-    this.stopped = false;
-    await this.refresh();
-    this.schedule();
+  start(): Promise<void> {
+    return this.reload.start();
   }
 
   stop(): void {
-    this.stopped = true;
-    this.timer?.cancel();
-    this.timer = undefined;
+    this.reload.stop();
   }
 
   /** Reloads from the store. Calls during a reload share one more reload that starts after it. */
   refresh(): Promise<void> {
-    if (!this.running) {
-      this.running = this.load().finally(() => {
-        this.running = undefined;
-      });
-      return this.running;
-    }
-    this.queued ??= this.running
-      .catch(() => {})
-      .then(() => {
-        this.queued = undefined;
-        return this.refresh();
-      });
-    return this.queued;
+    return this.reload.refresh();
   }
 
   /** Resolves when no reload is in flight. */
-  async settled(): Promise<void> {
-    while (this.running || this.queued) await (this.queued ?? this.running)?.catch(() => {});
+  settled(): Promise<void> {
+    return this.reload.settled();
   }
 
   /** A key this node just created or changed, in force at once; `previousDigest` is a rotated-out secret. */
@@ -152,15 +138,6 @@ export class KeyDirectory implements VirtualKeys {
     apply(this.entries, change);
     this.changesDuringLoad?.push(change);
     this.adminCount = countAdmins(this.entries);
-  }
-
-  private schedule(): void {
-    if (this.stopped) return;
-    // Fixed rate: a reload still running when the next is due coalesces with it (see refresh).
-    this.timer = this.clock.setTimer(this.options.refreshMs, () => {
-      this.schedule();
-      this.refresh().catch((error: unknown) => this.options.onRefreshError?.(error));
-    });
   }
 
   private async load(): Promise<void> {

@@ -1,63 +1,20 @@
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import type { SluiceConfigInput } from '../../src/config/schema.js';
-import { type RunningGateway, startGatewayWithSim } from '../support/gateway.js';
-import { type RunningServer, startPostgres } from '../support/servers.js';
+import { type Answer, adminApiFor, request } from '../support/admin-api.js';
+import { quickModel, type RunningGateway, startGatewayWithSim } from '../support/gateway.js';
+import { serverForSuite, startPostgres } from '../support/servers.js';
 
 const ADMIN_KEY = 'sk-admin-budgets-2b4d6f8a0c2e';
 const WEB_KEY = 'sk-web-budgets-0123456789abcdef';
 const BATCH_KEY = 'sk-batch-budgets-0123456789abcdef';
 
-const quick = {
-  slots: 64,
-  queueLimit: 1024,
-  prefillBaseMs: 1,
-  prefillMsPerToken: 0,
-  decodeMsPerToken: 1,
-  batchSlowdown: 0,
-  outputTokens: { mean: 8, spread: 0 },
-};
-
-type Json = Record<string, unknown> & { error?: { code: string; message: string; param: string | null } };
-
-interface Answer {
-  status: number;
-  body: Json;
-  text: string;
-}
-
-async function request(
-  url: string,
-  method: string,
-  path: string,
-  key: string,
-  body?: unknown,
-): Promise<Answer> {
-  const headers: Record<string, string> = { authorization: `Bearer ${key}` };
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const response = await fetch(`${url}${path}`, {
-    method,
-    headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  return { status: response.status, body: text ? (JSON.parse(text) as Json) : {}, text };
-}
-
-function adminApi(gw: { url: string }, key = ADMIN_KEY) {
-  return {
-    get: (path: string) => request(gw.url, 'GET', path, key),
-    post: (path: string, body?: unknown) => request(gw.url, 'POST', path, key, body),
-    patch: (path: string, body: unknown) => request(gw.url, 'PATCH', path, key, body),
-    delete: (path: string) => request(gw.url, 'DELETE', path, key),
-  };
-}
+const adminApi = adminApiFor(ADMIN_KEY);
 
 const chat = (gw: { url: string }, key: string) =>
-  request(gw.url, 'POST', '/v1/chat/completions', key, {
-    model: 'sim-fast',
-    messages: [{ role: 'user', content: 'What is 12 + 30?' }],
-    max_tokens: 16,
+  request(gw.url, 'POST', '/v1/chat/completions', {
+    key,
+    body: { model: 'sim-fast', messages: [{ role: 'user', content: 'What is 12 + 30?' }], max_tokens: 16 },
   });
 
 interface BudgetBody {
@@ -94,7 +51,7 @@ async function gatewayWith(config: Partial<SluiceConfigInput> = {}): Promise<Run
         ...config.auth,
       },
     },
-    { config: { seed: 3, models: [{ name: 'sim-fast', ...quick }] } },
+    { config: { seed: 3, models: [{ name: 'sim-fast', ...quickModel }] } },
   );
   onTestFinished(() => gw.close());
   return gw;
@@ -257,12 +214,7 @@ describe('budgets created over the admin API', () => {
 });
 
 describe('budgets across gateways sharing PostgreSQL', () => {
-  let postgres: RunningServer;
-
-  beforeAll(async () => {
-    postgres = await startPostgres();
-  });
-  afterAll(() => postgres?.stop());
+  const postgres = serverForSuite(startPostgres);
 
   it('a budget created, changed or deleted on one node takes effect on the other at its next reload', async () => {
     const admin = new pg.Client({ connectionString: postgres.url });

@@ -1,30 +1,21 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import type { SluiceConfig, SluiceConfigInput } from '../../src/config/schema.js';
 import type { ChatCompletion } from '../../src/providers/canonical.js';
 import type { FaultInput } from '../../src/sim/faults.js';
 import { ManualClock } from '../../src/time/manual-clock.js';
 import { epoch } from '../support/cache-store-contract.js';
-import { type RunningGateway, startGatewayWithSim } from '../support/gateway.js';
+import { quickModel, type RunningGateway, startGatewayWithSim } from '../support/gateway.js';
 import { tools } from '../support/openai-fixtures.js';
 import { freePort } from '../support/ports.js';
-import type { RunningServer } from '../support/process.js';
-import { startRedis } from '../support/redis.js';
+import { serverForSuite, startRedis } from '../support/servers.js';
 
 type Running = RunningGateway & { sim: { url: string } };
 type RouteInput = NonNullable<SluiceConfigInput['routes']>[string];
 
 /** Fast, roomy models: a request takes a few milliseconds and never queues. */
-const fastModel = {
-  slots: 64,
-  queueLimit: 1024,
-  prefillBaseMs: 1,
-  prefillMsPerToken: 0,
-  decodeMsPerToken: 1,
-  batchSlowdown: 0,
-  outputTokens: { mean: 12, spread: 0 },
-};
+const fastModel = { ...quickModel, outputTokens: { mean: 12, spread: 0 } };
 const simModels = [
   { name: 'sim-fast', ...fastModel },
   { name: 'sim-embed', kind: 'embedding' as const, slots: 32, decodeMsPerToken: 0, embeddingDimensions: 256 },
@@ -558,11 +549,7 @@ describe('semantic cache', () => {
 });
 
 describe('redis store', () => {
-  let redis: RunningServer;
-  beforeAll(async () => {
-    redis = await startRedis();
-  });
-  afterAll(() => redis?.stop());
+  const redis = serverForSuite(startRedis);
 
   it('shares answers, exact and semantic, between gateways on one Redis', async () => {
     const shared = {

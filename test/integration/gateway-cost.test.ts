@@ -4,7 +4,7 @@ import type { SluiceConfigInput } from '../../src/config/schema.js';
 import type { WideEvent } from '../../src/events/wide-event.js';
 import type { FaultInput } from '../../src/sim/faults.js';
 import { startSimServer } from '../../src/sim/server.js';
-import { type RunningGateway, startGateway, startGatewayWithSim } from '../support/gateway.js';
+import { quickModel, type RunningGateway, startGateway, startGatewayWithSim } from '../support/gateway.js';
 
 type Running = RunningGateway & { sim: { url: string } };
 
@@ -37,15 +37,7 @@ function expectedCost(usage: Usage, price: { input: number; cachedInput?: number
   );
 }
 
-const quick = {
-  slots: 64,
-  queueLimit: 1024,
-  prefillBaseMs: 1,
-  prefillMsPerToken: 0,
-  decodeMsPerToken: 1,
-  batchSlowdown: 0,
-  outputTokens: { mean: 12, spread: 0.5 },
-};
+const quick = { ...quickModel, outputTokens: { mean: 12, spread: 0.5 } };
 const models = [
   { name: 'sim-fast', ...quick },
   { name: 'sim-smart', ...quick },

@@ -3,26 +3,11 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import type { SluiceConfigInput } from '../../src/config/schema.js';
 import type { WideEvent } from '../../src/events/wide-event.js';
 import type { FaultInput } from '../../src/sim/faults.js';
-import { type RunningGateway, startGatewayWithSim } from '../support/gateway.js';
+import { quickModel, quickModels, type RunningGateway, startGatewayWithSim } from '../support/gateway.js';
 import { freePort } from '../support/ports.js';
 
 type RouteInput = NonNullable<SluiceConfigInput['routes']>[string];
 type Running = RunningGateway & { sim: { url: string } };
-
-/** Fast, roomy models: a request takes a few milliseconds and never queues. */
-const fastModel = {
-  slots: 64,
-  queueLimit: 1024,
-  prefillBaseMs: 1,
-  prefillMsPerToken: 0,
-  decodeMsPerToken: 1,
-  batchSlowdown: 0,
-  outputTokens: { mean: 8, spread: 0 },
-};
-const models = [
-  { name: 'sim-fast', ...fastModel },
-  { name: 'sim-smart', ...fastModel },
-];
 
 const quickRetries = { attempts: 2, baseDelayMs: 1, maxDelayMs: 5, maxRetryAfterMs: 10_000 };
 const fast = { provider: 'sim', model: 'sim-fast' };
@@ -37,12 +22,12 @@ const backedUp = (extra: Partial<RouteInput> = {}): RouteInput => ({
 
 async function start(
   route: RouteInput,
-  sim: { faults?: FaultInput[]; seed?: number; models?: typeof models } = {},
+  sim: { faults?: FaultInput[]; seed?: number; models?: typeof quickModels } = {},
   overrides: Partial<SluiceConfigInput> = {},
 ): Promise<Running> {
   const running = await startGatewayWithSim(
     { routes: { chat: route }, ...overrides },
-    { config: { seed: sim.seed ?? 11, models: sim.models ?? models, faults: sim.faults ?? [] } },
+    { config: { seed: sim.seed ?? 11, models: sim.models ?? quickModels, faults: sim.faults ?? [] } },
   );
   onTestFinished(() => running.close());
   return running;
@@ -214,8 +199,8 @@ describe('retries and fallbacks', () => {
     'returns a provider 400 (context length exceeded) at once, without retry or fallback (stream: %s)',
     async (stream) => {
       const tiny = [
-        { name: 'sim-fast', ...fastModel, contextWindow: 64 },
-        models[1] as (typeof models)[number],
+        { name: 'sim-fast', ...quickModel, contextWindow: 64 },
+        quickModels[1] as (typeof quickModels)[number],
       ];
       const gw = await start(backedUp(), { models: tiny });
       const response = await post(gw, ask({ stream, max_tokens: 100 }));

@@ -6,7 +6,7 @@ import type { Priority } from '../../src/flow/priority.js';
 import type { SimConfigInput } from '../../src/sim/config.js';
 import type { FaultInput } from '../../src/sim/faults.js';
 import type { RunningSimulator } from '../../src/sim/server.js';
-import { type RunningGateway, startGatewayWithSim } from '../support/gateway.js';
+import { quickModel, quickModels, type RunningGateway, startGatewayWithSim } from '../support/gateway.js';
 
 type RouteInput = NonNullable<SluiceConfigInput['routes']>[string];
 type FlowInput = NonNullable<SluiceConfigInput['flow']>;
@@ -14,21 +14,6 @@ type ModelInput = NonNullable<SimConfigInput['models']>[number];
 type Running = RunningGateway & { sim: RunningSimulator };
 
 const adminKey = 'flow-tests-admin-key-0001';
-
-/** Fast, roomy models: a request takes a few milliseconds and never queues in the simulator. */
-const quick = {
-  slots: 64,
-  queueLimit: 1024,
-  prefillBaseMs: 1,
-  prefillMsPerToken: 0,
-  decodeMsPerToken: 1,
-  batchSlowdown: 0,
-  outputTokens: { mean: 8, spread: 0 },
-};
-const quickModels: ModelInput[] = [
-  { name: 'sim-fast', ...quick },
-  { name: 'sim-smart', ...quick },
-];
 
 const fast = { provider: 'sim', model: 'sim-fast' };
 const smart = { provider: 'sim', model: 'sim-smart' };
@@ -707,7 +692,7 @@ describe('adaptive limits', () => {
 
 describe('balancing', () => {
   it('p2c with peak-EWMA sends most requests to the fast target, and some to the slow one', async () => {
-    const profile = { ...quick, prefillBaseMs: 10, decodeMsPerToken: 5 };
+    const profile = { ...quickModel, prefillBaseMs: 10, decodeMsPerToken: 5 };
     const gw = await start(
       {
         routes: { chat: { targets: [fast, smart], balancer: 'p2c-peak-ewma', retries: noRetries } },

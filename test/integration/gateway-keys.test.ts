@@ -5,48 +5,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import type { SluiceConfigInput } from '../../src/config/schema.js';
+import { type Answer, adminApiFor, request } from '../support/admin-api.js';
 import { type RunningGateway, startGatewayWithSim } from '../support/gateway.js';
-import { type RunningServer, startPostgres } from '../support/servers.js';
+import { serverForSuite, startPostgres } from '../support/servers.js';
 
 // Recognisable secrets: each contains SECRET, which nothing else the gateway says does.
 const ADMIN_KEY = 'sk-admin-SECRET-2b4d6f8a0c2e4a6c';
 const CONFIG_KEY = 'sk-config-SECRET-9d7b5f3a1c8e6b4d';
 
-type Json = Record<string, unknown> & { error?: { code: string; message: string; param: string | null } };
-
-interface Answer {
-  status: number;
-  body: Json;
-  text: string;
-}
-
-async function request(
-  url: string,
-  method: string,
-  path: string,
-  options: { key?: string; body?: unknown; headers?: Record<string, string> } = {},
-): Promise<Answer> {
-  const headers: Record<string, string> = { ...options.headers };
-  if (options.key) headers.authorization = `Bearer ${options.key}`;
-  if (options.body !== undefined) headers['content-type'] = 'application/json';
-  const response = await fetch(`${url}${path}`, {
-    method,
-    headers,
-    body: options.body === undefined ? undefined : JSON.stringify(options.body),
-  });
-  const text = await response.text();
-  return { status: response.status, body: text ? (JSON.parse(text) as Json) : {}, text };
-}
-
-/** The admin API of one gateway, as the admin (or as `key`). */
-function adminApi(gw: { url: string }, key = ADMIN_KEY) {
-  return {
-    get: (path: string) => request(gw.url, 'GET', path, { key }),
-    post: (path: string, body?: unknown) => request(gw.url, 'POST', path, { key, body }),
-    patch: (path: string, body: unknown) => request(gw.url, 'PATCH', path, { key, body }),
-    delete: (path: string) => request(gw.url, 'DELETE', path, { key }),
-  };
-}
+const adminApi = adminApiFor(ADMIN_KEY);
 
 const chat = (gw: { url: string }, key: string | undefined, model = 'default') =>
   request(gw.url, 'POST', '/v1/chat/completions', {
@@ -486,12 +453,7 @@ describe('secrets', () => {
 });
 
 describe('virtual keys across gateways sharing PostgreSQL', () => {
-  let postgres: RunningServer;
-
-  beforeAll(async () => {
-    postgres = await startPostgres();
-  });
-  afterAll(() => postgres?.stop());
+  const postgres = serverForSuite(startPostgres);
 
   /** Retries `check` until it passes: another node learns of changes on its next reload. */
   async function eventually(check: () => Promise<void>): Promise<void> {

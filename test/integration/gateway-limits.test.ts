@@ -3,15 +3,15 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import type { SluiceConfigInput } from '../../src/config/schema.js';
 import type { Plan } from '../../src/gateway/resolve.js';
 import { chatTokenEstimate } from '../../src/gateway/worst-case.js';
 import { chatCompletionRequestSchema } from '../../src/http/wire/openai-chat.js';
 import type { SimConfigInput } from '../../src/sim/config.js';
-import { type RunningGateway, startGatewayWithSim } from '../support/gateway.js';
+import { quickModels, type RunningGateway, startGatewayWithSim } from '../support/gateway.js';
 import { freePort } from '../support/ports.js';
-import { type RunningServer, startRedis } from '../support/servers.js';
+import { serverForSuite, startRedis } from '../support/servers.js';
 
 const adminKey = 'limits-tests-admin-key-0001';
 const webKey = 'sk-web-0123456789abcdef';
@@ -19,22 +19,9 @@ const batchKey = 'sk-batch-0123456789abcdef';
 /** USD per million tokens of both simulated models, overriding the catalog's. */
 const price = { input: 10, output: 30 };
 
-/** A quick model with answers of exactly 8 tokens: a request takes milliseconds. */
-const quick = {
-  slots: 64,
-  queueLimit: 1024,
-  prefillBaseMs: 1,
-  prefillMsPerToken: 0,
-  decodeMsPerToken: 1,
-  batchSlowdown: 0,
-  outputTokens: { mean: 8, spread: 0 },
-};
 const simConfig: SimConfigInput = {
   seed: 7,
-  models: [
-    { name: 'sim-fast', ...quick },
-    { name: 'sim-smart', ...quick },
-  ],
+  models: quickModels,
 };
 
 const keys = [
@@ -443,11 +430,7 @@ describe('rate limits through the gateway', () => {
 });
 
 describe('budgets and rate limits on Redis', () => {
-  let redis: RunningServer;
-  beforeAll(async () => {
-    redis = await startRedis();
-  });
-  afterAll(() => redis?.stop());
+  const redis = serverForSuite(startRedis);
 
   it('keep spend and rate-limit state across a gateway restart', async () => {
     const state = { store: 'redis' as const, redisUrl: redis.url, keyPrefix: `t:${randomUUID()}:` };

@@ -10,6 +10,7 @@ import type { CustomEventSink, EventSink } from '../../src/events/sink.js';
 import type { WideEvent } from '../../src/events/wide-event.js';
 import type { Gateway } from '../../src/gateway/gateway.js';
 import { buildGatewayServer } from '../../src/http/gateway-server.js';
+import type { SimConfigInput } from '../../src/sim/config.js';
 import { type RunningSimulator, type SimServerOptions, startSimServer } from '../../src/sim/server.js';
 
 /** An event sink that keeps events in memory, for assertions. */
@@ -119,6 +120,28 @@ export async function startGateway(
     },
   };
 }
+
+type SimModelInput = NonNullable<SimConfigInput['models']>[number];
+
+/**
+ * A fast, roomy simulated model: a request takes a few milliseconds, never queues in the
+ * simulator, and its answer is exactly 8 tokens.
+ */
+export const quickModel = {
+  slots: 64,
+  queueLimit: 1024,
+  prefillBaseMs: 1,
+  prefillMsPerToken: 0,
+  decodeMsPerToken: 1,
+  batchSlowdown: 0,
+  outputTokens: { mean: 8, spread: 0 },
+};
+
+/** sim-fast and sim-smart, both quick: the targets most routes in tests name. */
+export const quickModels: SimModelInput[] = [
+  { name: 'sim-fast', ...quickModel },
+  { name: 'sim-smart', ...quickModel },
+];
 
 /** A simulator plus a gateway in front of it, with one route per simulated model and `default`. */
 export async function startGatewayWithSim(

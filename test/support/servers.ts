@@ -3,3 +3,4 @@ export { postgresBinDir, startPostgres } from './postgres.js';
 export type { RunningServer } from './process.js';
 export { MissingBinaryError } from './process.js';
 export { redisCommand, startRedis } from './redis.js';
+export { serverForSuite } from './suite-server.js';

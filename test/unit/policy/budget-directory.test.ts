@@ -1,17 +1,14 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BudgetDirectory, budgetRule } from '../../../src/policy/budget-directory.js';
 import { configPolicy, withStoredBudgets } from '../../../src/policy/policy-source.js';
 import type { ControlStore } from '../../../src/store/control-store.js';
-import { sqliteStore } from '../../../src/store/sqlite-store.js';
 import { ManualClock } from '../../../src/time/manual-clock.js';
 import { budget } from '../../support/control-store-contract.js';
+import { openTwoNodes, type TwoNodes } from '../../support/two-nodes.js';
 
 const REFRESH_MS = 5_000;
 
-let dir: string;
+let nodes: TwoNodes;
 let store: ControlStore;
 let otherNode: ControlStore;
 let clock: ManualClock;
@@ -19,12 +16,8 @@ let errors: unknown[];
 let directory: BudgetDirectory;
 
 beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'sluice-budgets-'));
-  // Two handles on one file: this node's store, and another node writing to the same data.
-  store = sqliteStore({ path: join(dir, 'control.db') });
-  otherNode = sqliteStore({ path: join(dir, 'control.db') });
-  await store.open();
-  await otherNode.open();
+  nodes = await openTwoNodes('sluice-budgets-');
+  ({ store, otherNode } = nodes);
   clock = new ManualClock(0);
   errors = [];
   directory = new BudgetDirectory({
@@ -38,9 +31,7 @@ beforeEach(async () => {
 afterEach(async () => {
   directory.stop();
   await directory.settled();
-  await store.close();
-  await otherNode.close();
-  await rm(dir, { recursive: true, force: true });
+  await nodes.close();
 });
 
 const names = (rules: readonly { name: string }[]) => rules.map((r) => r.name);

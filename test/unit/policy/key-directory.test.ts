@@ -1,18 +1,15 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type ApiError, isApiError } from '../../../src/http/api-error.js';
 import { KeyDirectory, type KeyEntry } from '../../../src/policy/key-directory.js';
 import type { ControlStore } from '../../../src/store/control-store.js';
-import { sqliteStore } from '../../../src/store/sqlite-store.js';
 import { ManualClock } from '../../../src/time/manual-clock.js';
 import { key, org, team } from '../../support/control-store-contract.js';
+import { openTwoNodes, type TwoNodes } from '../../support/two-nodes.js';
 
 const T0 = Date.parse('2026-03-01T12:00:00.000Z');
 const REFRESH_MS = 5_000;
 
-let dir: string;
+let nodes: TwoNodes;
 let store: ControlStore;
 let otherNode: ControlStore;
 let clock: ManualClock;
@@ -20,12 +17,8 @@ let errors: unknown[];
 let directory: KeyDirectory;
 
 beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'sluice-keys-'));
-  // Two handles on one file: this node's store, and another node writing to the same data.
-  store = sqliteStore({ path: join(dir, 'control.db') });
-  otherNode = sqliteStore({ path: join(dir, 'control.db') });
-  await store.open();
-  await otherNode.open();
+  nodes = await openTwoNodes('sluice-keys-');
+  ({ store, otherNode } = nodes);
   await store.orgs.insert(org(1, { name: 'acme' }));
   await store.teams.insert(team(1, 'org_1', { name: 'search' }));
   clock = new ManualClock(T0);
@@ -41,9 +34,7 @@ beforeEach(async () => {
 
 afterEach(async () => {
   directory.stop();
-  await store.close();
-  await otherNode.close();
-  await rm(dir, { recursive: true, force: true });
+  await nodes.close();
 });
 
 function entry(result: KeyEntry | ApiError | undefined): KeyEntry {
