@@ -18,6 +18,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { DAY_MS as DAY, fillDuckdbEvents } from './synthetic-events.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = join(root, 'dist');
@@ -56,11 +57,9 @@ if (!existsSync(join(dist, 'analytics', 'analytics.js'))) {
 
 const { createAnalytics, analyticsSettings } = await import(join(dist, 'analytics', 'analytics.js'));
 const { encodeCursor } = await import(join(dist, 'analytics', 'request-cursor.js'));
-const { duckdbStore } = await import(join(dist, 'events', 'duckdb-store.js'));
 const { clickhouseStore } = await import(join(dist, 'events', 'clickhouse-store.js'));
 const { eventsSchema } = await import(join(dist, 'config', 'schema.js'));
 
-const DAY = 86_400_000;
 const days = Number(flags.days);
 const runs = Number(flags.runs);
 const sizes = flags.rows.split(',').map(Number);
@@ -68,98 +67,6 @@ const work = mkdtempSync(join(tmpdir(), 'sluice-analytics-bench-'));
 // A fixed "now" on a minute boundary, so runs differ only in the machine, not the calendar.
 const NOW = Math.floor(Date.now() / 60_000) * 60_000;
 const START = NOW - days * DAY;
-
-const ROUTES = ['chat', 'search', 'summarise', 'classify', 'extract', 'embed', 'agent', 'rerank'];
-const ROUTE_MEDIAN_MS = [800, 400, 1500, 200, 600, 80, 3000, 150];
-const PRIMARY = [
-  'openai/gpt-4o-mini',
-  'openai/gpt-4o',
-  'anthropic/claude-sonnet',
-  'openai/gpt-4o-mini',
-  'anthropic/claude-haiku',
-  'openai/text-embedding-3-small',
-  'anthropic/claude-sonnet',
-  'cohere/rerank-v3',
-];
-const FALLBACK = [
-  'anthropic/claude-haiku',
-  'anthropic/claude-sonnet',
-  'openai/gpt-4o',
-  'anthropic/claude-haiku',
-  'openai/gpt-4o-mini',
-  'openai/text-embedding-3-large',
-  'openai/gpt-4o',
-  'cohere/rerank-v3',
-];
-// USD per million input / output tokens.
-const PRICE_IN = [0.15, 2.5, 3, 0.15, 0.8, 0.02, 3, 2];
-const PRICE_OUT = [0.6, 10, 15, 0.6, 4, 0, 15, 0];
-
-const list = (values) => `[${values.map((v) => (typeof v === 'number' ? String(v) : `'${v}'`)).join(', ')}]`;
-
-/**
- * Rows [from, to) of the synthetic table: time-ordered like real ingestion; 50 keys with a long
- * tail (a few keys send most requests); 8 routes, 90% to their primary target; 95% 200s, 2%
- * 429s, 2.5% 5xx, 0.5% 400s; a priority per key (its default); log-normal latencies around
- * each route's median; 60% streamed;
- * costs from per-model prices (2% unpriced); cache statuses on three routes; a feature tag on 70%.
- */
-function generate(from, to, count) {
-  const spacing = (NOW - START) / count;
-  const u = (k) => `(hash(i, ${k}) % 1000000) / 1000000.0`;
-  return `INSERT INTO events (
-  id, time_ms, schema_version, operation, wire, stream, key_name, requested_model, route, target, provider, model,
-  status, error_code, error_message, client_aborted, timings_total_ms, timings_first_token_ms,
-  tokens_input, tokens_output, tokens_cached_input, tokens_cache_write, tokens_reasoning, attempts,
-  retries, fallbacks, hedges, priority, queued_ms, shed, trace_id, key_id, team, org, region, route_version,
-  prompt_id, prompt_version, retrieval_index_hash, error_class, timings_upstream_ms, cost_usd, cache_status,
-  shed_reason, tags, request_body, response_body)
-WITH base AS (
-  SELECT i,
-    ${START} + CAST(i * ${spacing} AS BIGINT) AS time_ms,
-    CAST(floor(50 * pow(${u(1)}, 2.5)) AS INTEGER) AS key_ix,
-    CAST(floor(8 * pow(${u(2)}, 1.5)) AS INTEGER) + 1 AS r,
-    ${u(3)} < 0.9 AS primary_target,
-    ${u(4)} AS s,
-    (${u(5)} + ${u(6)} + ${u(7)} + ${u(8)} - 2) * sqrt(3) AS z,
-    ${u(9)} < 0.6 AS streamed,
-    ${u(10)} AS ft,
-    100 + CAST(floor(3000 * pow(${u(11)}, 2)) AS INTEGER) AS tokens_in,
-    20 + CAST(floor(600 * ${u(12)}) AS INTEGER) AS tokens_out,
-    ${u(13)} AS c,
-    ${u(14)} AS tg,
-    ${u(15)} < 0.02 AS unpriced
-  FROM range(${from}, ${to}) AS t(i)
-), shaped AS (
-  SELECT *,
-    CASE WHEN s < 0.95 THEN 200 WHEN s < 0.97 THEN 429 WHEN s < 0.985 THEN 503 WHEN s < 0.995 THEN 500 ELSE 400 END AS status,
-    exp(ln(${list(ROUTE_MEDIAN_MS)}[r]) + 0.6 * z) AS total_ms,
-    ${list(ROUTES)}[r] AS route,
-    CASE WHEN primary_target THEN ${list(PRIMARY)}[r] ELSE ${list(FALLBACK)}[r] END AS target
-  FROM base
-)
-SELECT
-  md5(CAST(i AS VARCHAR)), time_ms, 2, CASE WHEN route = 'embed' THEN 'embeddings' ELSE 'chat' END,
-  CASE WHEN i % 3 = 0 THEN 'anthropic' ELSE 'openai' END, streamed AND route <> 'embed',
-  'key-' || key_ix, route, route, target, split_part(target, '/', 1), split_part(target, '/', 2),
-  status, CASE WHEN status = 200 THEN NULL ELSE 'upstream_error' END,
-  CASE WHEN status = 200 THEN NULL ELSE 'the upstream failed' END, false,
-  round(total_ms, 2), CASE WHEN streamed AND route <> 'embed' THEN round(total_ms * (0.05 + 0.25 * ft), 2) END,
-  tokens_in, CASE WHEN route IN ('embed', 'rerank') THEN 0 ELSE tokens_out END, 0, 0, 0,
-  '[{"target":"' || target || '","reason":"first","outcome":"' || CASE WHEN status = 200 THEN 'ok' ELSE 'error' END ||
-    '","queuedMs":0,"status":' || status || ',"startMs":0,"durationMs":' || round(total_ms, 2) || ',"firstByteMs":null,"error":null}]',
-  0, CASE WHEN primary_target THEN 0 ELSE 1 END, 0,
-  ${list(['critical', 'high', 'normal', 'normal', 'low', 'batch'])}[1 + key_ix % 6], 0,
-  status = 503 AND s > 0.984, md5(CAST(i AS VARCHAR) || 't'), 'key_' || key_ix, 'team-' || (key_ix % 6),
-  'org-' || (key_ix % 2), CASE WHEN i % 2 = 0 THEN 'eu-west' ELSE 'us-east' END, 'rv' || (r % 3),
-  NULL, NULL, NULL,
-  CASE WHEN status = 429 THEN 'rate_limited' WHEN status >= 500 THEN 'upstream' WHEN status = 400 THEN 'client' END,
-  round(total_ms * 0.97, 2),
-  CASE WHEN unpriced THEN NULL ELSE (tokens_in * ${list(PRICE_IN)}[r] + tokens_out * ${list(PRICE_OUT)}[r]) / 1000000 END,
-  CASE WHEN r > 3 THEN NULL WHEN c < 0.25 THEN 'hit' WHEN c < 0.3 THEN 'semantic_hit' ELSE 'miss' END,
-  NULL, CASE WHEN tg < 0.7 THEN '{"feature":"f' || (i % 12) || '"}' END, NULL, NULL
-FROM shaped`;
-}
 
 /** The queries the console sends (docs/analytics.md); `tenant` is a client key's scope. */
 function consoleQueries(sample) {
@@ -294,20 +201,13 @@ async function sampleOf(reader, table) {
 }
 
 async function duckdbRun(count) {
-  const path = join(work, `events-${count}.duckdb`);
-  const store = duckdbStore({ path });
-  await store.open();
-  const started = performance.now();
-  const chunk = 1_000_000;
-  for (let from = 0; from < count; from += chunk) {
-    await store.execute([{ sql: generate(from, Math.min(count, from + chunk), count) }]);
-  }
-  const generateMs = performance.now() - started;
-  const settings = analyticsSettings(eventsSchema.parse({ retention: { rawDays: days + 1 } }));
+  const { store, settings, generateMs, rollupMs } = await fillDuckdbEvents(dist, {
+    path: join(work, `events-${count}.duckdb`),
+    count,
+    days,
+    nowMs: NOW,
+  });
   const analytics = createAnalytics({ reader: store, settings, now: () => NOW });
-  const rollupStarted = performance.now();
-  await analytics.maintain();
-  const rollupMs = performance.now() - rollupStarted;
   const rollupRows = await tierRows(store, '');
   process.stdout.write(
     `DuckDB, ${count.toLocaleString('en')} events: generated in ${(generateMs / 1000).toFixed(1)} s, rollups (${rollupRows} rows) in ${(rollupMs / 1000).toFixed(1)} s\n`,

@@ -249,6 +249,21 @@ export function createAnalytics(options: AnalyticsOptions): Analytics {
   }
   let preparing: Promise<Prepared> | undefined;
 
+  // A page of the console asks for several aggregates at once, each choosing its source: the
+  // watermarks are read once for them. A watermark only moves forward, and one read a moment
+  // ago (or before another gateway's pass) is still right, merely older: the raw events after
+  // it are read instead. This instance's own pass forgets them.
+  const WATERMARK_TTL_MS = 2_000;
+  const watermarks = new Map<RollupTier['table'], { value: number | null; readAt: number }>();
+  async function watermarkOf(prepared: Prepared, tier: RollupTier): Promise<number | null> {
+    const cached = watermarks.get(tier.table);
+    const at = Date.now();
+    if (cached && at - cached.readAt < WATERMARK_TTL_MS) return cached.value;
+    const value = await rollupWatermark(reader, prepared.ctx, tier);
+    watermarks.set(tier.table, { value, readAt: at });
+    return value;
+  }
+
   async function columnsOf(table: string): Promise<Set<string> | undefined> {
     try {
       const described = await reader.query({ sql: `DESCRIBE TABLE ${dialect.table(table)}` }, limits);
@@ -306,7 +321,7 @@ export function createAnalytics(options: AnalyticsOptions): Analytics {
     if (!beforeRaw && selection.toMs - selection.fromMs < settings.rollups.minRangeMs) return raw;
     for (const tier of [...rollupTiers].reverse()) {
       if (stepMs !== undefined && stepMs % tier.grainMs !== 0) continue;
-      const watermark = await rollupWatermark(reader, prepared.ctx, tier);
+      const watermark = await watermarkOf(prepared, tier);
       if (watermark === null) continue;
       const startMs = ceilTo(selection.fromMs, tier.grainMs);
       const endMs = Math.min(floorTo(selection.toMs, tier.grainMs), watermark);
@@ -578,6 +593,7 @@ export function createAnalytics(options: AnalyticsOptions): Analytics {
       const rollups = settings.rollups.enabled
         ? await buildRollups(reader, ctx, { nowMs, settleMs: settings.rollups.settleMs })
         : null;
+      watermarks.clear();
       const retention = await expireEvents(reader, ctx, {
         nowMs,
         policy: settings.retention,

@@ -58,3 +58,11 @@ export function usePoll<T>(
 
   return { ...state, refresh };
 }
+
+/**
+ * Whether every panel has its first answer (data or error): until then the page's region is
+ * `aria-busy`, so assistive technology (and the console benchmark) know when it is ready to read.
+ */
+export function settled(...polls: Polled<unknown>[]): boolean {
+  return polls.every((poll) => poll.data !== undefined || poll.error !== undefined);
+}

@@ -1,7 +1,7 @@
 import type { Api } from '../api.js';
 import { RangeSelect, Updated } from '../controls.js';
 import { formatCount, formatUsd } from '../format.js';
-import { usePoll } from '../poll.js';
+import { settled, usePoll } from '../poll.js';
 import { href, type Location, replaceParams } from '../router.js';
 import { Empty, ErrorNotice, Loading, NoTrafficHint } from '../states.js';
 import { rangeParams, timeRange } from '../time-range.js';
@@ -60,7 +60,7 @@ export function KeysPage({ api, location }: { api: Api; location: Location }) {
   const topCost = Math.max(0, ...(spenders.data?.rows ?? []).map((r) => r.values.cost_usd ?? 0));
 
   return (
-    <section aria-labelledby="keys-title">
+    <section aria-labelledby="keys-title" aria-busy={!settled(spenders, keys)}>
       <div class="page-head">
         <h1 id="keys-title">Keys and budgets</h1>
         <div class="toolbar">

@@ -3,7 +3,7 @@ import type { Api, Metric, Timeseries } from '../api.js';
 import { Chart, palette } from '../chart.js';
 import { LiveToggle, RangeSelect, Updated } from '../controls.js';
 import { durationAxis, formatCount, formatMs, formatPercent, formatRate, formatUsd } from '../format.js';
-import { usePoll } from '../poll.js';
+import { settled, usePoll } from '../poll.js';
 import { href, type Location, replaceParams } from '../router.js';
 import { Empty, ErrorNotice, NoTrafficHint } from '../states.js';
 import { rangeParams, timeRange } from '../time-range.js';
@@ -100,7 +100,7 @@ export function OverviewPage({ api, location }: { api: Api; location: Location }
   const now = trends.at ?? Date.now();
   const xRange = [now - range.seconds * 1000, now] as const;
   return (
-    <section aria-labelledby="overview-title">
+    <section aria-labelledby="overview-title" aria-busy={!settled(trends, breakdown, tagNames)}>
       <div class="page-head">
         <h1 id="overview-title">Overview</h1>
         <div class="toolbar">

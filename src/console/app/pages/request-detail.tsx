@@ -17,7 +17,7 @@ export function RequestDetailPage({ api, id, admin }: { api: Api; id: string; ad
   if (detail.error) {
     const missing = detail.error instanceof ApiFailure && detail.error.status === 404;
     return (
-      <section>
+      <section aria-busy="false">
         {back}
         <h1>Request {id}</h1>
         {missing ? (
@@ -31,10 +31,16 @@ export function RequestDetailPage({ api, id, admin }: { api: Api; id: string; ad
       </section>
     );
   }
-  if (!detail.data) return <Loading what="the request" />;
+  if (!detail.data) {
+    return (
+      <section aria-busy="true">
+        <Loading what="the request" />
+      </section>
+    );
+  }
   const { event: e, related } = detail.data;
   return (
-    <section aria-labelledby="request-title">
+    <section aria-labelledby="request-title" aria-busy="false">
       {back}
       <div class="page-head">
         <h1 id="request-title">

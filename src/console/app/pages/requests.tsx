@@ -2,7 +2,7 @@ import { useEffect, useState } from 'preact/hooks';
 import type { Api, RequestPage, RequestRow } from '../api.js';
 import { RangeSelect, Updated } from '../controls.js';
 import { formatCount, formatDateTime, formatMs, formatUsd, formatWhen, orDash } from '../format.js';
-import { usePoll } from '../poll.js';
+import { settled, usePoll } from '../poll.js';
 import { href, type Location, navigate, replaceParams } from '../router.js';
 import { Empty, ErrorNotice, Loading, NoTrafficHint } from '../states.js';
 import { rangeParams, timeRange } from '../time-range.js';
@@ -92,7 +92,7 @@ export function RequestsPage({ api, location }: { api: Api; location: Location }
   const extra = Object.entries(filters).filter(([name]) => !known.has(name));
   const filtered = Object.keys(filters).length > 0;
   return (
-    <section aria-labelledby="requests-title">
+    <section aria-labelledby="requests-title" aria-busy={!settled(first, choices)}>
       <div class="page-head">
         <h1 id="requests-title">Requests</h1>
         <div class="toolbar">

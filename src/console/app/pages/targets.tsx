@@ -3,7 +3,7 @@ import type { Api, FlowHistoryView, FlowReport } from '../api.js';
 import { Chart, type ChartSeries, palette } from '../chart.js';
 import { Updated } from '../controls.js';
 import { formatCount, formatMs, formatPercent, formatTime } from '../format.js';
-import { usePoll } from '../poll.js';
+import { settled, usePoll } from '../poll.js';
 import { href } from '../router.js';
 import { Empty, ErrorNotice, Loading, NoTrafficHint } from '../states.js';
 
@@ -52,7 +52,7 @@ export function TargetsPage({ api }: { api: Api }) {
 
   const [report, history] = flow.data ?? [];
   return (
-    <section aria-labelledby="targets-title">
+    <section aria-labelledby="targets-title" aria-busy={!settled(flow, health)}>
       <div class="page-head">
         <h1 id="targets-title">Routes and targets</h1>
         <div class="toolbar">
