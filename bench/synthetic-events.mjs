@@ -77,7 +77,10 @@ WITH base AS (
   FROM base
 )
 SELECT
-  md5(CAST(i AS VARCHAR)), time_ms, 2, CASE WHEN route = 'embed' THEN 'embeddings' ELSE 'chat' END,
+  -- A UUIDv7 as the gateway makes them: the arrival millisecond, then random bits.
+  lower(lpad(to_hex(time_ms >> 16), 8, '0') || '-' || lpad(to_hex(time_ms & 65535), 4, '0')) || '-7' ||
+    substr(md5(CAST(i AS VARCHAR)), 1, 3) || '-8' || substr(md5(CAST(i AS VARCHAR)), 4, 3) || '-' ||
+    substr(md5(CAST(i AS VARCHAR)), 7, 12), time_ms, 2, CASE WHEN route = 'embed' THEN 'embeddings' ELSE 'chat' END,
   CASE WHEN i % 3 = 0 THEN 'anthropic' ELSE 'openai' END, streamed AND route <> 'embed',
   'key-' || key_ix, route, route, target, split_part(target, '/', 1), split_part(target, '/', 2),
   status, CASE WHEN status = 200 THEN NULL ELSE 'upstream_error' END,
