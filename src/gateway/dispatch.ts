@@ -383,12 +383,9 @@ async function send(target: Target, upstream: UpstreamRequest, signal: AbortSign
   return { response, firstToken };
 }
 
-/**
- * POSTs through the provider's pool. The pool takes origin and path apart, so the URL string of
- * an endpoint is parsed once, not on every request (undici's top-level `request` parses it).
- */
+/** POSTs through the provider's pool, to the endpoint it parsed once (undici's top-level `request` parses every time). */
 function post(target: Target, upstream: UpstreamRequest, signal: AbortSignal, deadline: Deadline) {
-  const { origin, path } = endpoint(upstream.url);
+  const { origin, path } = target.provider.endpoint(upstream.url);
   return target.provider.agent(deadline.connectMs).request({
     origin,
     path,
@@ -397,21 +394,6 @@ function post(target: Target, upstream: UpstreamRequest, signal: AbortSignal, de
     body: upstream.body,
     signal,
   });
-}
-
-/** Parsed endpoint URLs: a provider has a handful (chat, embeddings, per model for some). */
-const endpoints = new Map<string, { origin: string; path: string }>();
-
-function endpoint(url: string): { origin: string; path: string } {
-  let parsed = endpoints.get(url);
-  if (!parsed) {
-    const u = new URL(url);
-    parsed = { origin: u.origin, path: `${u.pathname}${u.search}` };
-    // Bounded: a provider whose URLs carry per-request parts must not grow the map for ever.
-    if (endpoints.size >= 1_000) endpoints.clear();
-    endpoints.set(url, parsed);
-  }
-  return parsed;
 }
 
 async function failureOf(

@@ -16,6 +16,11 @@ export interface Provider {
   adapter: ProviderAdapter;
   /** The connection pool towards this provider for a connect timeout (routes may differ). */
   agent(connectMs: number): Agent;
+  /**
+   * An endpoint URL of this provider's adapter taken apart for its pool, parsed once: adapters
+   * build a handful of URLs (an operation, per model for some), the same on every request.
+   */
+  endpoint(url: string): { origin: string; path: string };
   close(): Promise<void>;
 }
 
@@ -74,6 +79,7 @@ export function buildRuntime(
   const providers = new Map<string, Provider>();
   for (const [name, providerConfig] of Object.entries(config.providers)) {
     const agents = new Map<number, Agent>();
+    const endpoints = new Map<string, { origin: string; path: string }>();
     providers.set(name, {
       name,
       config: providerConfig,
@@ -92,6 +98,15 @@ export function buildRuntime(
           agents.set(connectMs, agent);
         }
         return agent;
+      },
+      endpoint(url) {
+        let parsed = endpoints.get(url);
+        if (!parsed) {
+          const u = new URL(url);
+          parsed = { origin: u.origin, path: `${u.pathname}${u.search}` };
+          endpoints.set(url, parsed);
+        }
+        return parsed;
       },
       close: async () => {
         await Promise.all([...agents.values()].map((a) => a.close()));
