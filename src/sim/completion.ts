@@ -90,6 +90,45 @@ export function planCompletion(prompt: SimPrompt, profile: ModelProfile, seed: n
   };
 }
 
+/** Prompts whose JSON is longer than this are planned afresh: remembering them would hold their text. */
+const MEMO_MAX_KEY_CHARS = 4096;
+/** Plans remembered per profile before the memory starts over. */
+const MEMO_MAX_PLANS = 1000;
+
+/**
+ * `planCompletion` for one simulator, remembered. A plan is a pure function of the prompt, the
+ * profile and the seed, and tokenizing its answer is most of what a request costs the simulator,
+ * which shares a core with the benchmark's load generator: a load test that repeats its prompts
+ * plans each once. Plans are frozen, since every request with that prompt shares one.
+ */
+export function rememberedPlanner(seed: number): (prompt: SimPrompt, profile: ModelProfile) => Completion {
+  const memo = new Map<ModelProfile, Map<string, Completion>>();
+  return (prompt, profile) => {
+    const key = JSON.stringify(prompt);
+    if (key.length > MEMO_MAX_KEY_CHARS) return planCompletion(prompt, profile, seed);
+    let plans = memo.get(profile);
+    if (!plans) {
+      plans = new Map();
+      memo.set(profile, plans);
+    }
+    let plan = plans.get(key);
+    if (!plan) {
+      plan = deepFreeze(planCompletion(prompt, profile, seed));
+      if (plans.size >= MEMO_MAX_PLANS) plans.clear();
+      plans.set(key, plan);
+    }
+    return plan;
+  };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const inner of Object.values(value)) deepFreeze(inner);
+  }
+  return value;
+}
+
 function planChoice(prompt: SimPrompt, profile: ModelProfile, rng: Rng): SimChoice {
   const calls = chooseToolCalls(prompt);
   if (calls.length > 0) return toolCallChoice(calls, rng);

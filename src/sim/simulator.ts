@@ -1,6 +1,6 @@
 import { type ApiError, apiError } from '../http/api-error.js';
 import { type Clock, systemClock } from '../time/clock.js';
-import { type Completion, planCompletion, type SimPrompt } from './completion.js';
+import { type Completion, rememberedPlanner, type SimPrompt } from './completion.js';
 import type { ModelProfile, SimConfig } from './config.js';
 import { Deployment } from './deployment.js';
 import { embed } from './embedding.js';
@@ -47,12 +47,14 @@ export class Simulator {
   private readonly counters = new Map<string, Counters>();
   private readonly seenPrefixes = new Map<number, number>();
   private readonly startedAt: number;
+  private readonly plan: (prompt: SimPrompt, profile: ModelProfile) => Completion;
 
   constructor(
     readonly config: SimConfig,
     readonly clock: Clock = systemClock,
   ) {
     this.startedAt = clock.now();
+    this.plan = rememberedPlanner(config.seed);
     this.faults = new FaultTimeline(createRng(hashSeed(config.seed, 'faults')));
     this.faults.add(config.faults, this.startedAt);
     for (const profile of config.models) {
@@ -93,7 +95,7 @@ export class Simulator {
 
   /** Admits a chat request: faults, context window, quota, then the model's queue. */
   generate(prompt: SimPrompt, profile: ModelProfile, listener: GenerationListener): Outcome<Generation> {
-    const completion = planCompletion(prompt, profile, this.config.seed);
+    const completion = this.plan(prompt, profile);
     const requested = prompt.maxTokens ?? Math.max(1, completion.completionTokens);
     if (completion.promptTokens + (prompt.maxTokens ?? 0) > profile.contextWindow) {
       return {

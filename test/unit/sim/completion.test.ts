@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { countPromptTokens, planCompletion, type SimPrompt } from '../../../src/sim/completion.js';
+import {
+  countPromptTokens,
+  planCompletion,
+  rememberedPlanner,
+  type SimPrompt,
+} from '../../../src/sim/completion.js';
 import { modelProfileSchema } from '../../../src/sim/config.js';
 import { countTokens } from '../../../src/sim/tokens.js';
 
@@ -162,3 +167,40 @@ describe('planCompletion', () => {
     expect(plan.completionTokens).toBe(30 + plan.choices[0]!.tokens);
   });
 });
+
+describe('rememberedPlanner', () => {
+  it('plans a prompt as planCompletion does, once, and shares the frozen plan', () => {
+    const plan = rememberedPlanner(1);
+    const first = plan(prompt(), profile);
+    expect(first).toEqual(planCompletion(prompt(), profile, 1));
+    expect(plan(prompt(), profile)).toBe(first);
+    expect(Object.isFrozen(first.choices[0]?.emissions)).toBe(true);
+    expect(() => {
+      (first.choices as SimChoiceList).push(first.choices[0]!);
+    }).toThrow(TypeError);
+  });
+
+  it('plans every field of the prompt apart: another stop, limit or profile is another plan', () => {
+    const plan = rememberedPlanner(1);
+    const base = plan(prompt(), profile);
+    expect(plan(prompt({ maxTokens: 5 }), profile).choices[0]?.finish).toBe('length');
+    expect(plan(prompt({ n: 2 }), profile).choices).toHaveLength(2);
+    const other = modelProfileSchema.parse({
+      name: 'm',
+      outputTokens: { mean: 40, spread: 0.5 },
+      reasoningTokens: 30,
+    });
+    expect(plan(prompt(), other).reasoningTokens).toBe(30);
+    expect(plan(prompt(), profile)).toBe(base);
+  });
+
+  it('plans long prompts afresh rather than remember their text', () => {
+    const plan = rememberedPlanner(1);
+    const long = prompt({ messages: [{ role: 'user', text: 'queue '.repeat(1000) }] });
+    const first = plan(long, profile);
+    expect(plan(long, profile)).not.toBe(first);
+    expect(plan(long, profile)).toEqual(first);
+  });
+});
+
+type SimChoiceList = Array<ReturnType<typeof planCompletion>['choices'][number]>;
