@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
 import type { ResponseCache } from '../cache/response-cache.js';
 import type { EventBusStats } from '../events/bus.js';
 import { priorities } from '../flow/priority.js';
@@ -11,43 +11,40 @@ const latencyBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
 /** Prometheus metrics for the request path, served at GET /metrics. */
 export class GatewayMetrics {
   readonly registry = new Registry();
-  private readonly requests = new Counter({
+  // The per-request series keep their totals here, outside prom-client, which reads them when
+  // scraped: prom-client's inc and observe hash and validate a label object on every call (its
+  // labels() children as well), which was most of what metrics cost the request path.
+  private readonly requests = counterSeries(this.registry, {
     name: 'sluice_requests_total',
     help: 'Requests answered, by route, target, operation and HTTP status.',
-    labelNames: ['route', 'target', 'operation', 'status'] as const,
-    registers: [this.registry],
+    labelNames: ['route', 'target', 'operation', 'status'],
   });
-  private readonly duration = new Histogram({
+  private readonly duration = new HistogramSeries(this.registry, {
     name: 'sluice_request_duration_seconds',
     help: 'Time from request received to response complete.',
-    labelNames: ['route', 'target', 'operation'] as const,
+    labelNames: ['route', 'target', 'operation'],
     buckets: latencyBuckets,
-    registers: [this.registry],
   });
-  private readonly firstToken = new Histogram({
+  private readonly firstToken = new HistogramSeries(this.registry, {
     name: 'sluice_time_to_first_token_seconds',
     help: 'Time from request received to the first streamed chunk sent.',
-    labelNames: ['route', 'target'] as const,
+    labelNames: ['route', 'target'],
     buckets: latencyBuckets,
-    registers: [this.registry],
   });
-  private readonly tokens = new Counter({
+  private readonly tokens = counterSeries(this.registry, {
     name: 'sluice_tokens_total',
     help: 'Tokens by route, target and kind (input, output, cached_input, reasoning).',
-    labelNames: ['route', 'target', 'kind'] as const,
-    registers: [this.registry],
+    labelNames: ['route', 'target', 'kind'],
   });
-  private readonly cost = new Counter({
+  private readonly cost = counterSeries(this.registry, {
     name: 'sluice_cost_usd_total',
     help: 'USD spent upstream, by route and the target each attempt went to (unknown prices count nothing).',
-    labelNames: ['route', 'target'] as const,
-    registers: [this.registry],
+    labelNames: ['route', 'target'],
   });
-  private readonly attempts = new Counter({
+  private readonly attempts = counterSeries(this.registry, {
     name: 'sluice_upstream_attempts_total',
     help: 'Upstream attempts by target, reason (first, retry, fallback) and outcome.',
-    labelNames: ['target', 'reason', 'outcome'] as const,
-    registers: [this.registry],
+    labelNames: ['target', 'reason', 'outcome'],
   });
 
   private readonly cacheLookups = new Counter({
@@ -244,55 +241,156 @@ export class GatewayMetrics {
     });
   }
 
-  // Children of the per-request series, by their label values: prom-client hashes a label object
-  // on every call, which is most of what a metric costs on the request path.
-  private readonly requestChild = children(this.requests);
-  private readonly durationChild = children(this.duration);
-  private readonly firstTokenChild = children(this.firstToken);
-  private readonly tokensChild = children(this.tokens);
-  private readonly attemptsChild = children(this.attempts);
-  private readonly costChild = children(this.cost);
-
   observe(call: Call): void {
     const route = call.route ?? '';
     const target = call.attempts.at(-1)?.target ?? '';
-    this.requestChild(route, target, call.operation, String(call.status ?? 0)).inc();
-    if (call.totalMs !== undefined)
-      this.durationChild(route, target, call.operation).observe(call.totalMs / 1000);
-    if (call.firstTokenMs !== undefined)
-      this.firstTokenChild(route, target).observe(call.firstTokenMs / 1000);
+    this.requests.add(1, route, target, call.operation, String(call.status ?? 0));
+    if (call.totalMs !== undefined) this.duration.observe(call.totalMs / 1000, route, target, call.operation);
+    if (call.firstTokenMs !== undefined) this.firstToken.observe(call.firstTokenMs / 1000, route, target);
     if (call.cacheStatus) this.cacheLookups.inc({ route, result: call.cacheStatus });
     const usage = call.usage;
     if (usage && (call.cacheStatus === 'hit' || call.cacheStatus === 'semantic_hit')) {
       this.cacheTokens.inc({ route, kind: 'input' }, usage.inputTokens);
       this.cacheTokens.inc({ route, kind: 'output' }, usage.outputTokens);
     } else if (usage) {
-      if (usage.inputTokens) this.tokensChild(route, target, 'input').inc(usage.inputTokens);
-      if (usage.outputTokens) this.tokensChild(route, target, 'output').inc(usage.outputTokens);
-      if (usage.cachedInputTokens)
-        this.tokensChild(route, target, 'cached_input').inc(usage.cachedInputTokens);
-      if (usage.reasoningTokens) this.tokensChild(route, target, 'reasoning').inc(usage.reasoningTokens);
+      if (usage.inputTokens) this.tokens.add(usage.inputTokens, route, target, 'input');
+      if (usage.outputTokens) this.tokens.add(usage.outputTokens, route, target, 'output');
+      if (usage.cachedInputTokens) this.tokens.add(usage.cachedInputTokens, route, target, 'cached_input');
+      if (usage.reasoningTokens) this.tokens.add(usage.reasoningTokens, route, target, 'reasoning');
     }
     for (const attempt of call.attempts) {
-      this.attemptsChild(attempt.target, attempt.reason, attempt.outcome).inc();
-      if (attempt.cost) this.costChild(route, attempt.target).inc(toUsd(attempt.cost));
+      this.attempts.add(1, attempt.target, attempt.reason, attempt.outcome);
+      if (attempt.cost) this.cost.add(toUsd(attempt.cost), route, attempt.target);
     }
   }
 }
 
+/** Label values, in the order of a metric's labelNames, as one map key. */
+const keyOf = (values: readonly string[]) => values.join('\u0000');
+
+interface SeriesOptions {
+  name: string;
+  help: string;
+  labelNames: readonly string[];
+}
+
 /**
- * A metric's children by label values, in the order of its labelNames, made once each. Label
- * values come from the config (routes, targets) and small enums, so the map stays small.
+ * A counter whose totals by label values live in a Map; the prom-client Counter registered under
+ * its name is filled from them when scraped, so its output is prom-client's own. Label values come
+ * from the config (routes, targets) and small enums, so the map stays small.
  */
-function children<C>(metric: { labels(...values: string[]): C }): (...values: string[]) => C {
-  const made = new Map<string, C>();
-  return (...values) => {
-    const key = values.join('\u0000');
-    let child = made.get(key);
-    if (!child) {
-      child = metric.labels(...values);
-      made.set(key, child);
-    }
-    return child;
+function counterSeries(registry: Registry, options: SeriesOptions) {
+  const totals = new Map<string, { labels: Record<string, string>; value: number }>();
+  new Counter({
+    ...options,
+    labelNames: [...options.labelNames],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const { labels, value } of totals.values()) this.inc(labels, value);
+    },
+  });
+  return {
+    add(by: number, ...values: string[]): void {
+      const key = keyOf(values);
+      const total = totals.get(key);
+      if (total) total.value += by;
+      else totals.set(key, { labels: labelsOf(options.labelNames, values), value: by });
+    },
   };
+}
+
+function labelsOf(names: readonly string[], values: readonly string[]): Record<string, string> {
+  const labels: Record<string, string> = {};
+  names.forEach((name, i) => {
+    labels[name] = values[i] as string;
+  });
+  return labels;
+}
+
+interface Bins {
+  labels: Record<string, string>;
+  /** Observations per bucket, not cumulative; the last is above every bound. */
+  counts: number[];
+  sum: number;
+  count: number;
+}
+
+/**
+ * A histogram whose bins by label values live in a Map, registered as a metric that reads like
+ * prom-client's Histogram when scraped (the same `_bucket`, `_sum` and `_count` lines).
+ */
+class HistogramSeries {
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  readonly name: string;
+  readonly help: string;
+  private readonly bins = new Map<string, Bins>();
+
+  constructor(
+    registry: Registry,
+    private readonly options: SeriesOptions & { buckets: readonly number[] },
+  ) {
+    this.name = options.name;
+    this.help = options.help;
+    registry.registerMetric(this as unknown as Parameters<Registry['registerMetric']>[0]);
+  }
+
+  observe(value: number, ...values: string[]): void {
+    const key = keyOf(values);
+    let bins = this.bins.get(key);
+    if (!bins) {
+      bins = {
+        labels: labelsOf(this.options.labelNames, values),
+        counts: new Array(this.options.buckets.length + 1).fill(0),
+        sum: 0,
+        count: 0,
+      };
+      this.bins.set(key, bins);
+    }
+    const { buckets } = this.options;
+    let at = 0;
+    while (at < buckets.length && value > (buckets[at] as number)) at++;
+    bins.counts[at] = (bins.counts[at] as number) + 1;
+    bins.sum += value;
+    bins.count++;
+  }
+
+  /** What prom-client's Registry formats: each series' labels shared by its lines, `le` on each bucket. */
+  getForPromString() {
+    const values: object[] = [];
+    for (const { labels, counts, sum, count } of this.bins.values()) {
+      let cumulative = 0;
+      this.options.buckets.forEach((le, i) => {
+        cumulative += counts[i] as number;
+        values.push({
+          labels: { le },
+          sharedLabels: labels,
+          value: cumulative,
+          metricName: `${this.name}_bucket`,
+        });
+      });
+      values.push(
+        { labels: { le: '+Inf' }, sharedLabels: labels, value: count, metricName: `${this.name}_bucket` },
+        { labels: {}, sharedLabels: labels, value: sum, metricName: `${this.name}_sum` },
+        { labels: {}, sharedLabels: labels, value: count, metricName: `${this.name}_count` },
+      );
+    }
+    return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator };
+  }
+
+  get() {
+    const data = this.getForPromString();
+    return {
+      ...data,
+      values: data.values.map((v) => {
+        const { labels, sharedLabels, ...rest } = v as { labels: object; sharedLabels: object };
+        return { ...rest, labels: { ...labels, ...sharedLabels } };
+      }),
+    };
+  }
+
+  reset(): void {
+    this.bins.clear();
+  }
 }
