@@ -21,7 +21,7 @@ export async function lookupCache(
   route: Route,
   request: ChatCompletionRequest,
   cacheControl: string | string[] | undefined,
-  signal: AbortSignal,
+  client: { readonly signal: AbortSignal },
 ): Promise<CacheLookup | undefined> {
   const policy = cachePolicy(gateway.runtime, route);
   if (!policy) return undefined;
@@ -37,7 +37,7 @@ export async function lookupCache(
     owner: policy.settings.scope === 'key' ? owner(call.principal) : null,
     read: !directives.has('no-cache'),
     write: !directives.has('no-store'),
-    embed: (text) => embed(gateway, call, policy, text, signal),
+    embed: (text) => embed(gateway, call, policy, text, client.signal),
   });
   if (lookup) call.cacheStatus = lookup.status;
   return lookup;

@@ -15,6 +15,7 @@ import {
 } from '../providers/canonical.js';
 import { quotaExhausted, type UpstreamFailure, type UpstreamRequest } from '../providers/provider.js';
 import type { Attempt, Call } from './call.js';
+import type { ClientSignal } from './client-abort.js';
 import type { FlowState } from './flow-state.js';
 import { completionText, embeddingUsage, meterAttempt, type StreamMeter, streamMeter } from './metering.js';
 import type { Plan } from './resolve.js';
@@ -45,7 +46,7 @@ type Outcome<T> =
 /** Client errors a provider reports: the request itself is at fault, so no other target will do better. */
 const clientFaults = new Set([400, 413, 422]);
 
-const sleep = (ms: number, signal: AbortSignal) =>
+const sleep = (ms: number, signal: ClientSignal) =>
   new Promise<void>((resolve) => {
     if (ms <= 0 || signal.aborted) return resolve();
     const timer = setTimeout(done, ms);
@@ -91,7 +92,7 @@ type Result<T> = { ok: true; value: T; target: Target } | { ok: false; error: Ap
 async function runAttempts<T>(
   call: Call,
   plan: Plan,
-  clientSignal: AbortSignal,
+  clientSignal: ClientSignal,
   once: AttemptOnce<T>,
   flow: FlowContext | undefined,
   signalOf: (attempt: Attempt) => number,
@@ -139,7 +140,7 @@ type Tried<T> =
 async function tryTarget<T>(
   call: Call,
   plan: Plan,
-  clientSignal: AbortSignal,
+  clientSignal: ClientSignal,
   once: AttemptOnce<T>,
   flow: FlowContext | undefined,
   signalOf: (attempt: Attempt) => number,
@@ -249,7 +250,7 @@ function hedgeTarget(
 async function hedged<T>(
   call: Call,
   plan: Plan,
-  clientSignal: AbortSignal,
+  clientSignal: ClientSignal,
   once: AttemptOnce<T>,
   flow: FlowContext | undefined,
   signalOf: (attempt: Attempt) => number,
@@ -299,7 +300,7 @@ class Deadline {
   reason: 'client' | 'connect' | 'first-token' | 'total' | 'hedge' | undefined;
 
   constructor(
-    private readonly client: AbortSignal,
+    private readonly client: ClientSignal,
     private readonly timeouts: Plan['route']['timeouts'],
   ) {
     client.addEventListener('abort', this.onClientAbort, { once: true });
@@ -412,7 +413,7 @@ export function dispatchChat(
   call: Call,
   plan: Plan,
   request: ChatCompletionRequest,
-  clientSignal: AbortSignal,
+  clientSignal: ClientSignal,
   flow?: FlowContext,
 ): ReturnType<typeof runAttempts<ChatCompletion>> {
   return runAttempts<ChatCompletion>(
@@ -498,7 +499,7 @@ export async function dispatchChatStream(
   call: Call,
   plan: Plan,
   request: ChatCompletionRequest,
-  clientSignal: AbortSignal,
+  clientSignal: ClientSignal,
   sink: StreamSink,
   flow?: FlowContext,
 ): Promise<{ ok: true } | { ok: false; error: ApiError; committed: boolean }> {
@@ -616,7 +617,7 @@ export function dispatchEmbeddings(
   call: Call,
   plan: Plan,
   request: EmbeddingRequest,
-  clientSignal: AbortSignal,
+  clientSignal: ClientSignal,
   flow?: FlowContext,
 ): ReturnType<typeof runAttempts<EmbeddingResponse>> {
   return runAttempts<EmbeddingResponse>(

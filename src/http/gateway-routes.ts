@@ -5,6 +5,7 @@ import { StreamRecorder } from '../cache/stream-recorder.js';
 import { type Priority, parsePriority, priorities } from '../flow/priority.js';
 import { lookupCache } from '../gateway/cache-stage.js';
 import type { Call, Principal } from '../gateway/call.js';
+import { ClientAbort } from '../gateway/client-abort.js';
 import {
   dispatchChat,
   dispatchChatStream,
@@ -59,15 +60,15 @@ function streamedCost(call: Call): number | null {
 }
 
 /** Aborts when the client goes away before its answer is complete. */
-function clientSignal(reply: FastifyReply, call: Call): AbortSignal {
-  const controller = new AbortController();
+function clientSignal(reply: FastifyReply, call: Call): ClientAbort {
+  const client = new ClientAbort();
   reply.raw.once('close', () => {
     if (!reply.raw.writableFinished) {
       call.clientAborted = true;
-      controller.abort();
+      client.abort();
     }
   });
-  return controller.signal;
+  return client;
 }
 
 export function registerGatewayRoutes(app: FastifyInstance, gateway: Gateway): void {

@@ -1,0 +1,31 @@
+import { describe, expect, it } from 'vitest';
+import { ClientAbort } from '../../../src/gateway/client-abort.js';
+
+describe('ClientAbort', () => {
+  it('tells each listener once when the client goes away, and not the ones removed', () => {
+    const client = new ClientAbort();
+    const heard: string[] = [];
+    const kept = () => heard.push('kept');
+    const removed = () => heard.push('removed');
+    client.addEventListener('abort', kept);
+    client.addEventListener('abort', removed);
+    client.removeEventListener('abort', removed);
+    expect(client.aborted).toBe(false);
+    client.abort();
+    client.abort();
+    expect(client.aborted).toBe(true);
+    expect(heard).toEqual(['kept']);
+  });
+
+  it('gives a real AbortSignal on demand, aborted with it or already aborted', () => {
+    const early = new ClientAbort();
+    const signal = early.signal;
+    expect(signal.aborted).toBe(false);
+    early.abort();
+    expect(signal.aborted).toBe(true);
+    const late = new ClientAbort();
+    late.abort();
+    expect(late.signal.aborted).toBe(true);
+    expect(AbortSignal.any([late.signal]).aborted).toBe(true);
+  });
+});
