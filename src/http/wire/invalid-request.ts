@@ -167,7 +167,11 @@ export function parseRequest<S extends z.ZodType>(
       }),
     };
   }
-  const result = schema.safeParse(body, { reportInput: true });
+  // Parsed plainly first: with `reportInput` zod's parse of a valid body takes about three times
+  // as long, and only the error needs the received values. A bad body is parsed again for them.
+  const result = schema.safeParse(body);
   if (result.success) return { ok: true, data: result.data };
-  return { ok: false, error: invalidRequestFromIssues(result.error.issues) };
+  const detailed = schema.safeParse(body, { reportInput: true });
+  const issues = detailed.success ? result.error.issues : detailed.error.issues;
+  return { ok: false, error: invalidRequestFromIssues(issues) };
 }
