@@ -1,4 +1,5 @@
 import type { Clock, Timer } from '../time/clock.js';
+import type { CancelSignal } from './cancel.js';
 import type { LimitAlgorithm } from './limit.js';
 import { type Priority, priorities, priorityRank } from './priority.js';
 
@@ -23,7 +24,7 @@ export interface AcquireRequest {
   /** Clock time (ms) by which the request must have started; `Infinity` for none. */
   deadlineAt: number;
   /** Aborts when the client goes away: a queued request then leaves the queue. */
-  signal?: AbortSignal;
+  signal?: CancelSignal;
 }
 
 export type ShedReason = 'queue_full' | 'queue_delay' | 'deadline' | 'cancelled';
@@ -119,7 +120,7 @@ interface Waiter {
   resolve(permit: Permit): void;
   reject(error: ShedError): void;
   timer: Timer | undefined;
-  signal: AbortSignal | undefined;
+  signal: CancelSignal | undefined;
   onAbort: (() => void) | undefined;
 }
 

@@ -2,10 +2,10 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { replayChunks } from '../cache/replay.js';
 import type { CacheLookup } from '../cache/response-cache.js';
 import { StreamRecorder } from '../cache/stream-recorder.js';
+import { Cancellation } from '../flow/cancel.js';
 import { type Priority, parsePriority, priorities } from '../flow/priority.js';
 import { lookupCache } from '../gateway/cache-stage.js';
 import type { Call, Principal } from '../gateway/call.js';
-import { ClientAbort } from '../gateway/client-abort.js';
 import {
   dispatchChat,
   dispatchChatStream,
@@ -60,8 +60,8 @@ function streamedCost(call: Call): number | null {
 }
 
 /** Aborts when the client goes away before its answer is complete. */
-function clientSignal(reply: FastifyReply, call: Call): ClientAbort {
-  const client = new ClientAbort();
+function clientSignal(reply: FastifyReply, call: Call): Cancellation {
+  const client = new Cancellation();
   reply.raw.once('close', () => {
     if (!reply.raw.writableFinished) {
       call.clientAborted = true;

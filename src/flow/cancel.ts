@@ -1,20 +1,21 @@
 /**
- * What dispatch needs to know of the client: whether it went away, and to be told when it does.
- * An AbortSignal is one; `ClientAbort` is a cheaper one for the request path.
+ * What waits on a cancellation needs of it: whether it happened, and to be told when it does.
+ * An AbortSignal is one; a `Cancellation` is a cheaper one for the request path.
  */
-export interface ClientSignal {
+export interface CancelSignal {
   readonly aborted: boolean;
   addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
   removeEventListener(type: 'abort', listener: () => void): void;
 }
 
 /**
- * Aborts when the client goes away before its answer is complete. One per request and listened
- * to by every attempt, so its listeners are a plain list: an AbortController and its EventTarget
- * cost several µs of CPU a request for the same. `signal` makes a real AbortSignal only for a
- * consumer that needs one (the semantic cache combines it with its own timeout).
+ * A cancellation whose listeners are a plain list. A request has one for its client going away
+ * and one for each attempt's deadlines; as AbortControllers with their EventTarget listeners
+ * they cost several µs of CPU a request. undici takes it as a request's `signal` (it accepts any
+ * object with addEventListener). `signal` makes a real AbortSignal only for a consumer that
+ * needs one (the semantic cache combines the client's with its own timeout).
  */
-export class ClientAbort implements ClientSignal {
+export class Cancellation implements CancelSignal {
   aborted = false;
   private listeners: Array<() => void> = [];
   private controller: AbortController | undefined;

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { ClientAbort } from '../../../src/gateway/client-abort.js';
+import { Cancellation } from '../../../src/flow/cancel.js';
 
-describe('ClientAbort', () => {
+describe('Cancellation', () => {
   it('tells each listener once when the client goes away, and not the ones removed', () => {
-    const client = new ClientAbort();
+    const client = new Cancellation();
     const heard: string[] = [];
     const kept = () => heard.push('kept');
     const removed = () => heard.push('removed');
@@ -18,12 +18,12 @@ describe('ClientAbort', () => {
   });
 
   it('gives a real AbortSignal on demand, aborted with it or already aborted', () => {
-    const early = new ClientAbort();
+    const early = new Cancellation();
     const signal = early.signal;
     expect(signal.aborted).toBe(false);
     early.abort();
     expect(signal.aborted).toBe(true);
-    const late = new ClientAbort();
+    const late = new Cancellation();
     late.abort();
     expect(late.signal.aborted).toBe(true);
     expect(AbortSignal.any([late.signal]).aborted).toBe(true);
