@@ -34,8 +34,17 @@ export class Cancellation implements CancelSignal {
     this.aborted = true;
     const listeners = this.listeners;
     this.listeners = [];
-    for (const listener of listeners) listener();
+    // Like an EventTarget, one listener's exception does not keep the others from hearing it.
+    let failure: { error: unknown } | undefined;
+    for (const listener of listeners) {
+      try {
+        listener();
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
     this.controller?.abort();
+    if (failure) throw failure.error;
   }
 
   get signal(): AbortSignal {

@@ -17,6 +17,18 @@ describe('Cancellation', () => {
     expect(heard).toEqual(['kept']);
   });
 
+  it('tells every listener even when one throws, then throws its error', () => {
+    const cancel = new Cancellation();
+    const heard: string[] = [];
+    cancel.addEventListener('abort', () => {
+      throw new Error('listener failed');
+    });
+    cancel.addEventListener('abort', () => heard.push('second'));
+    expect(() => cancel.abort()).toThrow('listener failed');
+    expect(heard).toEqual(['second']);
+    expect(cancel.aborted).toBe(true);
+  });
+
   it('gives a real AbortSignal on demand, aborted with it or already aborted', () => {
     const early = new Cancellation();
     const signal = early.signal;
