@@ -243,7 +243,9 @@ function cpuMeter(pids) {
       [...used.values()].reduce((a, b) => a + b, 0) +
       (self.own - before.self.own + self.children - before.self.children) / clockTicks;
     const busy = (machine.busy - before.machine.busy) / clockTicks;
-    return { seconds, used, backgroundCores: Math.max(0, (busy - ours) / seconds) };
+    // The load tools this process waited for (wrk, open-loop.mjs) in the meantime.
+    const tools = (self.children - before.self.children) / clockTicks;
+    return { seconds, used, tools, backgroundCores: Math.max(0, (busy - ours) / seconds) };
   };
 }
 
@@ -510,7 +512,7 @@ async function throughput(path, mode, sim) {
   };
 }
 
-async function latency(path, mode) {
+async function latency(path, mode, sim) {
   const rate = mode === 'stream' ? config.streamRate : config.rate;
   const args = [join(root, 'bench/open-loop.mjs'), '--url', `${path.url}/v1/chat/completions`];
   args.push('--body', bodyFile[mode], '--headers', JSON.stringify(path.headers));
@@ -522,7 +524,17 @@ async function latency(path, mode) {
   });
   const cpu = stop();
   const result = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}');
-  return { ...result, backgroundCores: cpu.backgroundCores };
+  // How busy the load generator's core was: the client and the simulator share it, and near
+  // saturation every stall of either (a GC pause, a burst) shows as a tail of the baseline's latency.
+  const simCpu = cpu.used.get(sim.child.pid) ?? 0;
+  const sent = Math.max(1, (result.requests ?? 0) + Math.round(config.warmup * rate));
+  return {
+    ...result,
+    loadCoreBusy: (simCpu + cpu.tools) / cpu.seconds,
+    simCpuUs: (simCpu * 1e6) / sent,
+    clientCpuUs: (cpu.tools * 1e6) / sent,
+    backgroundCores: cpu.backgroundCores,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -614,7 +626,7 @@ async function benchmark() {
       for (const path of order) {
         if (path.unavailable[mode]) continue;
         log(`round ${round + 1}/${config.rounds} ${mode} ${path.label}: latency`);
-        results[path.key][mode].latency.push(await leastDisturbed(() => latency(path, mode)));
+        results[path.key][mode].latency.push(await leastDisturbed(() => latency(path, mode, sim)));
       }
     }
   }
@@ -834,6 +846,19 @@ function renderTable(report) {
       `minimal vs ${fixed(sl.proxyCpuUs)} µs Sluice; the measured ratio is capped when the simulator's core saturates first). ` +
       `Added p99 latency < 1 ms at ${c.rate} requests/s: **${latencyVerdict}**.`,
   );
+  // What the baseline's stability rests on: how busy the core shared by the client and the
+  // simulator was (older saved results lack the figure).
+  const loadBusy = median(baseline.map((run) => run.loadCoreBusy));
+  if (loadBusy !== null) {
+    const perRequest = (field) => fixed(median(baseline.map((run) => run[field])));
+    lines.push(
+      '',
+      `Baseline: at ${c.rate} requests/s the load generator and the simulator kept ${fixed(loadBusy, 2)} of ` +
+        `${machine.pinned ? 'CPU 0' : 'a core'} busy (median over rounds; the simulator ${perRequest('simCpuUs')} µs ` +
+        `and the client ${perRequest('clientCpuUs')} µs of CPU a request); the direct p99 ranged ` +
+        `${fixed(Math.min(...baselineP99), 2)} to ${fixed(Math.max(...baselineP99), 2)} ms over the rounds.`,
+    );
+  }
   // Features switched on, each against plain Sluice in the same round: wrk throughput and, since
   // the measured throughput is capped by the simulator's core, CPU per request too.
   for (const [key, what, issue] of [
