@@ -229,8 +229,14 @@ export class EventBus<E = WideEvent> implements EventSink<E> {
         await this.store.open();
         this.storeOpened = true;
       }
-      for (;;) {
+      // The first batch goes whatever its size (a timer, a full batch, a drain or the start's
+      // replay called for it); after that only full batches, unless a drain or close waits.
+      // Otherwise the loop would store the few events that came in during each insert, one
+      // small batch after another, and pay the store's fixed cost per batch for every few events.
+      for (let first = true; ; first = false) {
         if (this.stopped) return;
+        if (!first && this.written - this.next < this.batchSize && this.waiters.length === 0 && !this.closed)
+          return;
         const batch = await this.takeBatch();
         if (!batch) return;
         await this.store.insert(batch.events);
