@@ -1,7 +1,7 @@
-import { mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { mkdtemp, open as openFile, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { Spool, type SpoolAlarm, type SpoolOptions } from '../../../src/events/spool.js';
 import type { WideEvent } from '../../../src/events/wide-event.js';
 import { plainEvent } from '../../support/wide-events.js';
@@ -64,6 +64,38 @@ describe('Spool', () => {
     for await (const record of spool.replay()) records.push(record);
     expect(records).toEqual([{ seq: 0, events: events('a', 5) }]);
     await spool.close();
+  });
+
+  it('writes appends at once but fdatasyncs them only when awaited or every backgroundSyncIntervalMs', async () => {
+    // Count the fdatasyncs of every file handle.
+    const probe = await openFile(join(dir, 'probe'), 'w');
+    const datasync = vi.spyOn(Object.getPrototypeOf(probe), 'datasync');
+    await probe.close();
+    onTestFinished(() => datasync.mockRestore());
+    const ids = async () => (await readFile(join(dir, (await segmentFiles(dir))[0]!), 'utf8')).match(/a-\d/g);
+
+    const spool = await open({ syncIntervalMs: 1, backgroundSyncIntervalMs: 60_000 });
+    const before = datasync.mock.calls.length;
+    spool.append([event('a-0')]);
+    spool.append([event('a-1')]);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(await ids()).toEqual(['a-0', 'a-1']); // in the file: a crash of the process loses nothing
+    expect(datasync.mock.calls.length).toBe(before); // nobody waited: not synced yet
+    expect(await spool.sync()).toBe(true);
+    expect(datasync.mock.calls.length).toBe(before + 1);
+    spool.append([event('a-2')]);
+    expect(await spool.sync()).toBe(true); // awaited: written and synced in the same commit
+    expect(datasync.mock.calls.length).toBe(before + 2);
+    expect(await ids()).toEqual(['a-0', 'a-1', 'a-2']);
+    await spool.close();
+
+    const background = await open({ syncIntervalMs: 1, backgroundSyncIntervalMs: 20 });
+    const reopened = datasync.mock.calls.length;
+    background.append([event('b-0')]);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(datasync.mock.calls.length).toBe(reopened + 1);
+    await background.close();
+    expect(datasync.mock.calls.length).toBe(reopened + 1); // nothing left to sync at close
   });
 
   it('reads from any sequence number, within a record or across records', async () => {
