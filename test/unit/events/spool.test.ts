@@ -1,9 +1,11 @@
-import { mkdtemp, open as openFile, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it, onTestFinished, vi } from 'vitest';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Spool, type SpoolAlarm, type SpoolOptions } from '../../../src/events/spool.js';
 import type { WideEvent } from '../../../src/events/wide-event.js';
+import { ManualClock } from '../../../src/time/manual-clock.js';
 import { plainEvent } from '../../support/wide-events.js';
 
 const event = (id: string): WideEvent => plainEvent(id);
@@ -66,36 +68,25 @@ describe('Spool', () => {
     await spool.close();
   });
 
-  it('writes appends at once but fdatasyncs them only when awaited or every backgroundSyncIntervalMs', async () => {
-    // Count the fdatasyncs of every file handle.
-    const probe = await openFile(join(dir, 'probe'), 'w');
-    const datasync = vi.spyOn(Object.getPrototypeOf(probe), 'datasync');
-    await probe.close();
-    onTestFinished(() => datasync.mockRestore());
-    const ids = async () => (await readFile(join(dir, (await segmentFiles(dir))[0]!), 'utf8')).match(/a-\d/g);
-
-    const spool = await open({ syncIntervalMs: 1, backgroundSyncIntervalMs: 60_000 });
-    const before = datasync.mock.calls.length;
+  it('commits appends nobody waits for every backgroundSyncIntervalMs, within syncIntervalMs once awaited', async () => {
+    const clock = new ManualClock();
+    const spool = await open({ clock, syncIntervalMs: 5, backgroundSyncIntervalMs: 50 });
+    const onDisk = async () =>
+      (await readFile(join(dir, (await segmentFiles(dir))[0]!), 'utf8')).match(/[ab]-\d/g);
     spool.append([event('a-0')]);
     spool.append([event('a-1')]);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(await ids()).toEqual(['a-0', 'a-1']); // in the file: a crash of the process loses nothing
-    expect(datasync.mock.calls.length).toBe(before); // nobody waited: not synced yet
-    expect(await spool.sync()).toBe(true);
-    expect(datasync.mock.calls.length).toBe(before + 1);
-    spool.append([event('a-2')]);
-    expect(await spool.sync()).toBe(true); // awaited: written and synced in the same commit
-    expect(datasync.mock.calls.length).toBe(before + 2);
-    expect(await ids()).toEqual(['a-0', 'a-1', 'a-2']);
-    await spool.close();
+    clock.advance(49);
+    await sleep(20);
+    expect(await onDisk()).toBeNull();
+    clock.advance(1);
+    await vi.waitFor(async () => expect(await onDisk()).toEqual(['a-0', 'a-1']));
 
-    const background = await open({ syncIntervalMs: 1, backgroundSyncIntervalMs: 20 });
-    const reopened = datasync.mock.calls.length;
-    background.append([event('b-0')]);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(datasync.mock.calls.length).toBe(reopened + 1);
-    await background.close();
-    expect(datasync.mock.calls.length).toBe(reopened + 1); // nothing left to sync at close
+    spool.append([event('b-0')]);
+    const synced = spool.sync(); // someone waits: 5 ms, not 50
+    clock.advance(5);
+    expect(await synced).toBe(true);
+    expect(await onDisk()).toEqual(['a-0', 'a-1', 'b-0']);
+    await spool.close();
   });
 
   it('reads from any sequence number, within a record or across records', async () => {
