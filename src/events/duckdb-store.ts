@@ -157,10 +157,10 @@ async function insertCustomEvents(db: DuckDBConnection, events: readonly CustomE
 /**
  * How much WAL DuckDB lets grow before it checkpoints (compresses what was appended into the
  * file). Its default, 16 MiB, is about 15,000 wide events: every checkpoint then also rewrote
- * what the previous ones had written, and storing an event cost 20 to 30 µs of CPU more than at
- * 128 MiB (bench/events-ingest.mjs; docs/benchmarks.md, "Event ingest"). The price: up to
- * 128 MiB of WAL on disk, replayed when the store opens after a crash, and the rows not yet
- * checkpointed held in DuckDB's buffer pool.
+ * what the previous ones had written, and commit plus checkpoint cost 32 µs of CPU per event
+ * over 200,000 events in batches of 10,000, against 13 to 15 at 128 or 256 MiB
+ * (docs/benchmarks.md, "Event ingest"). The price: up to 128 MiB of WAL on disk, replayed when
+ * the store opens after a crash, and the rows not yet checkpointed held in DuckDB's buffer pool.
  */
 const CHECKPOINT_THRESHOLD = '128MiB';
 
