@@ -36,6 +36,8 @@ const { values: flags } = parseArgs({
     'http-seconds': { type: 'string', default: '10' },
     'http-batch': { type: 'string', default: '1000' },
     'http-concurrency': { type: 'string', default: '4' },
+    'paced-rate': { type: 'string', default: '1000' },
+    'paced-seconds': { type: 'string', default: '20' },
     stores: { type: 'string', default: 'duckdb,clickhouse' },
     clickhouse: { type: 'string' },
     quick: { type: 'boolean', default: false },
@@ -50,6 +52,8 @@ if (flags.help) {
   --http-seconds S      how long clients post to /v1/events (default 10)
   --http-batch B        custom events per POST (default 1000)
   --http-concurrency C  clients posting at once (default 4)
+  --paced-rate R        wide events per second for the paced bus run, as a gateway writes them (default 1000)
+  --paced-seconds S     how long the paced bus run writes (default 20)
   --stores LIST         duckdb, clickhouse or both (default duckdb,clickhouse)
   --clickhouse URL      a running ClickHouse to use (default: start a throwaway clickhouse-server)
   --quick               10 000 events, 3 s of HTTP: a smoke run, not figures to publish
@@ -69,6 +73,8 @@ const config = {
   httpSeconds: flags.quick ? 3 : positive('http-seconds'),
   httpBatch: positive('http-batch'),
   httpConcurrency: positive('http-concurrency'),
+  pacedRate: positive('paced-rate'),
+  pacedSeconds: flags.quick ? 5 : positive('paced-seconds'),
   stores: flags.stores.split(',').map((s) => s.trim()),
 };
 for (const batch of config.batches) {
@@ -300,10 +306,11 @@ async function storeRun(store, events, batch, pids) {
   const cpu = cpuMeter(pids);
   const start = performance.now();
   for (let i = 0; i < events.length; i += batch) await store.insert(events.slice(i, i + batch));
+  const stored = await store.count();
+  // Closing DuckDB checkpoints what its write-ahead log still holds: part of storing the events.
+  await store.close();
   const seconds = (performance.now() - start) / 1000;
   const cpuUsed = cpu();
-  const stored = await store.count();
-  await store.close();
   if (stored !== events.length)
     throw new Error(`${store.name}: ${stored} rows stored, ${events.length} sent`);
   return { events: events.length, seconds, perSecond: events.length / seconds, cpu: cpuUsed };
@@ -320,10 +327,11 @@ async function busRun(store, events, pids) {
   for (const event of events) bus.write(event);
   const writtenSeconds = (performance.now() - start) / 1000;
   if (!(await bus.drain(300_000))) throw new Error(`${store.name}: the bus did not drain`);
-  const seconds = (performance.now() - start) / 1000;
-  const cpuUsed = cpu();
   const { dropped } = bus.stats();
   await bus.close();
+  await store.close(); // the checkpoint, as in storeRun
+  const seconds = (performance.now() - start) / 1000;
+  const cpuUsed = cpu();
   await store.open();
   const stored = await store.count();
   await store.close();
@@ -333,6 +341,52 @@ async function busRun(store, events, pids) {
     );
   }
   return { events: events.length, seconds, perSecond: events.length / seconds, writtenSeconds, cpu: cpuUsed };
+}
+
+/**
+ * Writes wide events to the bus at a steady rate, as a gateway under load does (every 2 ms, what
+ * is due), then waits until the bus has stored them. What it measures is CPU per event: the
+ * spool's group commits and the store's batches at that rate, not how fast a backlog drains.
+ * The same timer loop without a bus is measured first and subtracted.
+ */
+async function pacedRun(store, events, pids) {
+  const n = Math.min(events.length, config.pacedRate * config.pacedSeconds);
+  const pace = async (write) => {
+    const start = performance.now();
+    let i = 0;
+    await new Promise((done) => {
+      const tick = () => {
+        const due = Math.min(n, Math.floor(((performance.now() - start) / 1000) * config.pacedRate));
+        for (; i < due; i++) write(events[i]);
+        if (i >= n) done();
+        else setTimeout(tick, 2);
+      };
+      setTimeout(tick, 2);
+    });
+  };
+  const idle = cpuMeter(pids);
+  await pace(() => {});
+  const idleCpu = idle();
+  const spool = await Spool.open({ dir: mkdtempSync(join(work, 'spool-')) });
+  const bus = new EventBus({ store, spool });
+  await store.open();
+  const cpu = cpuMeter(pids);
+  const start = performance.now();
+  bus.start();
+  await pace((event) => bus.write(event));
+  if (!(await bus.drain(300_000))) throw new Error(`${store.name}: the bus did not drain`);
+  const { dropped } = bus.stats();
+  await bus.close();
+  await store.close(); // the checkpoint, as in storeRun
+  const seconds = (performance.now() - start) / 1000;
+  const cpuUsed = Math.max(0, cpu() - idleCpu);
+  await store.open();
+  const stored = await store.count();
+  await store.close();
+  if (stored !== n || dropped > 0) {
+    throw new Error(`${store.name}: ${stored} rows stored and ${dropped} dropped of ${n} written`);
+  }
+  return { events: n, seconds, perSecond: n / seconds, cpu: cpuUsed };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -497,6 +551,15 @@ async function main() {
     const bus = await busRun(openStore(kind, clickhouseUrl), events, storePids(kind));
     log(`${kind} bus: ${fmt(bus.perSecond)} events/s (written in ${bus.writtenSeconds.toFixed(2)} s)`);
     rows.push({ path: `${names[kind]}: bus (spool + batches of up to 10,000)`, ...bus });
+    const paced = await pacedRun(openStore(kind, clickhouseUrl), events, storePids(kind));
+    log(
+      `${kind} bus at ${fmt(config.pacedRate)}/s: ${((paced.cpu * 1e6) / paced.events).toFixed(1)} µs CPU per event`,
+    );
+    rows.push({
+      path: `${names[kind]}: bus at a steady ${fmt(config.pacedRate)} events/s`,
+      ...paced,
+      note: `${((paced.cpu * 1e6) / paced.events).toFixed(0)} µs CPU per event`,
+    });
     const http = await httpRun(kind, clickhouseUrl);
     log(
       `${kind} POST /v1/events: ${fmt(http.acceptedPerSecond)} accepted/s, ${fmt(http.perSecond)} stored/s`,

@@ -28,8 +28,17 @@ const TYPES: Record<ColumnKind, DuckDBType> = {
 /** Bytes per value in a vector: strings are DuckDB's 16-byte `string_t`. */
 const WIDTH: Record<ColumnKind, number> = { string: 16, int: 4, bigint: 8, float: 8, bool: 1 };
 
-/** DuckDB's vector size: the most rows one data chunk holds. */
-const ROWS_PER_CHUNK = 2048;
+/**
+ * Rows filled per data chunk (DuckDB's vectors hold up to 2048). Filling is synchronous: 512
+ * wide events take a few ms of the event loop, then it is handed back.
+ */
+const ROWS_PER_CHUNK = 512;
+/**
+ * Rows appended between flushes. A flush moves the appender's chunks into the table, also
+ * synchronously, and costs a few ms however few rows it moves: one per 2048 rows (DuckDB's
+ * vector size) keeps that fixed cost small without holding the loop for long.
+ */
+const ROWS_PER_FLUSH = 2048;
 /** A `string_t` of up to 12 bytes holds them inline, after its length: no heap, no native call. */
 const INLINE_BYTES = 12;
 
@@ -39,7 +48,8 @@ const INLINE_BYTES = 12;
  * column is read straight from the events into a buffer laid out as DuckDB's vector (numbers as
  * typed arrays, short ASCII strings inline in their 16-byte `string_t`, as DuckDB stores them)
  * and copied in one call, with its validity mask; only strings longer than 12 bytes (ids, JSON)
- * take a native call each. Each chunk is flushed as it is appended.
+ * take a native call each. Chunks are flushed every `ROWS_PER_FLUSH` rows; the caller's
+ * `closeSync` flushes the rest.
  */
 export async function appendInChunks<E>(
   appender: DuckDBAppender,
@@ -98,10 +108,11 @@ export async function appendInChunks<E>(
       }
     }
     appender.appendDataChunk(dataChunk);
+    const appended = start + rows;
+    if (appended % ROWS_PER_FLUSH === 0) appender.flushSync();
     // Filling and flushing are synchronous: hand the event loop back between chunks, so a large
     // batch never stalls the gateway's requests for more than one chunk's work.
-    appender.flushSync();
-    if (start + ROWS_PER_CHUNK < events.length) await new Promise((resolve) => setImmediate(resolve));
+    if (appended < events.length) await new Promise((resolve) => setImmediate(resolve));
   }
 }
 

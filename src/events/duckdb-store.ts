@@ -35,12 +35,6 @@ const EVENTS_TABLE = (name: string) => `CREATE TABLE IF NOT EXISTS ${name} (
   ${eventColumns.map((col) => `${col.name} ${duckdbType(col)}`).join(',\n  ')}
 )`;
 
-// Batches are appended to an unconstrained temp table first, then moved into `events` by one
-// INSERT … SELECT that skips the ids already stored (see `insert`).
-const CREATE_STAGING = `CREATE TEMP TABLE IF NOT EXISTS events_staging (
-  ${eventColumns.map((col) => `${col.name} ${duckdbType({ ...col, nullable: true })}`).join(',\n  ')}
-)`;
-
 /** Schema changes in order; `open()` applies those newer than the highest recorded version. */
 interface Migration {
   version: number;
@@ -107,28 +101,27 @@ async function migrate(db: DuckDBConnection): Promise<void> {
 }
 
 /**
- * Moves the staged batch into `events`, skipping ids already stored. An id always carries the
- * same time (the spool replays the event as written), so the lookup only reads stored rows in
- * the batch's time windows: the zone maps on time_ms skip every other row group, which is what
- * makes this cheaper than a primary key. One transaction: a batch is stored whole or not at all.
+ * The ids of `batch` already in `events`. An id always carries the same time (the spool replays
+ * the event as written), so the lookup only reads stored rows in the batch's time windows: the
+ * zone maps on time_ms skip every other row group, which is what makes this cheaper than a
+ * primary key. Run inside the insert's transaction, the only writer, so nothing can slip in between.
  */
-async function moveStaged(db: DuckDBConnection, windows: readonly TimeWindow[]): Promise<void> {
-  await db.run('BEGIN TRANSACTION');
-  try {
-    for (const { fromMs, toMs } of windows) {
-      // Integers computed here, inlined so the planner can prune row groups with them.
-      const inWindow = (alias: string) => `${alias}.time_ms BETWEEN ${fromMs} AND ${toMs}`;
-      await db.run(
-        `INSERT INTO events (${COLUMN_LIST}) SELECT ${COLUMN_LIST} FROM events_staging s
-         WHERE ${inWindow('s')}
-           AND NOT EXISTS (SELECT 1 FROM events e WHERE ${inWindow('e')} AND e.id = s.id)`,
-      );
-    }
-    await db.run('COMMIT');
-  } catch (error) {
-    await db.run('ROLLBACK');
-    throw error;
-  }
+async function storedIds(
+  db: DuckDBConnection,
+  ids: readonly string[],
+  windows: readonly TimeWindow[],
+): Promise<Set<string>> {
+  // Integers computed here, inlined so the planner can prune row groups with them.
+  const lookups = windows.map(
+    ({ fromMs, toMs }) =>
+      `SELECT id FROM events WHERE time_ms BETWEEN ${fromMs} AND ${toMs} AND id IN (SELECT unnest(from_json($ids, '["VARCHAR"]')))`,
+  );
+  // The ids as one JSON text: DuckDB parses it for about a third of what binding a list of
+  // 10,000 values costs (about 1 µs an id against 4).
+  const reader = await db.runAndReadAll(lookups.join(' UNION ALL '), { ids: JSON.stringify(ids) });
+  const stored = new Set<string>();
+  for (const [id] of reader.getRowsJS()) stored.add(id as string);
+  return stored;
 }
 
 const CUSTOM_COLUMN_LIST = customEventColumns.map((col) => col.name).join(', ');
@@ -161,6 +154,16 @@ async function insertCustomEvents(db: DuckDBConnection, events: readonly CustomE
   await db.run('DELETE FROM custom_events_staging');
 }
 
+/**
+ * How much WAL DuckDB lets grow before it checkpoints (compresses what was appended into the
+ * file). Its default, 16 MiB, is about 15,000 wide events: every checkpoint then also rewrote
+ * what the previous ones had written, and commit plus checkpoint cost 32 µs of CPU per event
+ * over 200,000 events in batches of 10,000, against 13 to 15 at 128 or 256 MiB
+ * (docs/benchmarks.md, "Event ingest"). The price: up to 128 MiB of WAL on disk, replayed when
+ * the store opens after a crash, and the rows not yet checkpointed held in DuckDB's buffer pool.
+ */
+const CHECKPOINT_THRESHOLD = '128MiB';
+
 /** Wide events in an embedded DuckDB file: one connection, every operation on it run in turn. */
 export function duckdbStore(options: DuckDBStoreOptions): EventStore & EventReader {
   let instance: DuckDBInstance | undefined;
@@ -184,29 +187,42 @@ export function duckdbStore(options: DuckDBStoreOptions): EventStore & EventRead
     open: () =>
       inTurn(async () => {
         if (connection) return;
-        instance = await DuckDBInstance.create(options.path);
+        instance = await DuckDBInstance.create(options.path, { checkpoint_threshold: CHECKPOINT_THRESHOLD });
         connection = await instance.connect();
         await migrate(connection);
-        await connection.run(CREATE_STAGING);
         await connection.run(CREATE_CUSTOM_EVENTS);
         await connection.run(CREATE_CUSTOM_STAGING);
       }),
 
+    // Appended straight into `events`, in one transaction with the lookup of ids already stored:
+    // a batch is stored whole or not at all, each id once. (A staging table and an INSERT … SELECT
+    // copied every row twice and cost two more row-group allocations per batch.)
     insert: (events: readonly WideEvent[]) =>
       inTurn(async () => {
         if (events.length === 0) return;
         const db = connected();
-        const batch = uniqueById(events);
-        const times = batch.map(eventTimeMs);
-        await db.run('DELETE FROM events_staging');
-        const appender = await db.createAppender('events_staging', 'main', 'temp');
+        const unique = uniqueById(events);
+        await db.run('BEGIN TRANSACTION');
         try {
-          await appendInChunks(appender, eventColumnReaders, batch);
-        } finally {
-          appender.closeSync();
+          const stored = await storedIds(
+            db,
+            unique.map((event) => event.id),
+            timeWindows(unique.map(eventTimeMs)),
+          );
+          const batch = stored.size === 0 ? unique : unique.filter((event) => !stored.has(event.id));
+          if (batch.length > 0) {
+            const appender = await db.createAppender('events');
+            try {
+              await appendInChunks(appender, eventColumnReaders, batch);
+            } finally {
+              appender.closeSync();
+            }
+          }
+          await db.run('COMMIT');
+        } catch (error) {
+          await db.run('ROLLBACK');
+          throw error;
         }
-        await moveStaged(db, timeWindows(times));
-        await db.run('DELETE FROM events_staging');
       }),
 
     insertCustom: (events) =>

@@ -38,7 +38,7 @@ describe('duckdb event store ingest', () => {
     const store = duckdbStore({ path: ':memory:' });
     await store.open();
     onTestFinished(() => store.close());
-    // 5000 events: three data chunks, the last one partial.
+    // 5000 events: ten data chunks, the last one partial, flushed twice on the way and once at the end.
     const events: WideEvent[] = Array.from({ length: 5000 }, (_, i) =>
       sampleEvent(i, {
         keyName: i % 7 === 0 ? null : ['Ω', 'twelve-bytes', 'thirteen-byte', 'é', ''][i % 5]!,
@@ -52,6 +52,24 @@ describe('duckdb event store ingest', () => {
     expect(await store.count()).toBe(5000);
     const listed = await store.list({ limit: 5000 });
     expect(listed).toEqual([...events].reverse());
+  });
+});
+
+describe('duckdb event store transactions', () => {
+  it('stores nothing of a batch that fails after part of it was appended, and takes the next one', async () => {
+    const store = duckdbStore({ path: ':memory:' });
+    await store.open();
+    onTestFinished(() => store.close());
+    await store.insert([sampleEvent(0)]);
+    // Row 3000 cannot be written (no attempts to encode): the first 2048 rows were already
+    // flushed into the transaction when it fails.
+    const events = Array.from({ length: 4000 }, (_, i) => sampleEvent(i + 1));
+    const broken = [...events];
+    broken[2999] = { ...events[2999]!, attempts: undefined as unknown as WideEvent['attempts'] };
+    await expect(store.insert(broken)).rejects.toThrow();
+    expect(await store.count()).toBe(1);
+    await store.insert(events);
+    expect(await store.count()).toBe(4001);
   });
 });
 

@@ -108,6 +108,37 @@ describe('EventBus', () => {
     await vi.waitFor(() => expect(store.rows.size).toBe(3));
   });
 
+  it('leaves the events written during an insert for the next full batch or the flush timer', async () => {
+    const clock = new ManualClock();
+    let release: (() => void) | undefined;
+    const store = new FakeStore();
+    const slow: BatchStore<WideEvent> = {
+      open: async () => {},
+      insert: async (events) => {
+        await new Promise<void>((resolve) => {
+          release = resolve;
+        });
+        await store.insert(events);
+      },
+    };
+    const bus = await openBus(slow, { clock, batchSize: 100, flushIntervalMs: 1000 });
+    bus.start();
+    await sleep(20); // the start-up pass, finding nothing to replay
+    for (const id of ids('a', 100)) bus.write(event(id)); // a full batch: stored at once
+    await vi.waitFor(() => expect(release).toBeDefined());
+    for (const id of ids('b', 30)) bus.write(event(id)); // arrive while it is being stored
+    const first = release!;
+    release = undefined;
+    first();
+    await vi.waitFor(() => expect(store.batchSizes).toEqual([100]));
+    await sleep(20);
+    expect(release).toBeUndefined(); // 30 waiting: no insert until the timer
+    clock.advance(1000);
+    await vi.waitFor(() => expect(release).toBeDefined());
+    release!();
+    await vi.waitFor(() => expect(store.batchSizes).toEqual([100, 30]));
+  });
+
   it('resolves append once the event is on disk in the spool', async () => {
     const store = new FakeStore();
     store.outage = new Error('down');

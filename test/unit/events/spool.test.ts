@@ -1,9 +1,11 @@
 import { mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Spool, type SpoolAlarm, type SpoolOptions } from '../../../src/events/spool.js';
 import type { WideEvent } from '../../../src/events/wide-event.js';
+import { ManualClock } from '../../../src/time/manual-clock.js';
 import { plainEvent } from '../../support/wide-events.js';
 
 const event = (id: string): WideEvent => plainEvent(id);
@@ -63,6 +65,27 @@ describe('Spool', () => {
     const records = [];
     for await (const record of spool.replay()) records.push(record);
     expect(records).toEqual([{ seq: 0, events: events('a', 5) }]);
+    await spool.close();
+  });
+
+  it('commits appends nobody waits for every backgroundSyncIntervalMs, within syncIntervalMs once awaited', async () => {
+    const clock = new ManualClock();
+    const spool = await open({ clock, syncIntervalMs: 5, backgroundSyncIntervalMs: 50 });
+    const onDisk = async () =>
+      (await readFile(join(dir, (await segmentFiles(dir))[0]!), 'utf8')).match(/[ab]-\d/g);
+    spool.append([event('a-0')]);
+    spool.append([event('a-1')]);
+    clock.advance(49);
+    await sleep(20);
+    expect(await onDisk()).toBeNull();
+    clock.advance(1);
+    await vi.waitFor(async () => expect(await onDisk()).toEqual(['a-0', 'a-1']));
+
+    spool.append([event('b-0')]);
+    const synced = spool.sync(); // someone waits: 5 ms, not 50
+    clock.advance(5);
+    expect(await synced).toBe(true);
+    expect(await onDisk()).toEqual(['a-0', 'a-1', 'b-0']);
     await spool.close();
   });
 
