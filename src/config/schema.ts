@@ -451,8 +451,14 @@ export const eventsSchema = z
           .enum(['drop-newest', 'drop-oldest'])
           .default('drop-newest')
           .describe('What to lose when the budget is spent; either is logged loudly and counted.'),
+        commitIntervalMs: z
+          .int()
+          .min(1)
+          .max(1_000)
+          .default(50)
+          .describe('Wide events are written and fdatasynced together this often: what a crash can lose.'),
       })
-      .default({ maxBytes: 1_073_741_824, onFull: 'drop-newest' })
+      .default({ maxBytes: 1_073_741_824, onFull: 'drop-newest', commitIntervalMs: 50 })
       .describe('The append-only spool that makes DuckDB and ClickHouse sinks lose nothing.'),
     types: z
       .record(z.string().regex(/^[A-Za-z][A-Za-z0-9_.-]*$/, 'letters, digits, _, . and -'), eventTypeSchema)

@@ -78,6 +78,7 @@ export async function openEventPipeline(config: SluiceConfig, log: PipelineLog):
           dir,
           maxBytes: events.spool.maxBytes,
           onFull: events.spool.onFull,
+          backgroundSyncIntervalMs: events.spool.commitIntervalMs,
           onAlarm: (alarm: SpoolAlarm) => log.error({ alarm, kind }, alarm.message),
           onWarning: (message: string) => log.warn({ kind }, message),
         });
