@@ -213,20 +213,18 @@ export class Limits {
   settle(call: Call): void {
     const admission = call.admission;
     if (!admission) return;
-    const failed = (error: Error) =>
-      this.options.logger.error(
-        { reqId: call.id, err: error.message, tokens: admission.worst.tokens },
-        'budget settlement failed: this request’s spend is not counted',
-      );
     let settled: Maybe<unknown>;
     try {
       settled = this.settleNow(call, admission);
     } catch (error) {
-      failed(error as Error);
+      this.settlementFailed(call, admission, error as Error);
       return;
     }
     if (!(settled instanceof Promise)) return;
-    const work = settled.then(() => undefined, failed);
+    const work = settled.then(
+      () => undefined,
+      (error: Error) => this.settlementFailed(call, admission, error),
+    );
     this.pending.add(work);
     void work.finally(() => this.pending.delete(work));
   }
@@ -240,6 +238,13 @@ export class Limits {
   async close(): Promise<void> {
     await Promise.allSettled([...this.pending]);
     await this.state.close();
+  }
+
+  private settlementFailed(call: Call, admission: Admission, error: Error): void {
+    this.options.logger.error(
+      { reqId: call.id, err: error.message, tokens: admission.worst.tokens },
+      'budget settlement failed: this request’s spend is not counted',
+    );
   }
 
   private settleNow(call: Call, admission: Admission): Maybe<unknown> {

@@ -59,13 +59,20 @@ export function isRateRefusal(value: RateGrant | RateRefusal): value is RateRefu
 /** Requests and tokens per minute per key, team and route, as GCRA buckets on SharedState. */
 export function rateLimiter(options: { state: SharedState; now: () => number }): RateLimiter {
   const { state } = options;
-  // Bucket names are made once per rule, not on every request.
-  const buckets = new WeakMap<RateLimitRule, string>();
+  // Bucket names, and the one-request take, are made once per rule, not on every request.
+  const buckets = new WeakMap<RateLimitRule, { tokens: string; request?: BucketTake }>();
   const bucketOf = (rule: RateLimitRule) => {
     let bucket = buckets.get(rule);
     if (bucket === undefined) {
       const [kind, name] = scopeParts(rule.scope);
-      bucket = `rate:${kind}:${encodeURIComponent(name)}`;
+      const prefix = `rate:${kind}:${encodeURIComponent(name)}`;
+      bucket = {
+        tokens: `${prefix}:tokens`,
+        request:
+          rule.requestsPerMinute === undefined
+            ? undefined
+            : { bucket: `${prefix}:requests`, limit: rule.requestsPerMinute, periodMs: minute, amount: 1 },
+      };
       buckets.set(rule, bucket);
     }
     return bucket;
@@ -76,13 +83,8 @@ export function rateLimiter(options: { state: SharedState; now: () => number }):
       const owners: { rule: RateLimitRule; kind: RateKind }[] = [];
       for (const rule of rules) {
         const bucket = bucketOf(rule);
-        if (rule.requestsPerMinute !== undefined) {
-          takes.push({
-            bucket: `${bucket}:requests`,
-            limit: rule.requestsPerMinute,
-            periodMs: minute,
-            amount: 1,
-          });
+        if (bucket.request) {
+          takes.push(bucket.request);
           owners.push({ rule, kind: 'requests' });
         }
         if (rule.tokensPerMinute !== undefined) {
@@ -98,7 +100,7 @@ export function rateLimiter(options: { state: SharedState; now: () => number }):
             };
           }
           takes.push({
-            bucket: `${bucket}:tokens`,
+            bucket: bucket.tokens,
             limit: rule.tokensPerMinute,
             periodMs: minute,
             amount: tokens,

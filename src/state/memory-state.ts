@@ -92,18 +92,27 @@ export class MemoryState implements SharedState {
   take(takes: readonly BucketTake[], now: number): Taken {
     this.tick(now);
     const nowUs = Math.round(now * 1000);
-    const step = (t: BucketTake, amount: number) =>
-      gcraTake(this.tat(t.bucket, now), nowUs, t.limit, t.periodMs * 1000, amount);
-    const steps = takes.map((t) => step(t, t.amount));
-    const refused = steps.findIndex((s) => !s.allowed);
+    const steps: GcraStep[] = [];
+    let refused = -1;
+    for (const t of takes) {
+      const step = gcraTake(this.tat(t.bucket, now), nowUs, t.limit, t.periodMs * 1000, t.amount);
+      if (refused === -1 && !step.allowed) refused = steps.length;
+      steps.push(step);
+    }
     if (refused !== -1) {
       // Nothing was taken: every bucket reports what it holds now.
-      const buckets = takes.map((t) => bucketState(step(t, 0)));
+      const buckets = takes.map((t) =>
+        bucketState(gcraTake(this.tat(t.bucket, now), nowUs, t.limit, t.periodMs * 1000, 0)),
+      );
       return { ok: false, refused, retryAfterMs: (steps[refused] as GcraStep).retryAfterUs / 1000, buckets };
     }
-    for (let i = 0; i < takes.length; i++)
-      this.store((takes[i] as BucketTake).bucket, (steps[i] as GcraStep).tat, nowUs);
-    return { ok: true, buckets: steps.map(bucketState) };
+    const buckets: BucketState[] = [];
+    for (let i = 0; i < takes.length; i++) {
+      const step = steps[i] as GcraStep;
+      this.store((takes[i] as BucketTake).bucket, step.tat, nowUs);
+      buckets.push(bucketState(step));
+    }
+    return { ok: true, buckets };
   }
 
   adjust(takes: readonly BucketTake[], now: number): void {
