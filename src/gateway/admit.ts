@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { type ApiError, apiError, isApiError } from '../http/api-error.js';
 import type { Principal } from './call.js';
-import { keyDigest, type Runtime } from './runtime.js';
+import { keyDigest, keyDigestHex, type Runtime } from './runtime.js';
 
 const anonymous: Principal = { keyName: null };
 
@@ -35,7 +35,7 @@ export function authenticate(runtime: Runtime, headers: Headers): Principal | Ap
       { code: 'missing_api_key' },
     );
   }
-  const digest = keyDigest(key).toString('hex');
+  const digest = keyDigestHex(key);
   const configured = runtime.apiKeys.get(digest);
   if (configured) return configured;
   const stored = runtime.virtualKeys.admit(digest);

@@ -15,7 +15,7 @@ import {
   type Spend,
 } from '../policy/ledger.js';
 import { type BudgetRule, describeScope, scopeParts } from '../policy/limit-rules.js';
-import type { PolicySource } from '../policy/policy-source.js';
+import type { ApplicableLimits, PolicySource } from '../policy/policy-source.js';
 import {
   isRateRefusal,
   type RateGrant,
@@ -25,11 +25,11 @@ import {
 } from '../policy/rate-limiter.js';
 import { postJson } from '../policy/webhook.js';
 import { redisState } from '../state/redis-state.js';
-import type { SharedState } from '../state/shared-state.js';
+import { andThen, type Maybe, type SharedState } from '../state/shared-state.js';
 import { memoryStateWithSpendFile } from '../state/spend-file.js';
 import type { Call } from './call.js';
 import type { Plan } from './resolve.js';
-import { type TokenEstimate, worstCaseUsd } from './worst-case.js';
+import { type TokenEstimate, type TokenEstimator, worstCaseUsd } from './worst-case.js';
 
 /** What the admit stage took for a call, to be settled when it finishes. */
 export interface Admission {
@@ -56,8 +56,9 @@ const holdMarginMs = 60_000;
 
 /**
  * The admit stage's budgets and rate limits, and the settle stage that ends what admit took.
- * Admission takes rate-limit units and reserves budget in one round trip to the shared state;
- * when either refuses, the other is given back before the client hears 402 or 429.
+ * Admission takes rate-limit units and reserves budget in one round trip to the shared state
+ * (none on the memory state, which answers at once); when either refuses, the other is given
+ * back before the client hears 402 or 429.
  */
 export class Limits {
   private readonly state: SharedState;
@@ -82,14 +83,17 @@ export class Limits {
 
   /**
    * Reserves the call's worst case on its budgets and takes its rate-limit units; an ApiError
-   * refuses it. `estimate` is only called when a limit applies: it tokenizes the prompt.
+   * refuses it. `tokens` is only called when a limit applies. Admission reserves a bound on the
+   * prompt's tokens first (its bytes); the tokenizer counts the prompt only when that bound is
+   * refused, or leaves a tokens-per-minute limit too little room for another such request, so no
+   * request is refused that its exact count would fit. On the memory state this answers at once.
    */
-  async admit(
+  admit(
     call: Call,
     plan: Plan,
     policy: PolicySource,
-    estimate: () => Promise<TokenEstimate>,
-  ): Promise<ApiError | undefined> {
+    tokens: () => TokenEstimator,
+  ): Maybe<ApiError | undefined> {
     const { principal } = call;
     const limits = policy.limitsFor(
       { key: principal.keyName, team: principal.team, org: principal.org },
@@ -97,69 +101,129 @@ export class Limits {
     );
     // Most requests of most gateways: nothing to count, no round trip.
     if (limits.budgets.length === 0 && limits.rateLimits.length === 0) return undefined;
+    const estimator = tokens();
+    const { bound } = estimator;
+    return andThen(this.take(call, plan, limits, bound), (first) => {
+      if (first.admitted) return this.roomLeft(call, estimator);
+      if (first.budget === undefined && first.rate?.kind !== 'tokens') return this.refuse(call, first);
+      // Refused on the bound: the exact count decides.
+      return estimator.exact().then((exact) => {
+        if (exact.input >= bound.input) return this.refuse(call, first);
+        return andThen(this.take(call, plan, limits, exact), (second) =>
+          second.admitted ? undefined : this.refuse(call, second),
+        );
+      });
+    });
+  }
+
+  /**
+   * Admitted on the bound: when a tokens-per-minute limit has less room left than this request
+   * took, the bound's excess would refuse the next one, so it is counted and given back now.
+   */
+  private roomLeft(call: Call, estimator: TokenEstimator): Maybe<undefined> {
+    const admission = call.admission as Admission;
+    const grant = admission.grant;
+    const quota = grant?.quotas.tokens;
+    if (!grant || !quota || quota.remaining >= grant.tokens) return undefined;
+    return estimator
+      .exact()
+      .then(async (exact) => {
+        const tokens = exact.input + exact.output;
+        if (tokens >= grant.tokens) return;
+        admission.worst = { ...admission.worst, tokens };
+        await this.limiter.correct(grant, tokens);
+        grant.quotas = await this.limiter.quotas(grant);
+        admission.headers = rateLimitHeaders(grant.quotas);
+      })
+      .then(
+        () => undefined,
+        // The bound stays taken: only room for others is lost, and the settlement corrects it.
+        (error: Error) => {
+          this.options.logger.error({ reqId: call.id, err: error.message }, 'rate-limit correction failed');
+          return undefined;
+        },
+      );
+  }
+
+  /** Takes the rate-limit units and reserves the budgets for `tokens`; what one side took goes back when the other refuses. */
+  private take(call: Call, plan: Plan, limits: ApplicableLimits, tokens: TokenEstimate): Maybe<Taking> {
     const needsUsd = limits.budgets.some((b) => b.limitUsd !== undefined);
-    const tokens = await estimate();
     const worst: Spend = {
       tokens: tokens.input + tokens.output,
       usd: needsUsd ? worstCaseUsd(plan, tokens) : null,
     };
     if (needsUsd && worst.usd === null) this.warnUnpriced(plan.route.name);
-
-    const [rate, budget] = await Promise.allSettled([
-      this.limiter.admit(limits.rateLimits, worst.tokens),
-      limits.budgets.length > 0 ? this.ledger.reserve(call.id, limits.budgets, worst) : undefined,
-    ]);
-    const grant = rate.status === 'fulfilled' && !isRateRefusal(rate.value) ? rate.value : undefined;
-    const hold =
-      budget.status === 'fulfilled' && budget.value && !isBudgetRefusal(budget.value)
-        ? budget.value
+    const rate = outcome(() => this.limiter.admit(limits.rateLimits, worst.tokens));
+    const budget =
+      limits.budgets.length > 0
+        ? outcome(() => this.ledger.reserve(call.id, limits.budgets, worst))
         : undefined;
-    const refused =
-      rate.status === 'rejected' ||
-      budget.status === 'rejected' ||
-      isRateRefusal(rate.value) ||
-      (budget.value !== undefined && isBudgetRefusal(budget.value));
-    if (!refused) {
+    if (rate instanceof Promise || budget instanceof Promise)
+      return Promise.all([rate, budget]).then(([r, b]) => this.decide(call, worst, r, b));
+    return this.decide(call, worst, rate, budget);
+  }
+
+  private decide(
+    call: Call,
+    worst: Spend,
+    rate: Outcome<RateGrant | RateRefusal>,
+    budget: Outcome<BudgetHold | BudgetRefusal> | undefined,
+  ): Maybe<Taking> {
+    const grant = rate.ok && !isRateRefusal(rate.value) ? rate.value : undefined;
+    const hold = budget?.ok && !isBudgetRefusal(budget.value) ? budget.value : undefined;
+    let taking: Taking;
+    if (!rate.ok) taking = { admitted: false, error: rate.error };
+    else if (budget && !budget.ok) taking = { admitted: false, error: budget.error };
+    else if (budget && isBudgetRefusal(budget.value)) taking = { admitted: false, budget: budget.value };
+    else if (isRateRefusal(rate.value)) taking = { admitted: false, rate: rate.value };
+    else {
       call.admission = { hold, grant, worst, headers: grant ? rateLimitHeaders(grant.quotas) : {} };
-      return undefined;
+      return { admitted: true };
     }
     // Whatever one side took goes back before the client hears the other side's refusal.
-    await Promise.allSettled([
-      ...(grant ? [this.limiter.refund(grant)] : []),
-      ...(hold ? [this.ledger.release(hold)] : []),
-    ]);
-    if (rate.status === 'rejected' || budget.status === 'rejected') {
-      const error = (
-        rate.status === 'rejected' ? rate.reason : (budget as PromiseRejectedResult).reason
-      ) as Error;
+    const returned: Maybe<Outcome<void>>[] = [];
+    if (grant) returned.push(outcome(() => this.limiter.refund(grant)));
+    if (hold) returned.push(outcome(() => this.ledger.release(hold)));
+    if (returned.some((r) => r instanceof Promise)) return Promise.all(returned).then(() => taking);
+    return taking;
+  }
+
+  private refuse(call: Call, taking: Refused): ApiError {
+    if (taking.error !== undefined) {
       this.options.logger.error(
-        { reqId: call.id, err: error.message },
+        { reqId: call.id, err: (taking.error as Error).message },
         'budgets and rate limits unavailable',
       );
       return limitsUnavailable();
     }
-    if (budget.value && isBudgetRefusal(budget.value)) {
-      this.options.metrics.limitRefused('budget', budget.value.rule.name);
-      return budgetExceeded(budget.value, this.now());
+    if (taking.budget) {
+      this.options.metrics.limitRefused('budget', taking.budget.rule.name);
+      return budgetExceeded(taking.budget, this.now());
     }
-    const refusal = rate.value as RateRefusal;
+    const refusal = taking.rate as RateRefusal;
     this.options.metrics.limitRefused('rate', scopeParts(refusal.rule.scope).join(':'));
     return rateLimited(refusal);
   }
 
   /**
-   * Ends what admit took, in the background: what every attempt was billed for (metered by the
-   * dispatch stage, retries and lost hedges included) replaces the reservation. A call no
-   * attempt was billed for releases everything.
+   * Ends what admit took: what every attempt was billed for (metered by the dispatch stage,
+   * retries and lost hedges included) replaces the reservation. A call no attempt was billed
+   * for releases everything. On Redis it runs in the background; on the memory state at once.
    */
   settle(call: Call): void {
     const admission = call.admission;
     if (!admission) return;
-    const work = this.settleNow(call, admission).catch((error: Error) =>
-      this.options.logger.error(
-        { reqId: call.id, err: error.message, tokens: admission.worst.tokens },
-        'budget settlement failed: this request’s spend is not counted',
-      ),
+    let settled: Maybe<unknown>;
+    try {
+      settled = this.settleNow(call, admission);
+    } catch (error) {
+      this.settlementFailed(call, admission, error as Error);
+      return;
+    }
+    if (!(settled instanceof Promise)) return;
+    const work = settled.then(
+      () => undefined,
+      (error: Error) => this.settlementFailed(call, admission, error),
     );
     this.pending.add(work);
     void work.finally(() => this.pending.delete(work));
@@ -176,7 +240,14 @@ export class Limits {
     await this.state.close();
   }
 
-  private async settleNow(call: Call, admission: Admission): Promise<void> {
+  private settlementFailed(call: Call, admission: Admission, error: Error): void {
+    this.options.logger.error(
+      { reqId: call.id, err: error.message, tokens: admission.worst.tokens },
+      'budget settlement failed: this request’s spend is not counted',
+    );
+  }
+
+  private settleNow(call: Call, admission: Admission): Maybe<unknown> {
     const { hold, grant } = admission;
     let tokens = 0;
     let billed = false;
@@ -185,16 +256,12 @@ export class Limits {
       billed = true;
       tokens += attempt.usage.inputTokens + attempt.usage.outputTokens;
     }
-    if (!billed) {
-      await Promise.all([hold && this.ledger.release(hold), grant && this.limiter.correct(grant, 0)]);
-      return;
-    }
     // The settle stage priced the call just before; null is a price it does not know.
-    const actual: Spend = { tokens, usd: call.costUsd ?? null };
-    await Promise.all([
-      hold && this.ledger.settle(hold, actual),
-      grant && this.limiter.correct(grant, tokens),
-    ]);
+    const budget =
+      hold &&
+      (billed ? this.ledger.settle(hold, { tokens, usd: call.costUsd ?? null }) : this.ledger.release(hold));
+    const rate = grant && this.limiter.correct(grant, tokens);
+    return budget instanceof Promise || rate instanceof Promise ? Promise.all([budget, rate]) : undefined;
   }
 
   private softLimitCrossed(crossing: SoftLimitCrossing): void {
@@ -244,6 +311,28 @@ function openSharedState(config: SluiceConfig, logger: FastifyBaseLogger, now: (
     onError: (error) => logger.error({ err: error.message }, 'could not save budget spend; will try again'),
   });
 }
+
+/** What one side of admission answered, or the error it failed with. */
+type Outcome<T> = { ok: true; value: T } | { ok: false; error: unknown };
+
+/** Runs `run`, catching what it throws at once and what its promise rejects with. */
+function outcome<T>(run: () => Maybe<T>): Maybe<Outcome<T>> {
+  try {
+    const value = run();
+    if (value instanceof Promise)
+      return value.then(
+        (v): Outcome<T> => ({ ok: true, value: v }),
+        (error: unknown): Outcome<T> => ({ ok: false, error }),
+      );
+    return { ok: true, value };
+  } catch (error) {
+    return { ok: false, error };
+  }
+}
+
+/** Why admission refused: the shared state failed, a budget or a rate limit. */
+type Refused = { admitted: false; error?: unknown; budget?: BudgetRefusal; rate?: RateRefusal };
+type Taking = { admitted: true } | Refused;
 
 const isoOrNull = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 

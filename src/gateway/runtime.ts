@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import { Agent } from 'undici';
 import type { ProviderConfig, RouteConfig, SluiceConfig, TargetConfig } from '../config/schema.js';
 import { noStoredBudgets, type StoredBudgets } from '../policy/budget-directory.js';
@@ -69,7 +69,15 @@ export interface Runtime {
 }
 
 export function keyDigest(key: string): Buffer {
-  return createHash('sha256').update(key).digest();
+  return hash('sha256', key, 'buffer');
+}
+
+/**
+ * The hex SHA-256 that keys are looked up by. Every authenticated request pays it: the one-shot
+ * `hash` costs a fraction of a microsecond, a Hash object and a hex copy some microseconds.
+ */
+export function keyDigestHex(key: string): string {
+  return hash('sha256', key, 'hex');
 }
 
 export function buildRuntime(
@@ -147,7 +155,7 @@ export function buildRuntime(
   const storedBudgets = options.storedBudgets ?? noStoredBudgets;
   const apiKeys = new Map<string, Principal>();
   for (const key of config.auth.apiKeys) {
-    apiKeys.set(keyDigest(key.key).toString('hex'), {
+    apiKeys.set(keyDigestHex(key.key), {
       keyName: key.name,
       keyId: null,
       team: key.team ?? null,

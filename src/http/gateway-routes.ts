@@ -17,7 +17,7 @@ import type { Gateway } from '../gateway/gateway.js';
 import { callCost } from '../gateway/metering.js';
 import { type Plan, resolvePlan } from '../gateway/resolve.js';
 import type { Route, Target } from '../gateway/runtime.js';
-import { chatTokenEstimate, embeddingTokenEstimate, type TokenEstimate } from '../gateway/worst-case.js';
+import { chatTokens, embeddingTokens, type TokenEstimator } from '../gateway/worst-case.js';
 import { formatUsd, toUsd } from '../policy/cost.js';
 import { type EmbeddingResponse, tokenUsage } from '../providers/canonical.js';
 import { anthropicToCanonical, canonicalToAnthropic } from './anthropic-translate.js';
@@ -154,7 +154,7 @@ export function registerGatewayRoutes(app: FastifyInstance, gateway: Gateway): v
     request: FastifyRequest,
     call: Call,
     model: string,
-    estimate: (plan: Plan) => Promise<TokenEstimate>,
+    estimate: (plan: Plan) => TokenEstimator,
   ): Promise<{ plan: Plan; flow?: FlowContext } | { error: ApiError }> => {
     call.requestedModel = model;
     const labels = callLabels(request.headers);
@@ -175,7 +175,9 @@ export function registerGatewayRoutes(app: FastifyInstance, gateway: Gateway): v
     call.routeVersion = plan.route.version;
     const flow = flowContext(request, call, plan);
     if (isApiError(flow)) return { error: flow };
-    const refused = await gateway.limits.admit(call, plan, runtime.policy, () => estimate(plan));
+    const admitted = gateway.limits.admit(call, plan, runtime.policy, () => estimate(plan));
+    // The memory state answers at once: no promise round to wait for.
+    const refused = admitted instanceof Promise ? await admitted : admitted;
     if (refused) return { error: refused };
     return { plan, flow };
   };
@@ -232,9 +234,7 @@ export function registerGatewayRoutes(app: FastifyInstance, gateway: Gateway): v
   ): Promise<unknown> => {
     const wire = call.wire;
     call.stream = canonical.stream === true;
-    const prepared = await prepare(request, call, canonical.model, (plan) =>
-      chatTokenEstimate(canonical, plan),
-    );
+    const prepared = await prepare(request, call, canonical.model, (plan) => chatTokens(canonical, plan));
     if ('error' in prepared) return fail(reply, call, prepared.error, wire);
     const signal = clientSignal(reply, call);
     const includeUsage = wire === 'openai' && request.body !== null && wantsUsage(request.body);
@@ -319,9 +319,7 @@ export function registerGatewayRoutes(app: FastifyInstance, gateway: Gateway): v
     const call = begin(request, 'openai', 'embeddings');
     const parsed = parseRequest(embeddingRequestSchema, request.body);
     if (!parsed.ok) return fail(reply, call, parsed.error, 'openai');
-    const prepared = await prepare(request, call, parsed.data.model, () =>
-      embeddingTokenEstimate(parsed.data),
-    );
+    const prepared = await prepare(request, call, parsed.data.model, () => embeddingTokens(parsed.data));
     if ('error' in prepared) return fail(reply, call, prepared.error, 'openai');
     const result = await dispatchEmbeddings(
       call,

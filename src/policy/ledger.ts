@@ -1,4 +1,4 @@
-import type { SharedState } from '../state/shared-state.js';
+import { andThen, type Maybe, type SharedState } from '../state/shared-state.js';
 import { type PeriodWindow, periodAt } from './budget-period.js';
 import { type BudgetRule, scopeParts } from './limit-rules.js';
 
@@ -25,6 +25,8 @@ export interface BudgetLine {
 export interface BudgetHold {
   id: string;
   lines: BudgetLine[];
+  /** One line per counter held (budgets on the same spend share one): what settles. */
+  counters: BudgetLine[];
 }
 
 /** Why a request may not be sent: the budget, and its numbers in dollars or tokens. */
@@ -66,13 +68,14 @@ export interface LedgerOptions {
   onSoftLimit: (crossing: SoftLimitCrossing) => void;
 }
 
+/** Answers at once on the memory state, after a round trip on Redis (SharedState). */
 export interface Ledger {
   /** Holds the worst case on every budget, all or none. */
-  reserve(id: string, rules: readonly BudgetRule[], worst: Spend): Promise<BudgetHold | BudgetRefusal>;
+  reserve(id: string, rules: readonly BudgetRule[], worst: Spend): Maybe<BudgetHold | BudgetRefusal>;
   /** Spends what the request actually cost and frees the rest of its hold. */
-  settle(hold: BudgetHold, actual: Spend): Promise<void>;
+  settle(hold: BudgetHold, actual: Spend): Maybe<void>;
   /** Frees the hold: the request spent nothing. */
-  release(hold: BudgetHold): Promise<void>;
+  release(hold: BudgetHold): Maybe<void>;
   status(rules: readonly BudgetRule[]): Promise<BudgetStatus[]>;
 }
 
@@ -81,6 +84,16 @@ const nanos = 1e9;
 // A counter outlives its period by a day, so a request admitted just before midnight still
 // settles on the day it was admitted, and the last day stays readable.
 const counterGraceMs = 86_400_000;
+
+/** A rule's counters in one period. */
+interface RuleCounters {
+  window: PeriodWindow;
+  /** The window's end; infinity for total. */
+  until: number;
+  usd: string;
+  tokens: string;
+  expiresAt: number | null;
+}
 
 export function isBudgetRefusal(value: BudgetHold | BudgetRefusal): value is BudgetRefusal {
   return 'requested' in value;
@@ -94,20 +107,38 @@ export function isBudgetRefusal(value: BudgetHold | BudgetRefusal): value is Bud
  */
 export function budgetLedger(options: LedgerOptions): Ledger {
   const { state } = options;
+  // A rule's window and counter names change once a day or month: they are made once per
+  // period, not on every request.
+  const named = new WeakMap<BudgetRule, RuleCounters>();
+
+  const countersOfRule = (rule: BudgetRule, now: number): RuleCounters => {
+    const known = named.get(rule);
+    if (known && (known.window.startsAt === null || (now >= known.window.startsAt && now < known.until)))
+      return known;
+    const window = periodAt(rule.period, now);
+    const [kind, name] = scopeParts(rule.scope);
+    const counter = (unit: BudgetUnit) =>
+      `spend:${kind}:${encodeURIComponent(name)}:${unit}:${rule.period}:${window.id}`;
+    const made: RuleCounters = {
+      window,
+      until: window.resetsAt ?? Number.POSITIVE_INFINITY,
+      usd: counter('usd'),
+      tokens: counter('tokens'),
+      expiresAt: window.resetsAt === null ? null : window.resetsAt + counterGraceMs,
+    };
+    named.set(rule, made);
+    return made;
+  };
 
   const linesOf = (rules: readonly BudgetRule[], worst: Spend, now: number): BudgetLine[] => {
     const lines: BudgetLine[] = [];
     for (const rule of rules) {
-      const window = periodAt(rule.period, now);
-      const [kind, name] = scopeParts(rule.scope);
-      const expiresAt = window.resetsAt === null ? null : window.resetsAt + counterGraceMs;
-      const counter = (unit: BudgetUnit) =>
-        `spend:${kind}:${encodeURIComponent(name)}:${unit}:${rule.period}:${window.id}`;
+      const { window, expiresAt, usd, tokens } = countersOfRule(rule, now);
       if (rule.limitUsd !== undefined) {
         // An unknown price still takes the smallest step, so a spent budget refuses it too.
         const amount = worst.usd === null ? 1 : Math.max(1, Math.ceil(worst.usd * nanos));
         const limit = Math.round(rule.limitUsd * nanos);
-        lines.push({ rule, unit: 'usd', window, counter: counter('usd'), limit, amount, expiresAt });
+        lines.push({ rule, unit: 'usd', window, counter: usd, limit, amount, expiresAt });
       }
       if (rule.limitTokens !== undefined) {
         const amount = Math.max(1, Math.ceil(worst.tokens));
@@ -115,7 +146,7 @@ export function budgetLedger(options: LedgerOptions): Ledger {
           rule,
           unit: 'tokens',
           window,
-          counter: counter('tokens'),
+          counter: tokens,
           limit: rule.limitTokens,
           amount,
           expiresAt,
@@ -126,7 +157,12 @@ export function budgetLedger(options: LedgerOptions): Ledger {
   };
 
   /** One entry per counter: two budgets on the same spend share it, under the lower limit. */
-  const countersOf = (lines: readonly BudgetLine[]) => {
+  const countersOf = (lines: BudgetLine[]): BudgetLine[] => {
+    let shared = false;
+    for (let i = 1; i < lines.length && !shared; i++)
+      for (let j = 0; j < i; j++)
+        if ((lines[i] as BudgetLine).counter === (lines[j] as BudgetLine).counter) shared = true;
+    if (!shared) return lines;
     const byCounter = new Map<string, BudgetLine>();
     for (const line of lines) {
       const seen = byCounter.get(line.counter);
@@ -135,57 +171,59 @@ export function budgetLedger(options: LedgerOptions): Ledger {
     return [...byCounter.values()];
   };
 
+  const human = (line: BudgetLine, n: number) => (line.unit === 'usd' ? n / nanos : n);
+
   return {
-    async reserve(id, rules, worst) {
+    reserve(id, rules, worst) {
       const now = options.now();
       const lines = linesOf(rules, worst, now);
       const counters = countersOf(lines);
-      const reserved = await state.reserve(id, counters, now + options.holdTtlMs, now);
-      if (reserved.ok) return { id, lines };
-      const line = counters[reserved.refused] as BudgetLine;
-      const human = (n: number) => (line.unit === 'usd' ? n / nanos : n);
-      return {
-        rule: line.rule,
-        unit: line.unit,
-        window: line.window,
-        limit: human(line.limit),
-        spent: human(reserved.balance.spent),
-        reserved: human(reserved.balance.reserved),
-        requested: human(line.amount),
-      };
+      return andThen(state.reserve(id, counters, now + options.holdTtlMs, now), (reserved) => {
+        if (reserved.ok) return { id, lines, counters };
+        const line = counters[reserved.refused] as BudgetLine;
+        return {
+          rule: line.rule,
+          unit: line.unit,
+          window: line.window,
+          limit: human(line, line.limit),
+          spent: human(line, reserved.balance.spent),
+          reserved: human(line, reserved.balance.reserved),
+          requested: human(line, line.amount),
+        };
+      });
     },
 
-    async settle(hold, actual) {
-      const counters = countersOf(hold.lines);
+    settle(hold, actual) {
+      const { counters } = hold;
       const charges = counters.map((line) => ({
         counter: line.counter,
         amount: line.unit === 'usd' ? Math.round((actual.usd ?? 0) * nanos) : Math.round(actual.tokens),
         expiresAt: line.expiresAt,
       }));
-      const settled = await state.settle(hold.id, charges, options.now());
-      for (const line of hold.lines) {
-        if (line.rule.softLimitPct === undefined) continue;
-        const result = settled[counters.findIndex((c) => c.counter === line.counter)];
-        if (!result) continue;
-        const soft = (line.limit * line.rule.softLimitPct) / 100;
-        if (result.before < soft && result.after >= soft) {
-          const human = (n: number) => (line.unit === 'usd' ? n / nanos : n);
-          options.onSoftLimit({
-            rule: line.rule,
-            unit: line.unit,
-            window: line.window,
-            limit: human(line.limit),
-            softLimit: human(soft),
-            spent: human(result.after),
-          });
+      return andThen(state.settle(hold.id, charges, options.now()), (settled) => {
+        for (const line of hold.lines) {
+          if (line.rule.softLimitPct === undefined) continue;
+          const result = settled[counters.findIndex((c) => c.counter === line.counter)];
+          if (!result) continue;
+          const soft = (line.limit * line.rule.softLimitPct) / 100;
+          if (result.before < soft && result.after >= soft) {
+            options.onSoftLimit({
+              rule: line.rule,
+              unit: line.unit,
+              window: line.window,
+              limit: human(line, line.limit),
+              softLimit: human(line, soft),
+              spent: human(line, result.after),
+            });
+          }
         }
-      }
+      });
     },
 
-    async release(hold) {
-      await state.release(
+    release(hold) {
+      return state.release(
         hold.id,
-        countersOf(hold.lines).map((line) => line.counter),
+        hold.counters.map((line) => line.counter),
         options.now(),
       );
     },
@@ -202,11 +240,10 @@ export function budgetLedger(options: LedgerOptions): Ledger {
         lines.forEach((line, i) => {
           if (line.rule !== rule) return;
           const balance = balances[i] ?? { spent: 0, reserved: 0 };
-          const human = (n: number) => (line.unit === 'usd' ? n / nanos : n);
           status[line.unit] = {
-            limit: human(line.limit),
-            spent: human(balance.spent),
-            reserved: human(balance.reserved),
+            limit: human(line, line.limit),
+            spent: human(line, balance.spent),
+            reserved: human(line, balance.reserved),
           };
         });
         return status;

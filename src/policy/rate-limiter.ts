@@ -1,4 +1,10 @@
-import type { BucketState, BucketTake, SharedState } from '../state/shared-state.js';
+import {
+  andThen,
+  type BucketState,
+  type BucketTake,
+  type Maybe,
+  type SharedState,
+} from '../state/shared-state.js';
 import { type RateLimitRule, scopeParts } from './limit-rules.js';
 
 export type RateKind = 'requests' | 'tokens';
@@ -13,7 +19,7 @@ export interface RateQuota {
 /** Units a request took: kept to correct the tokens after, or to give everything back. */
 export interface RateGrant {
   takes: BucketTake[];
-  /** Tokens taken from each token bucket: the prompt estimate plus the max output. */
+  /** Tokens each token bucket holds for the request: the prompt estimate plus the max output, until corrected. */
   tokens: number;
   quotas: Partial<Record<RateKind, RateQuota>>;
 }
@@ -29,13 +35,19 @@ export interface RateRefusal {
   quotas: Partial<Record<RateKind, RateQuota>>;
 }
 
+/** Answers at once on the memory state, after a round trip on Redis (SharedState). */
 export interface RateLimiter {
   /** Takes one request and `tokens` from every bucket of `rules`, all or none. */
-  admit(rules: readonly RateLimitRule[], tokens: number): Promise<RateGrant | RateRefusal>;
-  /** Replaces the token estimate with the actual count. */
-  correct(grant: RateGrant, actualTokens: number): Promise<void>;
+  admit(rules: readonly RateLimitRule[], tokens: number): Maybe<RateGrant | RateRefusal>;
+  /**
+   * Replaces the tokens the grant holds (its estimate, or what an earlier correction left)
+   * with `actualTokens`.
+   */
+  correct(grant: RateGrant, actualTokens: number): Maybe<void>;
   /** Gives back everything the grant took: the request was not sent after all. */
-  refund(grant: RateGrant): Promise<void>;
+  refund(grant: RateGrant): Maybe<void>;
+  /** The grant's buckets as they are now, taking nothing: the headers after a correction. */
+  quotas(grant: RateGrant): Maybe<Partial<Record<RateKind, RateQuota>>>;
 }
 
 const minute = 60_000;
@@ -47,20 +59,32 @@ export function isRateRefusal(value: RateGrant | RateRefusal): value is RateRefu
 /** Requests and tokens per minute per key, team and route, as GCRA buckets on SharedState. */
 export function rateLimiter(options: { state: SharedState; now: () => number }): RateLimiter {
   const { state } = options;
+  // Bucket names, and the one-request take, are made once per rule, not on every request.
+  const buckets = new WeakMap<RateLimitRule, { tokens: string; request?: BucketTake }>();
+  const bucketOf = (rule: RateLimitRule) => {
+    let bucket = buckets.get(rule);
+    if (bucket === undefined) {
+      const [kind, name] = scopeParts(rule.scope);
+      const prefix = `rate:${kind}:${encodeURIComponent(name)}`;
+      bucket = {
+        tokens: `${prefix}:tokens`,
+        request:
+          rule.requestsPerMinute === undefined
+            ? undefined
+            : { bucket: `${prefix}:requests`, limit: rule.requestsPerMinute, periodMs: minute, amount: 1 },
+      };
+      buckets.set(rule, bucket);
+    }
+    return bucket;
+  };
   return {
-    async admit(rules, tokens) {
+    admit(rules, tokens) {
       const takes: BucketTake[] = [];
       const owners: { rule: RateLimitRule; kind: RateKind }[] = [];
       for (const rule of rules) {
-        const [kind, name] = scopeParts(rule.scope);
-        const bucket = `rate:${kind}:${encodeURIComponent(name)}`;
-        if (rule.requestsPerMinute !== undefined) {
-          takes.push({
-            bucket: `${bucket}:requests`,
-            limit: rule.requestsPerMinute,
-            periodMs: minute,
-            amount: 1,
-          });
+        const bucket = bucketOf(rule);
+        if (bucket.request) {
+          takes.push(bucket.request);
           owners.push({ rule, kind: 'requests' });
         }
         if (rule.tokensPerMinute !== undefined) {
@@ -76,7 +100,7 @@ export function rateLimiter(options: { state: SharedState; now: () => number }):
             };
           }
           takes.push({
-            bucket: `${bucket}:tokens`,
+            bucket: bucket.tokens,
             limit: rule.tokensPerMinute,
             periodMs: minute,
             amount: tokens,
@@ -85,35 +109,46 @@ export function rateLimiter(options: { state: SharedState; now: () => number }):
         }
       }
       if (takes.length === 0) return { takes, tokens, quotas: {} };
-      const taken = await state.take(takes, options.now());
-      const quotas = tightest(takes, owners, taken.buckets);
-      if (taken.ok) return { takes, tokens, quotas };
-      const owner = owners[taken.refused] as { rule: RateLimitRule; kind: RateKind };
-      const take = takes[taken.refused] as BucketTake;
-      return {
-        rule: owner.rule,
-        kind: owner.kind,
-        limit: take.limit,
-        requested: take.amount,
-        retryAfterMs: taken.retryAfterMs,
-        quotas,
-      };
+      return andThen(state.take(takes, options.now()), (taken): RateGrant | RateRefusal => {
+        const quotas = tightest(takes, owners, taken.buckets);
+        if (taken.ok) return { takes, tokens, quotas };
+        const owner = owners[taken.refused] as { rule: RateLimitRule; kind: RateKind };
+        const take = takes[taken.refused] as BucketTake;
+        return {
+          rule: owner.rule,
+          kind: owner.kind,
+          limit: take.limit,
+          requested: take.amount,
+          retryAfterMs: taken.retryAfterMs,
+          quotas,
+        };
+      });
     },
 
-    async correct(grant, actualTokens) {
+    correct(grant, actualTokens) {
       const delta = actualTokens - grant.tokens;
       const tokenTakes = grant.takes.filter((t) => t.bucket.endsWith(':tokens'));
       if (delta === 0 || tokenTakes.length === 0) return;
-      await state.adjust(
+      grant.tokens = actualTokens;
+      return state.adjust(
         tokenTakes.map((t) => ({ ...t, amount: delta })),
         options.now(),
       );
     },
 
-    async refund(grant) {
+    quotas(grant) {
+      if (grant.takes.length === 0) return {};
+      const looks = grant.takes.map((t) => ({ ...t, amount: 0 }));
+      const kinds = grant.takes.map(
+        (t) => ({ kind: t.bucket.endsWith(':tokens') ? 'tokens' : 'requests' }) as const,
+      );
+      return andThen(state.take(looks, options.now()), (taken) => tightest(looks, kinds, taken.buckets));
+    },
+
+    refund(grant) {
       if (grant.takes.length === 0) return;
-      await state.adjust(
-        grant.takes.map((t) => ({ ...t, amount: -t.amount })),
+      return state.adjust(
+        grant.takes.map((t) => ({ ...t, amount: t.bucket.endsWith(':tokens') ? -grant.tokens : -t.amount })),
         options.now(),
       );
     },

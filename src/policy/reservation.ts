@@ -16,7 +16,7 @@ export interface Reservation {
 }
 
 /**
- * The worst case for a prompt of `promptTokens` and an answer of at most `maxOutputTokens`:
+ * The worst case for a prompt of at most `promptTokens` and an answer of at most `maxOutputTokens`:
  * every prompt token at the dearer of the input and cache-write rates, every output token at
  * the dearer of the output and reasoning rates.
  */
@@ -28,8 +28,13 @@ export function worstCase(
   const tokens = promptTokens + maxOutputTokens;
   if (!price) return { promptTokens, maxOutputTokens, tokens, picoUsd: null, usd: null };
   const tier = priceTier(price, promptTokens);
-  const input = Math.max(tier.input, tier.cacheWrite ?? tier.input);
-  const output = Math.max(tier.output, tier.reasoning ?? tier.output);
+  let input = Math.max(tier.input, tier.cacheWrite ?? tier.input);
+  let output = Math.max(tier.output, tier.reasoning ?? tier.output);
+  if (tier !== price) {
+    // `promptTokens` may be a bound on a prompt short enough for the base tier: the dearer rates count.
+    input = Math.max(input, price.input, price.cacheWrite ?? price.input);
+    output = Math.max(output, price.output, price.reasoning ?? price.output);
+  }
   const picoUsd = promptTokens * perToken(input) + maxOutputTokens * perToken(output);
   return { promptTokens, maxOutputTokens, tokens, picoUsd, usd: toUsd(picoUsd) };
 }

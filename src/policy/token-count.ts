@@ -20,6 +20,37 @@ export interface TokenCounter {
   estimate(inputTokens: number, outputText: string): TokenUsage;
 }
 
+/**
+ * At least `TokenCounter.prompt(request)`, without the tokenizer: every token of o200k_base (as of
+ * any byte-level BPE) stands for at least one byte of UTF-8, so a text has at most as many tokens
+ * as bytes. About four times the count for English text, at a tiny fraction of the cost of
+ * encoding it (and without loading the tokenizer's tables). Framed as `prompt` frames it.
+ */
+export function promptTokenBound(request: Pick<ChatCompletionRequest, 'messages' | 'tools'>): number {
+  let total = 3;
+  for (const message of request.messages) {
+    total += 3 + Buffer.byteLength(contentText(message.content));
+    if (message.role === 'assistant' && message.tool_calls) {
+      for (const call of message.tool_calls)
+        total += Buffer.byteLength(call.function.name) + Buffer.byteLength(call.function.arguments);
+    }
+  }
+  if (request.tools && request.tools.length > 0) total += Buffer.byteLength(JSON.stringify(request.tools));
+  return total;
+}
+
+/** At least `TokenCounter.embeddingInput(input)`, without the tokenizer (see promptTokenBound). */
+export function embeddingTokenBound(input: EmbeddingRequest['input']): number {
+  if (typeof input === 'string') return Buffer.byteLength(input);
+  let total = 0;
+  for (const item of input) {
+    if (typeof item === 'string') total += Buffer.byteLength(item);
+    else if (typeof item === 'number') total += 1;
+    else total += item.length;
+  }
+  return total;
+}
+
 let loading: Promise<TokenCounter> | undefined;
 
 /**

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import type { KeyRecord } from '../store/control-store.js';
 
 /** Every virtual key starts with it, so people and secret scanners recognise one. */
@@ -25,7 +25,7 @@ export function newSecret(): NewSecret {
 }
 
 export function secretDigest(secret: string): string {
-  return createHash('sha256').update(secret).digest('hex');
+  return hash('sha256', secret, 'hex');
 }
 
 export type KeyStatus = 'active' | 'expired' | 'revoked';

@@ -34,7 +34,7 @@ const sweepEvery = 1024;
 
 /**
  * SharedState for one node. JavaScript runs one operation at a time, so every method is atomic
- * as written; the promises only match the interface.
+ * as written, and answers at once: no promise for the request path to wait a round for.
  */
 export class MemoryState implements SharedState {
   private readonly counters = new Map<string, Counter>();
@@ -43,12 +43,7 @@ export class MemoryState implements SharedState {
   /** Bumped on every change of settled spend, so a writer knows when to save. */
   version = 0;
 
-  async reserve(
-    hold: string,
-    counters: readonly CounterHold[],
-    holdExpiresAt: number,
-    now: number,
-  ): Promise<Reserved> {
+  reserve(hold: string, counters: readonly CounterHold[], holdExpiresAt: number, now: number): Reserved {
     this.tick(now);
     for (let i = 0; i < counters.length; i++) {
       const { counter, amount, limit } = counters[i] as CounterHold;
@@ -66,7 +61,7 @@ export class MemoryState implements SharedState {
     return { ok: true };
   }
 
-  async settle(hold: string, charges: readonly CounterCharge[], now: number): Promise<Settled[]> {
+  settle(hold: string, charges: readonly CounterCharge[], now: number): Settled[] {
     this.tick(now);
     const settled: Settled[] = [];
     for (const { counter, amount, expiresAt } of charges) {
@@ -79,7 +74,7 @@ export class MemoryState implements SharedState {
     return settled;
   }
 
-  async release(hold: string, counters: readonly string[], now: number): Promise<void> {
+  release(hold: string, counters: readonly string[], now: number): void {
     this.tick(now);
     for (const counter of counters) {
       const c = this.counter(counter, now);
@@ -87,31 +82,40 @@ export class MemoryState implements SharedState {
     }
   }
 
-  async balances(counters: readonly string[], now: number): Promise<Balance[]> {
+  balances(counters: readonly string[], now: number): Balance[] {
     return counters.map((counter) => {
       const c = this.counter(counter, now);
       return { spent: c?.spent ?? 0, reserved: c?.reserved ?? 0 };
     });
   }
 
-  async take(takes: readonly BucketTake[], now: number): Promise<Taken> {
+  take(takes: readonly BucketTake[], now: number): Taken {
     this.tick(now);
     const nowUs = Math.round(now * 1000);
-    const step = (t: BucketTake, amount: number) =>
-      gcraTake(this.tat(t.bucket, now), nowUs, t.limit, t.periodMs * 1000, amount);
-    const steps = takes.map((t) => step(t, t.amount));
-    const refused = steps.findIndex((s) => !s.allowed);
+    const steps: GcraStep[] = [];
+    let refused = -1;
+    for (const t of takes) {
+      const step = gcraTake(this.tat(t.bucket, now), nowUs, t.limit, t.periodMs * 1000, t.amount);
+      if (refused === -1 && !step.allowed) refused = steps.length;
+      steps.push(step);
+    }
     if (refused !== -1) {
       // Nothing was taken: every bucket reports what it holds now.
-      const buckets = takes.map((t) => bucketState(step(t, 0)));
+      const buckets = takes.map((t) =>
+        bucketState(gcraTake(this.tat(t.bucket, now), nowUs, t.limit, t.periodMs * 1000, 0)),
+      );
       return { ok: false, refused, retryAfterMs: (steps[refused] as GcraStep).retryAfterUs / 1000, buckets };
     }
-    for (let i = 0; i < takes.length; i++)
-      this.store((takes[i] as BucketTake).bucket, (steps[i] as GcraStep).tat, nowUs);
-    return { ok: true, buckets: steps.map(bucketState) };
+    const buckets: BucketState[] = [];
+    for (let i = 0; i < takes.length; i++) {
+      const step = steps[i] as GcraStep;
+      this.store((takes[i] as BucketTake).bucket, step.tat, nowUs);
+      buckets.push(bucketState(step));
+    }
+    return { ok: true, buckets };
   }
 
-  async adjust(takes: readonly BucketTake[], now: number): Promise<void> {
+  adjust(takes: readonly BucketTake[], now: number): void {
     this.tick(now);
     const nowUs = Math.round(now * 1000);
     for (const t of takes) {

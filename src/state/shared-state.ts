@@ -6,6 +6,10 @@
  * Amounts are integers (tokens, nano-dollars): sums stay exact in doubles up to 2^53 and in
  * Redis's 64-bit counters. Times are epoch milliseconds, passed in by the caller so that every
  * node, and every test, decides with the clock it was handed.
+ *
+ * Each operation answers with a value or a promise of it (`Maybe`): the memory state answers at
+ * once, so a single node's admission and settlement take no promise round at all; Redis answers
+ * after its round trip. A memory operation that throws, throws at once.
  */
 export interface SharedState {
   /**
@@ -18,27 +22,35 @@ export interface SharedState {
     counters: readonly CounterHold[],
     holdExpiresAt: number,
     now: number,
-  ): Promise<Reserved>;
+  ): Maybe<Reserved>;
   /**
    * Ends a hold with what was actually spent: the held amounts are dropped and `amount` is added
    * to each counter's spend (also when the hold had lapsed: the spend happened).
    */
-  settle(hold: string, charges: readonly CounterCharge[], now: number): Promise<Settled[]>;
+  settle(hold: string, charges: readonly CounterCharge[], now: number): Maybe<Settled[]>;
   /** Ends a hold with nothing spent. */
-  release(hold: string, counters: readonly string[], now: number): Promise<void>;
+  release(hold: string, counters: readonly string[], now: number): Maybe<void>;
   /** Spend and live holds of each counter; a counter never touched reads as zero. */
-  balances(counters: readonly string[], now: number): Promise<Balance[]>;
+  balances(counters: readonly string[], now: number): Maybe<Balance[]>;
   /**
    * Takes `amount` from every rate-limit bucket, all or none (GCRA, src/state/gcra.ts).
    * Refused when one bucket has not refilled enough; nothing is taken then.
    */
-  take(takes: readonly BucketTake[], now: number): Promise<Taken>;
+  take(takes: readonly BucketTake[], now: number): Maybe<Taken>;
   /**
    * Charges (amount > 0) or gives back (amount < 0) bucket units without refusing: a request's
    * actual tokens correct what `take` reserved.
    */
-  adjust(takes: readonly BucketTake[], now: number): Promise<void>;
+  adjust(takes: readonly BucketTake[], now: number): Maybe<void>;
   close(): Promise<void>;
+}
+
+/** A value now, or a promise of it later. */
+export type Maybe<T> = T | Promise<T>;
+
+/** `next` of the value: called at once when there is one, once it resolves when it is a promise. */
+export function andThen<T, U>(value: Maybe<T>, next: (value: T) => Maybe<U>): Maybe<U> {
+  return value instanceof Promise ? value.then(next) : next(value);
 }
 
 export interface CounterHold {

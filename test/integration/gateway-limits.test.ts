@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import type { SluiceConfigInput } from '../../src/config/schema.js';
 import type { Plan } from '../../src/gateway/resolve.js';
-import { chatTokenEstimate } from '../../src/gateway/worst-case.js';
+import { chatTokenEstimate, chatTokens } from '../../src/gateway/worst-case.js';
 import { chatCompletionRequestSchema } from '../../src/http/wire/openai-chat.js';
 import type { SimConfigInput } from '../../src/sim/config.js';
 import { quickModels, type RunningGateway, startGatewayWithSim } from '../support/gateway.js';
@@ -167,6 +167,28 @@ describe('budgets through the gateway', () => {
     expect(refused).toHaveLength(1);
     expect(refused[0]?.attempts).toEqual([]);
     expect(gw.events.filter((e) => e.status === 200)).toHaveLength(costs.length);
+  });
+
+  it('admits a request its prompt’s byte bound would not fit when its exact count does, and refuses with the exact count', async () => {
+    const request = chatCompletionRequestSchema.parse(question());
+    const probe = await start({});
+    const route = probe.gateway.runtime.routes.get('sim-fast');
+    if (!route) throw new Error('no sim-fast route');
+    const plan = { route, order: route.targets };
+    const { bound } = chatTokens(request, plan);
+    const exact = await chatTokenEstimate(request, plan);
+    const exactTotal = exact.input + exact.output;
+    expect(bound.input + bound.output).toBeGreaterThan(exactTotal);
+
+    const gw = await start({
+      budgets: [{ name: 'web-tokens', scope: { key: 'web' }, period: 'total', limitTokens: exactTotal }],
+    });
+    expect((await chat(gw.url, webKey)).status).toBe(200);
+    await settled(gw.url, 'web-tokens');
+    const refused = await chat(gw.url, webKey);
+    expect(refused.status).toBe(402);
+    const body = (await refused.json()) as { error: { budget: { requested: number } } };
+    expect(body.error.budget.requested).toBe(exactTotal);
   });
 
   it('answers an Anthropic client with a billing_error in its own shape', async () => {
@@ -352,8 +374,9 @@ describe('rate limits through the gateway', () => {
     expect(h('x-ratelimit-remaining-requests')).toBe('2');
     expect(h('x-ratelimit-reset-requests')).toBe('20s');
     expect(h('x-ratelimit-limit-tokens')).toBe('600');
-    const estimate = await chatTokenEstimate(chatCompletionRequestSchema.parse(question()), planFor(gw));
-    const reserved = estimate.input + estimate.output;
+    // Far from the limit, the prompt's byte bound is what admission holds until the answer settles.
+    const { bound } = chatTokens(chatCompletionRequestSchema.parse(question()), planFor(gw));
+    const reserved = bound.input + bound.output;
     expect(Number(h('x-ratelimit-remaining-tokens'))).toBe(600 - reserved);
     // 600 tokens a minute is 100 ms a token.
     expect(h('x-ratelimit-reset-tokens')).toBe(`${(reserved * 100) / 1000}s`);
@@ -411,6 +434,40 @@ describe('rate limits through the gateway', () => {
       /^Request too large for the limit of 2000 tokens per minute of team 'search': it may use \d+ \(prompt plus max_tokens\)\./,
     );
     expect(body.error.rate_limit).toMatchObject({ kind: 'tokens', limit: 2000, retryAfterMs: null });
+  });
+
+  it('admits a request that its prompt’s byte bound would not fit but its exact count does', async () => {
+    const request = chatCompletionRequestSchema.parse(question());
+    const probe = await start({});
+    const { bound } = chatTokens(request, planFor(probe));
+    const exact = await chatTokenEstimate(request, planFor(probe));
+    const exactTotal = exact.input + exact.output;
+    expect(bound.input + bound.output).toBeGreaterThan(exactTotal);
+
+    const gw = await start({ rateLimits: [{ scope: { key: 'web' }, tokensPerMinute: exactTotal }] });
+    const admitted = await chat(gw.url, webKey);
+    expect(admitted.status).toBe(200);
+    expect(admitted.headers.get('x-ratelimit-remaining-tokens')).toBe('0');
+  });
+
+  it('counts the prompt exactly, giving back the bound’s excess, when the bound leaves a token limit too little room', async () => {
+    const request = chatCompletionRequestSchema.parse(question());
+    const probe = await start({});
+    const { bound } = chatTokens(request, planFor(probe));
+    const exact = await chatTokenEstimate(request, planFor(probe));
+    const boundTotal = bound.input + bound.output;
+    // One bound fits, but what it leaves would not fit a second one.
+    const limit = 2 * boundTotal - 1;
+    const gw = await start({ rateLimits: [{ scope: { key: 'web' }, tokensPerMinute: limit }] });
+    const response = await chat(gw.url, webKey);
+    expect(response.status).toBe(200);
+    // The bucket as it is after the correction: what the exact count left (a give-back rounds down,
+    // so up to one token less), not what the bound left.
+    const remaining = Number(response.headers.get('x-ratelimit-remaining-tokens'));
+    const exactLeft = limit - (exact.input + exact.output);
+    expect(remaining).toBeLessThanOrEqual(exactLeft);
+    expect(remaining).toBeGreaterThanOrEqual(exactLeft - 1);
+    expect(exactLeft - 1).toBeGreaterThan(limit - boundTotal);
   });
 
   it('refuses with 503, sending nothing upstream, when the shared state does not answer', async () => {

@@ -4,6 +4,7 @@ import type { Plan } from '../../../src/gateway/resolve.js';
 import { buildRuntime } from '../../../src/gateway/runtime.js';
 import {
   chatTokenEstimate,
+  chatTokens,
   defaultMaxOutputTokens,
   embeddingTokenEstimate,
   worstCaseUsd,
@@ -59,6 +60,15 @@ describe('a request’s worst case', () => {
     expect(
       (await chatTokenEstimate(chat({ max_completion_tokens: 70, max_tokens: 90 }), planOf('local'))).output,
     ).toBe(70);
+  });
+
+  it('bounds the prompt at once, never below the count, with the same output ceiling', async () => {
+    const request = chat({ max_tokens: 300, n: 2 });
+    const { bound, exact } = chatTokens(request, planOf('chat'));
+    const counted = await exact();
+    expect(counted).toEqual(await chatTokenEstimate(request, planOf('chat')));
+    expect(bound.output).toBe(counted.output);
+    expect(bound.input).toBeGreaterThanOrEqual(counted.input);
   });
 
   it('adds a typical size for each image, audio or file part, which the tokenizer cannot count', async () => {

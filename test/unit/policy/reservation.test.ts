@@ -1,6 +1,11 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { chatReservation, maxOutputTokens, worstCase } from '../../../src/policy/reservation.js';
-import { type TokenCounter, tokenCounter } from '../../../src/policy/token-count.js';
+import {
+  embeddingTokenBound,
+  promptTokenBound,
+  type TokenCounter,
+  tokenCounter,
+} from '../../../src/policy/token-count.js';
 import { countPromptTokens } from '../../../src/sim/completion.js';
 
 const sonnet = { input: 3, cacheWrite: 3.75, cachedInput: 0.3, output: 15 };
@@ -44,6 +49,62 @@ describe('counting tokens without the provider', () => {
   });
 });
 
+describe('bounding tokens without the tokenizer', () => {
+  const texts = [
+    '',
+    'Tell me about sluice gates.',
+    'The quick brown fox jumps over the lazy dog. '.repeat(50),
+    '    indented\n\n\tcode();   // with   runs of   spaces\r\n',
+    '日本語のテキストと中文文本，한국어 텍스트',
+    'emoji 👩‍👩‍👧‍👦🏳️‍🌈 and accents: déjà vu, Ωμέγα',
+    '<|endoftext|><|im_start|>user<|im_end|><|endofprompt|>',
+    'lone surrogates \ud800 and \udfff in text',
+    '0123456789'.repeat(40),
+    Array.from({ length: 500 }, (_, i) => String.fromCharCode(32 + ((i * 7919) % 20000))).join(''),
+  ];
+  let counter: TokenCounter;
+  beforeAll(async () => {
+    counter = await tokenCounter();
+  });
+
+  it('never bounds a prompt below the tokenizer’s count, whatever the script or symbols', () => {
+    for (const text of texts) {
+      const request = {
+        messages: [
+          { role: 'system' as const, content: text },
+          { role: 'user' as const, content: [{ type: 'text' as const, text }] },
+          {
+            role: 'assistant' as const,
+            content: null,
+            tool_calls: [
+              {
+                id: 'c1',
+                type: 'function' as const,
+                function: { name: 'lookup', arguments: JSON.stringify({ q: text }) },
+              },
+            ],
+          },
+        ],
+        tools: [
+          {
+            type: 'function' as const,
+            function: { name: 'lookup', description: text, parameters: { type: 'object' } },
+          },
+        ],
+      };
+      expect(promptTokenBound(request)).toBeGreaterThanOrEqual(counter.prompt(request));
+    }
+  });
+
+  it('never bounds an embedding input below the tokenizer’s count', () => {
+    for (const text of texts) {
+      expect(embeddingTokenBound(text)).toBeGreaterThanOrEqual(counter.embeddingInput(text));
+      expect(embeddingTokenBound([text, text])).toBeGreaterThanOrEqual(counter.embeddingInput([text, text]));
+    }
+    expect(embeddingTokenBound([[1, 2, 3], [4]])).toBe(4);
+  });
+});
+
 describe('reserving for the worst case', () => {
   it('prices every prompt token at the dearer of input and cache write, every output token at the dearer of output and reasoning', () => {
     // 1,000 × $3.75 + 500 × $15, per million
@@ -61,6 +122,15 @@ describe('reserving for the worst case', () => {
     const tiered = { input: 1, output: 1, longContext: { aboveInputTokens: 100, input: 10, output: 10 } };
     expect(worstCase(tiered, 100, 0).usd).toBe(0.0001);
     expect(worstCase(tiered, 101, 0).usd).toBe(0.00101);
+  });
+
+  it('prices a prompt bound past the long-context tier at the dearer of the two tiers, as it may stand for a shorter prompt', () => {
+    const cheaperLong = {
+      input: 10,
+      output: 10,
+      longContext: { aboveInputTokens: 100, input: 1, output: 1 },
+    };
+    expect(worstCase(cheaperLong, 101, 0).usd).toBe(0.00101);
   });
 
   it('reserves tokens but no money when the price is unknown', () => {

@@ -4,6 +4,26 @@ import { describeSharedStateContract } from '../../support/shared-state-contract
 
 describeSharedStateContract('memory', async () => new MemoryState());
 
+describe('memory state answers', () => {
+  it('at once, with values rather than promises, so admission takes no promise round', () => {
+    const state = new MemoryState();
+    const now = Date.parse('2026-03-14T10:00:00.000Z');
+    expect(
+      state.reserve('a', [{ counter: 'c', amount: 5, limit: 10, expiresAt: null }], now + 1000, now),
+    ).toEqual({
+      ok: true,
+    });
+    expect(state.take([{ bucket: 'b', limit: 10, periodMs: 60_000, amount: 1 }], now)).toMatchObject({
+      ok: true,
+      buckets: [{ remaining: 9 }],
+    });
+    expect(state.settle('a', [{ counter: 'c', amount: 3, expiresAt: null }], now)).toEqual([
+      { before: 0, after: 3 },
+    ]);
+    expect(state.balances(['c'], now)).toEqual([{ spent: 3, reserved: 0 }]);
+  });
+});
+
 describe('memory state snapshot', () => {
   const now = Date.parse('2026-03-14T10:00:00.000Z');
   const dayEnd = Date.parse('2026-03-15T00:00:00.000Z');
