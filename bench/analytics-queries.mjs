@@ -150,7 +150,7 @@ function consoleQueries(sample) {
   ];
 }
 
-/** Rows of the wide and the narrow rollup tables, as "1m / 1h" and "route 1m / route 1h / key 1m". */
+/** Rows of the wide and the narrow rollup tables, as "1m / 1h" and "route 1m / 5m / 1h / key 1m". */
 async function tierRows(reader, prefix) {
   const count = async (table) =>
     Number(
@@ -160,6 +160,7 @@ async function tierRows(reader, prefix) {
   const wide = [await count('events_rollup_1m'), await count('events_rollup_1h')];
   const narrow = [
     await count('events_rollup_route_1m'),
+    await count('events_rollup_route_5m'),
     await count('events_rollup_route_1h'),
     await count('events_rollup_key_1m'),
   ];
@@ -349,6 +350,7 @@ const TIERS = {
   events_rollup_1m: '1m',
   events_rollup_1h: '1h',
   events_rollup_route_1m: 'route 1m',
+  events_rollup_route_5m: 'route 5m',
   events_rollup_route_1h: 'route 1h',
   events_rollup_key_1m: 'key 1m',
 };
@@ -385,11 +387,13 @@ function table() {
   );
   lines.push(setup('setup: rollup build, s', (r) => (r.rollupMs / 1000).toFixed(1)));
   lines.push(setup('rows in events_rollup_1m / _1h', (r) => r.rollupRows.wide));
-  lines.push(setup('rows in events_rollup_route_1m / route_1h / key_1m', (r) => r.rollupRows.narrow));
+  lines.push(
+    setup('rows in events_rollup_route_1m / route_5m / route_1h / key_1m', (r) => r.rollupRows.narrow),
+  );
   return lines.join('\n');
 }
 
-const rendered = `Run of ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC: ${days} days of events, median of ${runs} runs after a warm-up, in ms of wall time, then of the benchmark process's CPU time (DuckDB's threads included); (1m), (1h), (route 1m), (route 1h), (key 1m): answered from that rollup table (with raw events for the rest); load average ${loadBefore.toFixed(1)} before, ${loadAfter.toFixed(1)} after, on a machine shared with other work.
+const rendered = `Run of ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC: ${days} days of events, median of ${runs} runs after a warm-up, in ms of wall time, then of the benchmark process's CPU time (DuckDB's threads included); (1m), (1h), (route 1m), (route 5m), (route 1h), (key 1m): answered from that rollup table (with raw events for the rest); load average ${loadBefore.toFixed(1)} before, ${loadAfter.toFixed(1)} after, on a machine shared with other work.
 
 ${table()}`;
 process.stdout.write(`\n${rendered}\n`);

@@ -164,6 +164,30 @@ const tiersByRows = [...rollupTiers].sort(
   (a, b) => b.grainMs - a.grainMs || a.columns.length - b.columns.length,
 );
 
+/**
+ * Values kept `ttlMs` after they were asked for, by key; callers asking while one is being
+ * fetched share it, and a failed fetch is forgotten at once.
+ */
+function recently<T>(ttlMs: number) {
+  const entries = new Map<string, { value: Promise<T>; at: number }>();
+  return {
+    get(key: string, fetch: () => Promise<T>): Promise<T> {
+      const at = Date.now();
+      const cached = entries.get(key);
+      if (cached && at - cached.at < ttlMs) return cached.value;
+      // Keys carry a time range: old ones are dropped rather than piling up.
+      for (const [old, entry] of entries) if (at - entry.at >= ttlMs) entries.delete(old);
+      const value = fetch();
+      entries.set(key, { value, at });
+      value.catch(() => {
+        if (entries.get(key)?.value === value) entries.delete(key);
+      });
+      return value;
+    },
+    clear: () => entries.clear(),
+  };
+}
+
 /** Most buckets a time series may have; a finer step over a longer range is refused. */
 export const MAX_POINTS = 2_000;
 
@@ -269,19 +293,15 @@ export function createAnalytics(options: AnalyticsOptions): Analytics {
   let preparing: Promise<Prepared> | undefined;
 
   // A page of the console asks for several aggregates at once, each choosing its source: the
-  // watermarks are read once for them. A watermark only moves forward, and one read a moment
-  // ago (or before another gateway's pass) is still right, merely older: the raw events after
-  // it are read instead. This instance's own pass forgets them.
-  const WATERMARK_TTL_MS = 2_000;
-  const watermarks = new Map<RollupTier['table'], { value: number | null; readAt: number }>();
-  async function watermarkOf(prepared: Prepared, tier: RollupTier): Promise<number | null> {
-    const cached = watermarks.get(tier.table);
-    const at = Date.now();
-    if (cached && at - cached.readAt < WATERMARK_TTL_MS) return cached.value;
-    const value = await rollupWatermark(reader, prepared.ctx, tier);
-    watermarks.set(tier.table, { value, readAt: at });
-    return value;
-  }
+  // watermarks are read once for them (calls in flight share the read). A watermark only moves
+  // forward, and one read a moment ago (or before another gateway's pass) is still right, merely
+  // older: the raw events after it are read instead. This instance's own pass forgets them.
+  const watermarks = recently<number | null>(2_000);
+  const watermarkOf = (prepared: Prepared, tier: RollupTier) =>
+    watermarks.get(tier.table, () => rollupWatermark(reader, prepared.ctx, tier));
+  // Whether a tier compresses a range is a property of the traffic, not of the second: the
+  // page's calls, and its refreshes within the minute, weigh it once (see `rowsIn`).
+  const weights = recently<{ events: number; rows: number }>(60_000);
 
   async function columnsOf(table: string): Promise<Set<string> | undefined> {
     try {
@@ -353,7 +373,9 @@ export function createAnalytics(options: AnalyticsOptions): Analytics {
       if (!beforeRaw) {
         // Where traffic is light a rollup row stands for few events, and reading it (histograms
         // included) costs more than the events themselves: then the events are read.
-        const { events, rows: rollupRows } = await rowsIn(tier, startMs, endMs);
+        const { events, rows: rollupRows } = await weights.get(`${tier.table}|${startMs}|${endMs}`, () =>
+          rowsIn(tier, startMs, endMs),
+        );
         if (rollupRows === 0 || events < rollupRows * settings.rollups.minCompression) continue;
       }
       return { kind: 'rollup', tier, startMs, endMs };
@@ -627,6 +649,7 @@ export function createAnalytics(options: AnalyticsOptions): Analytics {
         ? await buildRollups(reader, ctx, { nowMs, settleMs: settings.rollups.settleMs })
         : null;
       watermarks.clear();
+      weights.clear();
       const retention = await expireEvents(reader, ctx, {
         nowMs,
         policy: settings.retention,

@@ -11,15 +11,16 @@ import { type Params, params, type SqlDialect } from './sql-dialect.js';
  * (every key and route that was active in an hour is one row, not sixty), so week- and
  * month-long ranges read them. A wide row stands for few events when many keys call many routes
  * (a few hundred rows a minute), so narrow tiers keep only what the console's overview asks
- * most: route, or the client key (a tenant's own overview), with status: tens of rows a minute.
- * A narrow tier is built from its wide parent of the same grain (exact: counts and sums add, and
- * a sum of histograms is the histogram of the union), so it covers whatever the parent covers,
- * raw events expired or not. Parents come before their children.
+ * most: route, or the client key (a tenant's own overview), with status: tens of rows a minute;
+ * route by 5 minutes serves a day's overview at its automatic step. A narrow tier is built from
+ * its parent (exact: counts and sums add, and a sum of histograms is the histogram of the union),
+ * so it covers whatever the parent covers, raw events expired or not. Parents come first.
  */
 export const rollupTiers = [
   { table: 'events_rollup_1m', grainMs: 60_000, columns: rollupStringColumns, parent: null },
   { table: 'events_rollup_1h', grainMs: 3_600_000, columns: rollupStringColumns, parent: null },
   { table: 'events_rollup_route_1m', grainMs: 60_000, columns: ['route'], parent: 'events_rollup_1m' },
+  { table: 'events_rollup_route_5m', grainMs: 300_000, columns: ['route'], parent: 'events_rollup_route_1m' },
   { table: 'events_rollup_route_1h', grainMs: 3_600_000, columns: ['route'], parent: 'events_rollup_1h' },
   {
     table: 'events_rollup_key_1m',

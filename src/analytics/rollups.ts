@@ -119,8 +119,9 @@ FROM (
 }
 
 /**
- * The build of a narrow tier's [startMs, endMs) from its wide parent's rows: the same grain,
- * fewer dimensions, so counts and sums add up and histograms are summed bucket by bucket.
+ * The build of a narrow tier's [startMs, endMs) from its parent's rows: the same or a whole
+ * multiple of its grain, no more dimensions, so counts and sums add up and histograms are summed
+ * bucket by bucket.
  */
 function fromParent(
   ctx: CompileContext,
@@ -131,6 +132,8 @@ function fromParent(
   const p = params(d);
   const range = `start_ms >= ${p.add(window.startMs, 'Int64')} AND start_ms < ${p.add(window.endMs, 'Int64')}`;
   const parent = d.from(tier.parent as string);
+  // A coarser grain than the parent's (5 minutes from minutes) puts each parent row in its bucket.
+  const start = d.bucket('start_ms', tier.grainMs);
   const dimensions = [...tier.columns, 'status'];
   const sums = measureColumns.filter((col) => col.kind !== 'buckets' && col.kind !== 'counts');
   const histograms = [histogramColumns.latency, histogramColumns.ttft];
@@ -153,12 +156,12 @@ function fromParent(
     ];
     return {
       sql: `INSERT INTO ${d.table(tier.table)} (start_ms, ${columns.slice(1).join(', ')}, group_key, built_at_ms)
-SELECT start_ms, ${outer.join(', ')}
+SELECT r_start_ms, ${outer.join(', ')}
 FROM (
-  SELECT start_ms, ${inner.join(',\n    ')}
+  SELECT ${start} AS r_start_ms, ${inner.join(',\n    ')}
   FROM ${parent}
   WHERE ${range}
-  GROUP BY start_ms, ${dimensions.join(', ')}
+  GROUP BY r_start_ms, ${dimensions.join(', ')}
 ) AS parent_rows`,
       params: p.values,
     };
@@ -166,6 +169,7 @@ FROM (
   // DuckDB has no sum of maps: each histogram is unnested, summed per bucket, and listed again,
   // then joined to the group's sums (NULL groups are groups too: IS NOT DISTINCT FROM).
   const keys = ['start_ms', ...dimensions];
+  const rows = `(SELECT * REPLACE (${start} AS start_ms) FROM ${parent} WHERE ${range}) AS parent_rows`;
   const same = (alias: string) => keys.map((key) => `sums.${key} IS NOT DISTINCT FROM ${alias}.${key}`);
   const histogramJoins = histograms.map((h, i) => {
     const alias = `h${i}`;
@@ -173,7 +177,7 @@ FROM (
   SELECT ${keys.join(', ')}, list(b ORDER BY b) AS b, list(c ORDER BY b) AS c
   FROM (
     SELECT ${keys.join(', ')}, b, CAST(sum(c) AS UBIGINT) AS c
-    FROM (SELECT ${keys.join(', ')}, unnest(${h.buckets}) AS b, unnest(${h.counts}) AS c FROM ${parent} WHERE ${range})
+    FROM (SELECT ${keys.join(', ')}, unnest(${h.buckets}) AS b, unnest(${h.counts}) AS c FROM ${rows})
     GROUP BY ${keys.join(', ')}, b
   )
   GROUP BY ${keys.join(', ')}
@@ -184,8 +188,7 @@ FROM (
 SELECT ${[...keys.map((key) => `sums.${key}`), ...sums.map((col) => `sums.${col.name}`), ...histograms.flatMap((_, i) => [`h${i}.b`, `h${i}.c`])].join(', ')}
 FROM (
   SELECT ${keys.join(', ')}, ${sums.map((col) => `sum(${col.name}) AS ${col.name}`).join(', ')}
-  FROM ${parent}
-  WHERE ${range}
+  FROM ${rows}
   GROUP BY ${keys.join(', ')}
 ) AS sums
 ${histogramJoins.join('\n')}`,
@@ -282,7 +285,10 @@ async function buildTier(
 ): Promise<TierReport> {
   let closed = floorTo(options.nowMs - options.settleMs, tier.grainMs);
   // A narrow tier follows its parent: what the parent has not rolled up, it cannot either.
-  if (tier.parent !== null) closed = Math.min(closed, options.parentThroughMs ?? Number.NEGATIVE_INFINITY);
+  if (tier.parent !== null) {
+    const parentThrough = options.parentThroughMs ?? Number.NEGATIVE_INFINITY;
+    closed = Math.min(closed, floorTo(parentThrough, tier.grainMs));
+  }
   const watermark = await rollupWatermark(reader, ctx, tier);
   if (!Number.isFinite(closed) || (watermark !== null && watermark >= closed)) {
     return { throughMs: watermark ?? closed, buckets: 0 };

@@ -172,7 +172,7 @@ for (const [engine, makeStore] of Object.entries(engines)) {
         await analytics.timeseries({ ...day, step: '5m', metrics: ['requests', 'errors'] }, all),
       ) as TimeseriesResult;
       expect(hourly.source).toBe('events_rollup_route_1h');
-      expect(fiveMinutes.source).toBe('events_rollup_route_1m');
+      expect(fiveMinutes.source).toBe('events_rollup_route_5m');
       for (const series of [hourly, fiveMinutes]) {
         expect(sum(series.series[0]?.values.requests as number[])).toBe(events.length);
         expect(sum(series.series[0]?.values.errors as number[])).toBe(
@@ -199,9 +199,18 @@ for (const [engine, makeStore] of Object.entries(engines)) {
       const wide = { filters: { org: ['acme'] } };
       const questions: [string, string, (extra: object) => Promise<unknown>][] = [
         [
-          'events_rollup_route_1m',
+          'events_rollup_route_5m',
           'events_rollup_1m',
           (extra) => analytics.timeseries({ ...day, ...extra, step: '5m', metrics: overview }, all),
+        ],
+        [
+          'events_rollup_route_1m',
+          'events_rollup_1m',
+          (extra) =>
+            analytics.timeseries(
+              { ...day, ...extra, step: '2m', groupBy: 'status_class', metrics: overview },
+              all,
+            ),
         ],
         [
           'events_rollup_route_1h',
@@ -231,7 +240,10 @@ for (const [engine, makeStore] of Object.entries(engines)) {
       }
       // Percentiles placed in their bucket as histogramQuantile places them, whichever engine ranks.
       const counts = Array<number>(HISTOGRAM_BUCKETS).fill(0);
-      for (const event of events) counts[bucketIndex(event.timings.totalMs)] += 1;
+      for (const event of events) {
+        const index = bucketIndex(event.timings.totalMs);
+        counts[index] = (counts[index] as number) + 1;
+      }
       const summary = ok(
         await analytics.summary({ ...day, metrics: ['latency_p50', 'latency_p99'] }, all),
       ) as SummaryResult;

@@ -285,7 +285,7 @@ describe('sluice up with DuckDB, then sluice query', () => {
         SLUICE_ADMIN_KEY: ADMIN_KEY,
       },
     );
-    expect(JSON.parse(watermark.stdout).rows).toEqual([[5]]);
+    expect(JSON.parse(watermark.stdout).rows).toEqual([[6]]);
 
     child.kill('SIGTERM');
     await exited;
