@@ -344,10 +344,10 @@ export function createAnalytics(options: AnalyticsOptions): Analytics {
   }
 
   /**
-   * Raw events, or the rollup tier with the fewest rows that fits: it keeps every dimension the
-   * query filters or groups by (and the tenant's key); its grain divides the step; the range is
-   * long (or starts before raw retention); and each of its rows there stands for enough events
-   * to be worth reading (see docs/analytics.md).
+   * Raw events, or the first rollup tier (coarsest, then narrowest) that fits: it keeps every
+   * dimension the query filters or groups by (and the tenant's key); its grain divides the step;
+   * the range is long (or starts before raw retention); and each of its rows there stands for
+   * enough events to be worth reading (see docs/analytics.md).
    */
   async function chooseSource(
     prepared: Prepared,
