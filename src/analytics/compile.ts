@@ -361,10 +361,11 @@ function rollupRange(p: Params, source: { startMs: number; endMs: number }): str
 }
 
 /**
- * The histograms of `timings` per bucket and group, long form (k = the timing's index in
- * `timings`, t, g, b = bucket, c = count): the rollups' sparse histograms unnested, plus the raw
- * rest bucketed the same way, summed. One statement for every timing: the rollup rows are found
- * once, not once per timing.
+ * The percentiles in `layout` per bucket and group, from histograms: the rollups' sparse
+ * histograms unnested, plus the raw rest bucketed the same way, summed; one statement for every
+ * timing, the rollup rows found once. k is the timing's index in `layout`. DuckDB answers
+ * (k, t, g, q0, q1…), the timing's percentiles in layout order; ClickHouse the summed
+ * histograms, long form (k, t, g, b = bucket, c = count), for histogramQuantile.
  */
 export function histogramStatement(
   ctx: CompileContext,
