@@ -32,6 +32,7 @@ const { values: flags } = parseArgs({
     'clickhouse-rows': { type: 'string', default: '1000000' },
     'no-docs': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
+    cache: { type: 'string', default: process.env.SLUICE_BENCH_EVENTS_CACHE ?? '' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -46,6 +47,8 @@ if (flags.help) {
   --clickhouse-rows <n>  Its table size (default 1000000)
   --no-docs              Print only; leave docs/benchmarks.md alone
   --keep                 Keep the DuckDB files and ClickHouse data (printed at the end)
+  --cache <dir>          Reuse the events files kept in <dir> (outside the repository), generating
+                         and keeping them there the first time (or SLUICE_BENCH_EVENTS_CACHE)
 `);
   process.exit(0);
 }
@@ -64,9 +67,9 @@ const days = Number(flags.days);
 const runs = Number(flags.runs);
 const sizes = flags.rows.split(',').map(Number);
 const work = mkdtempSync(join(tmpdir(), 'sluice-analytics-bench-'));
-// A fixed "now" on a minute boundary, so runs differ only in the machine, not the calendar.
-const NOW = Math.floor(Date.now() / 60_000) * 60_000;
-const START = NOW - days * DAY;
+// A fixed "now" on a minute boundary, so runs differ only in the machine, not the calendar; a
+// cached events file brings its own.
+let NOW = Math.floor(Date.now() / 60_000) * 60_000;
 
 /** The queries the console sends (docs/analytics.md); `tenant` is a client key's scope. */
 function consoleQueries(sample) {
@@ -147,15 +150,21 @@ function consoleQueries(sample) {
   ];
 }
 
-/** Rows of the minute and hour rollups, as "minutes / hours". */
+/** Rows of the wide and the narrow rollup tables, as "1m / 1h" and "route 1m / 5m / 1h / key 1m". */
 async function tierRows(reader, prefix) {
   const count = async (table) =>
     Number(
       (await reader.query({ sql: `SELECT count(*) FROM ${prefix}${table}` }, { timeoutMs: 60_000 }))
         .rows[0][0],
-    );
-  const [minutes, hours] = [await count('events_rollup_1m'), await count('events_rollup_1h')];
-  return `${minutes.toLocaleString('en')} / ${hours.toLocaleString('en')}`;
+    ).toLocaleString('en');
+  const wide = [await count('events_rollup_1m'), await count('events_rollup_1h')];
+  const narrow = [
+    await count('events_rollup_route_1m'),
+    await count('events_rollup_route_5m'),
+    await count('events_rollup_route_1h'),
+    await count('events_rollup_key_1m'),
+  ];
+  return { wide: wide.join(' / '), narrow: narrow.join(' / ') };
 }
 
 /** The same settings with rollups off: every query reads raw events, for comparison. */
@@ -176,14 +185,26 @@ async function timeQueries(analytics, raw, sample) {
     if (first && typeof first.status === 'number' && first.message)
       throw new Error(`${name}: ${first.message}`);
     const times = [];
+    const cpu = [];
     for (let k = 0; k < runs; k++) {
       const started = performance.now();
+      const cpuBefore = process.cpuUsage();
       await run();
+      const used = process.cpuUsage(cpuBefore);
       times.push(performance.now() - started);
+      // The whole process: DuckDB's threads run in it (ClickHouse's do not: its column is wall time only).
+      cpu.push((used.user + used.system) / 1000);
     }
-    results.push({ name, medianMs: median(times), maxMs: Math.max(...times), source: first.source ?? 'raw' });
+    const result = {
+      name,
+      medianMs: median(times),
+      maxMs: Math.max(...times),
+      cpuMs: median(cpu),
+      source: first.source ?? 'raw',
+    };
+    results.push(result);
     process.stdout.write(
-      `  ${name.padEnd(42)} ${median(times).toFixed(1).padStart(8)} ms  (max ${Math.max(...times).toFixed(1)}, ${first.source ?? 'raw'})\n`,
+      `  ${name.padEnd(42)} ${result.medianMs.toFixed(1).padStart(8)} ms  (max ${result.maxMs.toFixed(1)}, CPU ${result.cpuMs.toFixed(1)} ms, ${result.source})\n`,
     );
   }
   return results;
@@ -191,7 +212,7 @@ async function timeQueries(analytics, raw, sample) {
 
 /** A row from five days back, for a deep cursor, and an id from the middle, for the detail. */
 async function sampleOf(reader, table) {
-  const target = START + 2 * DAY;
+  const target = NOW - (days - 2) * DAY;
   const near = await reader.query(
     { sql: `SELECT time_ms, id FROM ${table} WHERE time_ms >= ${target} ORDER BY time_ms LIMIT 1` },
     { timeoutMs: 60_000 },
@@ -201,21 +222,23 @@ async function sampleOf(reader, table) {
 }
 
 async function duckdbRun(count) {
-  const { store, settings, generateMs, rollupMs } = await fillDuckdbEvents(dist, {
+  const { store, settings, generateMs, rollupMs, nowMs, cached } = await fillDuckdbEvents(dist, {
     path: join(work, `events-${count}.duckdb`),
     count,
     days,
-    nowMs: NOW,
+    nowMs: Math.floor(Date.now() / 60_000) * 60_000,
+    cache: flags.cache || undefined,
   });
+  NOW = nowMs;
   const analytics = createAnalytics({ reader: store, settings, now: () => NOW });
   const rollupRows = await tierRows(store, '');
   process.stdout.write(
-    `DuckDB, ${count.toLocaleString('en')} events: generated in ${(generateMs / 1000).toFixed(1)} s, rollups (${rollupRows} rows) in ${(rollupMs / 1000).toFixed(1)} s\n`,
+    `DuckDB, ${count.toLocaleString('en')} events: ${cached ? 'copied from the cache' : 'generated'} in ${(generateMs / 1000).toFixed(1)} s, rollups (${rollupRows.wide}; narrow ${rollupRows.narrow} rows) in ${(rollupMs / 1000).toFixed(1)} s\n`,
   );
   const sample = await sampleOf(store, 'events');
   const raw = createAnalytics({ reader: store, settings: withoutRollups(settings), now: () => NOW });
   const queries = await timeQueries(analytics, raw, sample);
-  return { engine: 'duckdb', rows: count, generateMs, rollupMs, rollupRows, queries, store };
+  return { engine: 'duckdb', rows: count, generateMs, rollupMs, rollupRows, queries, store, cached };
 }
 
 function freePort() {
@@ -298,7 +321,7 @@ async function clickhouseRun(source, count) {
     const rollupMs = performance.now() - rollupStarted;
     const rollupRows = await tierRows(store, 'bench.');
     process.stdout.write(
-      `ClickHouse, ${count.toLocaleString('en')} events: copied in ${(copyMs / 1000).toFixed(1)} s, rollups (${rollupRows} rows) in ${(rollupMs / 1000).toFixed(1)} s\n`,
+      `ClickHouse, ${count.toLocaleString('en')} events: copied in ${(copyMs / 1000).toFixed(1)} s, rollups (${rollupRows.wide}; narrow ${rollupRows.narrow} rows) in ${(rollupMs / 1000).toFixed(1)} s\n`,
     );
     const sample = await sampleOf(store, 'bench.events');
     const raw = createAnalytics({ reader: store, settings: withoutRollups(settings), now: () => NOW });
@@ -322,9 +345,19 @@ for (const count of sizes) {
 }
 const loadAfter = loadavg()[0];
 
+/** Short names of the rollup tables, for the table's cells. */
+const TIERS = {
+  events_rollup_1m: '1m',
+  events_rollup_1h: '1h',
+  events_rollup_route_1m: 'route 1m',
+  events_rollup_route_5m: 'route 5m',
+  events_rollup_route_1h: 'route 1h',
+  events_rollup_key_1m: 'key 1m',
+};
+
 /** A cell: the median in ms, and which rollup table answered when one did. */
 function cell(query) {
-  const tier = { events_rollup_1m: ' (1m)', events_rollup_1h: ' (1h)' }[query.source] ?? '';
+  const tier = TIERS[query.source] ? ` (${TIERS[query.source]})` : '';
   return `${query.medianMs.toFixed(1)}${tier}`;
 }
 
@@ -333,18 +366,34 @@ function table() {
     (r) =>
       `${r.engine === 'duckdb' ? 'DuckDB' : 'ClickHouse'} ${r.rows >= 1e6 ? `${r.rows / 1e6}M` : r.rows}`,
   );
-  const lines = [`| query | ${columns.join(' | ')} |`, `| --- | ${columns.map(() => '---:').join(' | ')} |`];
+  // CPU: the benchmark process's, DuckDB's threads included; ClickHouse's work is in its server.
+  const cpu = results.filter((r) => r.engine === 'duckdb');
+  const header = [...columns, ...cpu.map((r) => `CPU ${r.rows >= 1e6 ? `${r.rows / 1e6}M` : r.rows}`)];
+  const lines = [`| query | ${header.join(' | ')} |`, `| --- | ${header.map(() => '---:').join(' | ')} |`];
   for (const [i, { name }] of results[0].queries.entries()) {
-    lines.push(`| ${name} | ${results.map((r) => cell(r.queries[i])).join(' | ')} |`);
+    const cells = [
+      ...results.map((r) => cell(r.queries[i])),
+      ...cpu.map((r) => r.queries[i].cpuMs.toFixed(1)),
+    ];
+    lines.push(`| ${name} | ${cells.join(' | ')} |`);
   }
-  const setup = (label, value) => `| *${label}* | ${results.map(value).join(' | ')} |`;
-  lines.push(setup('setup: generate (ClickHouse: copy), s', (r) => (r.generateMs / 1000).toFixed(1)));
-  lines.push(setup('setup: first rollup build, s', (r) => (r.rollupMs / 1000).toFixed(1)));
-  lines.push(setup('rows in events_rollup_1m / _1h', (r) => r.rollupRows));
+  const setup = (label, value) =>
+    `| *${label}* | ${[...results.map(value), ...cpu.map(() => '')].join(' | ')} |`;
+  lines.push(
+    setup(
+      'setup: generate (ClickHouse: copy; c: copied from --cache), s',
+      (r) => `${(r.generateMs / 1000).toFixed(1)}${r.cached ? ' c' : ''}`,
+    ),
+  );
+  lines.push(setup('setup: rollup build, s', (r) => (r.rollupMs / 1000).toFixed(1)));
+  lines.push(setup('rows in events_rollup_1m / _1h', (r) => r.rollupRows.wide));
+  lines.push(
+    setup('rows in events_rollup_route_1m / route_5m / route_1h / key_1m', (r) => r.rollupRows.narrow),
+  );
   return lines.join('\n');
 }
 
-const rendered = `Run of ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC: ${days} days of events, median of ${runs} runs after a warm-up, in ms; (1m) or (1h): answered from that rollup table (with raw events for the rest); load average ${loadBefore.toFixed(1)} before, ${loadAfter.toFixed(1)} after, on a machine shared with other work.
+const rendered = `Run of ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC: ${days} days of events, median of ${runs} runs after a warm-up, in ms of wall time, then of the benchmark process's CPU time (DuckDB's threads included); (1m), (1h), (route 1m), (route 5m), (route 1h), (key 1m): answered from that rollup table (with raw events for the rest); load average ${loadBefore.toFixed(1)} before, ${loadAfter.toFixed(1)} after, on a machine shared with other work.
 
 ${table()}`;
 process.stdout.write(`\n${rendered}\n`);

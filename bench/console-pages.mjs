@@ -29,6 +29,7 @@ const { values: flags } = parseArgs({
     'target-ms': { type: 'string', default: '1000' },
     'no-docs': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
+    cache: { type: 'string', default: process.env.SLUICE_BENCH_EVENTS_CACHE ?? '' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -42,6 +43,8 @@ if (flags.help) {
   --target-ms <n>    The target every page should meet, marked in the table (default 1000)
   --no-docs          Print only; leave docs/benchmarks.md alone
   --keep             Keep the data directories (printed at the end)
+  --cache <dir>      Reuse the events files kept in <dir> (outside the repository), moved forward
+                     by whole hours to end near now; generated and kept there the first time
 `);
   process.exit(0);
 }
@@ -151,13 +154,15 @@ async function loadPage(context, url) {
 async function measure(count) {
   const dataDir = join(work, `data-${count}`);
   mkdirSync(dataDir, { recursive: true });
-  const nowMs = Math.floor(Date.now() / 60_000) * 60_000;
   const filled = await fillDuckdbEvents(dist, {
     path: join(dataDir, 'events.duckdb'),
     count,
     days,
-    nowMs,
+    nowMs: Math.floor(Date.now() / 60_000) * 60_000,
+    cache: flags.cache || undefined,
+    shift: true,
   });
+  const nowMs = filled.nowMs;
   // A request from two days into the range, for the detail page.
   const sampled = await filled.store.query(
     {
@@ -168,7 +173,7 @@ async function measure(count) {
   const sample = { id: String(sampled.rows[0][0]) };
   await filled.store.close();
   process.stdout.write(
-    `${count.toLocaleString('en')} events: generated in ${(filled.generateMs / 1000).toFixed(1)} s, rollups in ${(filled.rollupMs / 1000).toFixed(1)} s\n`,
+    `${count.toLocaleString('en')} events: ${filled.cached ? 'copied from the cache' : 'generated'} in ${(filled.generateMs / 1000).toFixed(1)} s, rollups in ${(filled.rollupMs / 1000).toFixed(1)} s\n`,
   );
 
   const platform = await startPlatform(platformConfig(dataDir), { logger: pino({ level: 'warn' }) });

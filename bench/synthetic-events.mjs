@@ -3,6 +3,7 @@
  * DuckDB's own SQL (range() and hash()), so the same seed gives the same table on every run, into
  * the gateway's own events table, with the rollups built by the real maintenance pass.
  */
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const DAY_MS = 86_400_000;
@@ -102,16 +103,74 @@ SELECT
 FROM shaped`;
 }
 
+export const HOUR_MS = 3_600_000;
+
 /**
  * Opens (creating) the gateway's DuckDB events file at `path` and fills it with `count` synthetic
  * events over `days` days ending at `nowMs`, then builds the rollups with the real maintenance
- * pass. Returns the open store and analytics, with the time each step took.
+ * pass. Returns the open store and analytics, with the time each step took, and the `nowMs` the
+ * events end at.
+ *
+ * With `cache` (a directory outside the repository), a file generated before for the same count
+ * and days is copied instead of generated, and a new one is kept there after its first rollup
+ * build. A copy keeps its own end time unless `shift` is set: then every event, rollup row and
+ * watermark moves forward by whole hours (so hour buckets stay whole), ending at most an hour
+ * after `nowMs`, for a gateway that reads the wall clock. The maintenance pass then builds what
+ * the cached file lacks (a rollup tier added since), at the cost of that build.
  */
-export async function fillDuckdbEvents(dist, { path, count, days, nowMs }) {
+export async function fillDuckdbEvents(dist, { path, count, days, nowMs, cache, shift = false }) {
   const { createAnalytics, analyticsSettings } = await import(join(dist, 'analytics', 'analytics.js'));
   const { duckdbStore } = await import(join(dist, 'events', 'duckdb-store.js'));
   const { eventsSchema } = await import(join(dist, 'config', 'schema.js'));
+  const settings = analyticsSettings(eventsSchema.parse({ retention: { rawDays: days + 1 } }));
+  const cached = cache ? join(cache, `events-${count}-${days}d.duckdb`) : undefined;
+  const meta = cached ? `${cached}.json` : undefined;
+  if (cached && existsSync(cached) && existsSync(meta)) {
+    const started = performance.now();
+    copyFileSync(cached, path);
+    let endMs = JSON.parse(readFileSync(meta, 'utf8')).nowMs;
+    const store = duckdbStore({ path });
+    await store.open();
+    if (shift && endMs < nowMs) {
+      const delta = Math.ceil((nowMs - endMs) / HOUR_MS) * HOUR_MS;
+      const tables = await store.query(
+        {
+          sql: `SELECT table_name FROM duckdb_tables() WHERE table_name LIKE 'events_rollup_%' AND table_name <> 'events_rollup_watermark'`,
+        },
+        { timeoutMs: 60_000 },
+      );
+      await store.execute([
+        { sql: `UPDATE events SET time_ms = time_ms + ${delta}` },
+        ...tables.rows.map(([table]) => ({ sql: `UPDATE ${table} SET start_ms = start_ms + ${delta}` })),
+        { sql: `UPDATE events_rollup_watermark SET through_ms = through_ms + ${delta}` },
+      ]);
+      endMs += delta;
+    }
+    const copyMs = performance.now() - started;
+    const analytics = createAnalytics({ reader: store, settings, now: () => endMs });
+    const rollupStarted = performance.now();
+    const report = await analytics.maintain();
+    const rollupMs = performance.now() - rollupStarted;
+    const built = Object.values(report.rollups ?? {}).some((tier) => tier.buckets > 0);
+    if (built && !shift) {
+      // A tier added since the file was kept: keep it built, so the next copy need not.
+      await store.close();
+      copyFileSync(path, cached);
+      await store.open();
+    }
+    return {
+      store,
+      analytics,
+      settings,
+      startMs: endMs - days * DAY_MS,
+      nowMs: endMs,
+      generateMs: copyMs,
+      rollupMs,
+      cached: true,
+    };
+  }
   const startMs = nowMs - days * DAY_MS;
+  rmSync(path, { force: true });
   const store = duckdbStore({ path });
   await store.open();
   const started = performance.now();
@@ -122,10 +181,17 @@ export async function fillDuckdbEvents(dist, { path, count, days, nowMs }) {
     ]);
   }
   const generateMs = performance.now() - started;
-  const settings = analyticsSettings(eventsSchema.parse({ retention: { rawDays: days + 1 } }));
   const analytics = createAnalytics({ reader: store, settings, now: () => nowMs });
   const rollupStarted = performance.now();
   await analytics.maintain();
   const rollupMs = performance.now() - rollupStarted;
-  return { store, analytics, settings, startMs, generateMs, rollupMs };
+  if (cached) {
+    // A consistent file to copy: closed, then reopened for the caller.
+    await store.close();
+    mkdirSync(cache, { recursive: true });
+    copyFileSync(path, cached);
+    writeFileSync(meta, `${JSON.stringify({ nowMs, count, days })}\n`);
+    await store.open();
+  }
+  return { store, analytics, settings, startMs, nowMs, generateMs, rollupMs, cached: false };
 }

@@ -14,6 +14,8 @@ import {
   resultColumn,
   rollupTiers,
   type Source,
+  tierKeeps,
+  tierScopes,
   timeRange,
 } from './compile.js';
 import type { Dimension } from './dimensions.js';
@@ -154,6 +156,38 @@ function sourceName(source: Source): SourceName {
   return source.kind === 'raw' ? 'raw' : source.tier.table;
 }
 
+/**
+ * The tiers in the order the source choice tries them: coarser grains first, then narrower
+ * tiers (fewer dimensions, so fewer rows) before wider ones of the same grain.
+ */
+const tiersByRows = [...rollupTiers].sort(
+  (a, b) => b.grainMs - a.grainMs || a.columns.length - b.columns.length,
+);
+
+/**
+ * Values kept `ttlMs` after they were asked for, by key; callers asking while one is being
+ * fetched share it, and a failed fetch is forgotten at once.
+ */
+function recently<T>(ttlMs: number) {
+  const entries = new Map<string, { value: Promise<T>; at: number }>();
+  return {
+    get(key: string, fetch: () => Promise<T>): Promise<T> {
+      const at = Date.now();
+      const cached = entries.get(key);
+      if (cached && at - cached.at < ttlMs) return cached.value;
+      // Keys carry a time range: old ones are dropped rather than piling up.
+      for (const [old, entry] of entries) if (at - entry.at >= ttlMs) entries.delete(old);
+      const value = fetch();
+      entries.set(key, { value, at });
+      value.catch(() => {
+        if (entries.get(key)?.value === value) entries.delete(key);
+      });
+      return value;
+    },
+    clear: () => entries.clear(),
+  };
+}
+
 /** Most buckets a time series may have; a finer step over a longer range is refused. */
 export const MAX_POINTS = 2_000;
 
@@ -180,7 +214,11 @@ interface AggregateRow {
 const rowKey = (row: Row): string =>
   `${row.t ?? ''}|${row.g === null || row.g === undefined ? '\u0000' : String(row.g)}`;
 
-type Histograms = Map<string, Partial<Record<Timing, number[]>>>;
+/** Per row: each timing's percentiles (in layout order), or its histogram's bucket counts. */
+type Histograms = Map<
+  string,
+  Partial<Record<Timing, { quantiles: (number | null)[]; counts?: undefined } | { counts: number[] }>>
+>;
 
 function aggregatesOf(row: Row, layout: Map<Timing, number[]>, histograms?: Histograms): Aggregates {
   return {
@@ -191,7 +229,12 @@ function aggregatesOf(row: Row, layout: Map<Timing, number[]>, histograms?: Hist
         const index = layout.get(timing)?.indexOf(q) ?? -1;
         return Array.isArray(values) && index >= 0 ? numberOrNull(values[index]) : null;
       }
-      return histogramQuantile(histograms.get(rowKey(row))?.[timing] ?? [], q);
+      const found = histograms.get(rowKey(row))?.[timing];
+      if (found?.counts === undefined) {
+        const index = layout.get(timing)?.indexOf(q) ?? -1;
+        return index >= 0 ? (found?.quantiles[index] ?? null) : null;
+      }
+      return histogramQuantile(found.counts, q);
     },
   };
 }
@@ -244,25 +287,21 @@ export function createAnalytics(options: AnalyticsOptions): Analytics {
 
   interface Prepared {
     ctx: CompileContext;
-    /** The rollup tables exist (a read-only file from an older version may lack them). */
-    rollups: boolean;
+    /** The rollup tiers whose tables exist (a read-only file from an older version may lack some). */
+    tiers: ReadonlySet<RollupTier['table']>;
   }
   let preparing: Promise<Prepared> | undefined;
 
   // A page of the console asks for several aggregates at once, each choosing its source: the
-  // watermarks are read once for them. A watermark only moves forward, and one read a moment
-  // ago (or before another gateway's pass) is still right, merely older: the raw events after
-  // it are read instead. This instance's own pass forgets them.
-  const WATERMARK_TTL_MS = 2_000;
-  const watermarks = new Map<RollupTier['table'], { value: number | null; readAt: number }>();
-  async function watermarkOf(prepared: Prepared, tier: RollupTier): Promise<number | null> {
-    const cached = watermarks.get(tier.table);
-    const at = Date.now();
-    if (cached && at - cached.readAt < WATERMARK_TTL_MS) return cached.value;
-    const value = await rollupWatermark(reader, prepared.ctx, tier);
-    watermarks.set(tier.table, { value, readAt: at });
-    return value;
-  }
+  // watermarks are read once for them (calls in flight share the read). A watermark only moves
+  // forward, and one read a moment ago (or before another gateway's pass) is still right, merely
+  // older: the raw events after it are read instead. This instance's own pass forgets them.
+  const watermarks = recently<number | null>(2_000);
+  const watermarkOf = (prepared: Prepared, tier: RollupTier) =>
+    watermarks.get(tier.table, () => rollupWatermark(reader, prepared.ctx, tier));
+  // Whether a tier compresses a range is a property of the traffic, not of the second: the
+  // page's calls, and its refreshes within the minute, weigh it once (see `rowsIn`).
+  const weights = recently<{ events: number; rows: number }>(60_000);
 
   async function columnsOf(table: string): Promise<Set<string> | undefined> {
     try {
@@ -287,9 +326,12 @@ export function createAnalytics(options: AnalyticsOptions): Analytics {
       }
       const eventColumns = await columnsOf('events');
       if (!eventColumns) throw new QueryError('the events table does not exist yet', 'unavailable');
-      let rollups = (await columnsOf(WATERMARK_TABLE)) !== undefined;
-      for (const tier of rollupTiers) rollups &&= (await columnsOf(tier.table)) !== undefined;
-      return { ctx: { dialect, eventColumns }, rollups };
+      const tiers = new Set<RollupTier['table']>();
+      if ((await columnsOf(WATERMARK_TABLE)) !== undefined) {
+        for (const tier of rollupTiers)
+          if ((await columnsOf(tier.table)) !== undefined) tiers.add(tier.table);
+      }
+      return { ctx: { dialect, eventColumns }, tiers };
     })().catch((error: unknown) => {
       preparing = undefined;
       throw error instanceof QueryError ? error : new QueryError((error as Error).message, 'unavailable');
@@ -301,26 +343,28 @@ export function createAnalytics(options: AnalyticsOptions): Analytics {
     return rowObjects(await reader.query(statement, limits));
   }
 
-  /** Raw events, or rollups for the whole minutes when the range is long (see docs/analytics.md). */
   /**
-   * Raw events, or the coarsest rollup tier that fits: its grain divides the step; the range is
-   * long (or starts before raw retention); every dimension is kept; and each of its rows there
-   * stands for enough events to be worth reading (see docs/analytics.md).
+   * Raw events, or the first rollup tier (coarsest, then narrowest) that fits: it keeps every
+   * dimension the query filters or groups by (and the tenant's key); its grain divides the step;
+   * the range is long (or starts before raw retention); and each of its rows there stands for
+   * enough events to be worth reading (see docs/analytics.md).
    */
   async function chooseSource(
     prepared: Prepared,
     selection: Selection,
     stepMs: number | undefined,
     dimensions: readonly Dimension[],
+    scope: Scope,
   ): Promise<Source> {
     const raw: Source = { kind: 'raw' };
-    if (!settings.rollups.enabled || !prepared.rollups) return raw;
-    if (dimensions.some((dimension) => !dimension.inRollup)) return raw;
+    if (!settings.rollups.enabled || prepared.tiers.size === 0) return raw;
     const rawDays = settings.retention.rawDays;
     const beforeRaw = rawDays > 0 && selection.fromMs < now() - rawDays * DAY_MS;
     if (!beforeRaw && selection.toMs - selection.fromMs < settings.rollups.minRangeMs) return raw;
-    for (const tier of [...rollupTiers].reverse()) {
+    for (const tier of tiersByRows) {
+      if (!prepared.tiers.has(tier.table)) continue;
       if (stepMs !== undefined && stepMs % tier.grainMs !== 0) continue;
+      if (!dimensions.every((dimension) => tierKeeps(tier, dimension)) || !tierScopes(tier, scope)) continue;
       const watermark = await watermarkOf(prepared, tier);
       if (watermark === null) continue;
       const startMs = ceilTo(selection.fromMs, tier.grainMs);
@@ -329,7 +373,9 @@ export function createAnalytics(options: AnalyticsOptions): Analytics {
       if (!beforeRaw) {
         // Where traffic is light a rollup row stands for few events, and reading it (histograms
         // included) costs more than the events themselves: then the events are read.
-        const { events, rows: rollupRows } = await rowsIn(tier, startMs, endMs);
+        const { events, rows: rollupRows } = await weights.get(`${tier.table}|${startMs}|${endMs}`, () =>
+          rowsIn(tier, startMs, endMs),
+        );
         if (rollupRows === 0 || events < rollupRows * settings.rollups.minCompression) continue;
       }
       return { kind: 'rollup', tier, startMs, endMs };
@@ -356,7 +402,7 @@ export function createAnalytics(options: AnalyticsOptions): Analytics {
 
   /**
    * The aggregates of `spec`. Over raw events one statement computes them all; over rollups the
-   * percentiles come from histograms summed by a statement per timing, for the rows found.
+   * percentiles come from histograms summed by one more statement, for the rows found.
    */
   async function aggregate(prepared: Prepared, spec: AggregateSpec): Promise<AggregateRow[]> {
     const found = await rows(aggregateStatement(prepared.ctx, spec));
@@ -367,19 +413,22 @@ export function createAnalytics(options: AnalyticsOptions): Analytics {
     }
     const groups = spec.groupBy && spec.top ? found.map(groupOf) : spec.groups;
     const histograms: Histograms = new Map();
-    for (const timing of timings) {
-      const buckets = await rows(
-        histogramStatement(prepared.ctx, { ...spec, groups, top: undefined }, timing),
-      );
-      for (const bucket of buckets) {
-        const key = rowKey(bucket);
-        const entry = histograms.get(key) ?? {};
-        histograms.set(key, entry);
-        const counts = entry[timing] ?? Array<number>(HISTOGRAM_BUCKETS).fill(0);
-        entry[timing] = counts;
-        const index = Number(bucket.b);
-        counts[index] = (counts[index] as number) + Number(bucket.c);
+    const answers = await rows(histogramStatement(prepared.ctx, { ...spec, groups, top: undefined }, layout));
+    for (const bucket of answers) {
+      const timing = timings[Number(bucket.k)] as Timing;
+      const key = rowKey(bucket);
+      const entry = histograms.get(key) ?? {};
+      histograms.set(key, entry);
+      if (bucket.b === undefined) {
+        // DuckDB: the percentiles themselves, in layout order.
+        const qs = layout.get(timing) as number[];
+        entry[timing] = { quantiles: qs.map((_, i) => numberOrNull(bucket[`q${i}`])) };
+        continue;
       }
+      const counts = entry[timing]?.counts ?? Array<number>(HISTOGRAM_BUCKETS).fill(0);
+      entry[timing] = { counts };
+      const index = Number(bucket.b);
+      counts[index] = (counts[index] as number) + Number(bucket.c);
     }
     return found.map((row) => ({ row, aggregates: aggregatesOf(row, layout, histograms) }));
   }
@@ -425,7 +474,13 @@ export function createAnalytics(options: AnalyticsOptions): Analytics {
         if (isApiError(groupBy)) return groupBy;
 
         const prepared = await prepare();
-        const source = await chooseSource(prepared, selection, stepMs, dimensionsOf(selection, groupBy));
+        const source = await chooseSource(
+          prepared,
+          selection,
+          stepMs,
+          dimensionsOf(selection, groupBy),
+          scope,
+        );
         const { sums, quantiles } = neededAggregates(query.metrics);
         const t = Array.from({ length: points }, (_, i) => selection.fromMs + i * stepMs);
         const seconds = t.map((start) => (Math.min(start + stepMs, selection.toMs) - start) / 1000);
@@ -494,7 +549,7 @@ export function createAnalytics(options: AnalyticsOptions): Analytics {
         const by = resolveDimension('by', query.by);
         if (isApiError(by)) return by;
         const prepared = await prepare();
-        const source = await chooseSource(prepared, selection, undefined, dimensionsOf(selection, by));
+        const source = await chooseSource(prepared, selection, undefined, dimensionsOf(selection, by), scope);
         const found = await aggregate(prepared, {
           selection,
           scope,
@@ -523,7 +578,7 @@ export function createAnalytics(options: AnalyticsOptions): Analytics {
         const selection = resolveSelection(query, now());
         if (isApiError(selection)) return selection;
         const prepared = await prepare();
-        const source = await chooseSource(prepared, selection, undefined, dimensionsOf(selection));
+        const source = await chooseSource(prepared, selection, undefined, dimensionsOf(selection), scope);
         const [found] = await aggregate(prepared, {
           selection,
           scope,
@@ -594,6 +649,7 @@ export function createAnalytics(options: AnalyticsOptions): Analytics {
         ? await buildRollups(reader, ctx, { nowMs, settleMs: settings.rollups.settleMs })
         : null;
       watermarks.clear();
+      weights.clear();
       const retention = await expireEvents(reader, ctx, {
         nowMs,
         policy: settings.retention,

@@ -1,20 +1,65 @@
 import type { SqlStatement } from '../events/event-reader.js';
-import type { Dimension } from './dimensions.js';
+import { type Dimension, rollupStringColumns } from './dimensions.js';
+import { BUCKETS_PER_DOUBLING, HISTOGRAM_BUCKETS } from './latency-histogram.js';
 import { type SumName, type Timing, timingColumns } from './metrics.js';
 import type { Scope, Selection } from './query.js';
 import { type Params, params, type SqlDialect } from './sql-dialect.js';
 
 /**
- * The rollup tiers, finest first: the same table layout at two grains. Minutes serve steps of
- * whole minutes; hours compress a busy gateway's events far more (every key and route that was
- * active in an hour is one row, not sixty), so week- and month-long ranges read them.
+ * The rollup tiers. The two wide ones keep every rollup dimension (rollupStringColumns), at two
+ * grains: minutes serve steps of whole minutes; hours compress a busy gateway's events far more
+ * (every key and route that was active in an hour is one row, not sixty), so week- and
+ * month-long ranges read them. A wide row stands for few events when many keys call many routes
+ * (a few hundred rows a minute), so narrow tiers keep only what the console's overview asks
+ * most: route, or the client key (a tenant's own overview), with status: tens of rows a minute;
+ * route by 5 minutes serves a day's overview at its automatic step. A narrow tier is built from
+ * its parent (exact: counts and sums add, and a sum of histograms is the histogram of the union),
+ * so it covers whatever the parent covers, raw events expired or not. Parents come first.
  */
 export const rollupTiers = [
-  { table: 'events_rollup_1m', grainMs: 60_000 },
-  { table: 'events_rollup_1h', grainMs: 3_600_000 },
-] as const;
+  { table: 'events_rollup_1m', grainMs: 60_000, columns: rollupStringColumns, parent: null },
+  { table: 'events_rollup_1h', grainMs: 3_600_000, columns: rollupStringColumns, parent: null },
+  { table: 'events_rollup_route_1m', grainMs: 60_000, columns: ['route'], parent: 'events_rollup_1m' },
+  { table: 'events_rollup_route_5m', grainMs: 300_000, columns: ['route'], parent: 'events_rollup_route_1m' },
+  { table: 'events_rollup_route_1h', grainMs: 3_600_000, columns: ['route'], parent: 'events_rollup_1h' },
+  {
+    table: 'events_rollup_key_1m',
+    grainMs: 60_000,
+    columns: ['key_name', 'key_id'],
+    parent: 'events_rollup_1m',
+  },
+] as const satisfies readonly {
+  table: string;
+  grainMs: number;
+  /** The string dimensions kept, besides `status` (every tier keeps it). */
+  columns: readonly string[];
+  parent: string | null;
+}[];
 
 export type RollupTier = (typeof rollupTiers)[number];
+
+/** The tier keeps the dimension: a filter or grouping by it can read the tier. */
+export function tierKeeps(tier: RollupTier, dimension: Dimension): boolean {
+  switch (dimension.kind) {
+    case 'status_class':
+      return true;
+    case 'tag':
+      return false;
+    case 'column':
+      return (
+        dimension.inRollup &&
+        (dimension.column === 'status' || (tier.columns as readonly string[]).includes(dimension.column))
+      );
+  }
+}
+
+/** The tier keeps the column the caller's tenant filter reads (`conditions`). */
+export function tierScopes(tier: RollupTier, scope: Scope): boolean {
+  if (scope.kind !== 'key') return true;
+  const columns = tier.columns as readonly string[];
+  if (scope.keyId !== null) return columns.includes('key_id');
+  return scope.keyName === null || columns.includes('key_name');
+}
 
 /** What a compiler needs to know about the database it writes for. */
 export interface CompileContext {
@@ -316,56 +361,100 @@ function rollupRange(p: Params, source: { startMs: number; endMs: number }): str
 }
 
 /**
- * One timing's histogram per bucket and group, long form (t, g, b = bucket, c = count): the
- * rollups' sparse histograms unnested, plus the raw rest bucketed the same way, summed.
+ * The percentiles in `layout` per bucket and group, from histograms: the rollups' sparse
+ * histograms unnested, plus the raw rest bucketed the same way, summed; one statement for every
+ * timing, the rollup rows found once. k is the timing's index in `layout`. DuckDB answers
+ * (k, t, g, q0, q1…), the timing's percentiles in layout order; ClickHouse the summed
+ * histograms, long form (k, t, g, b = bucket, c = count), for histogramQuantile.
  */
-export function histogramStatement(ctx: CompileContext, spec: AggregateSpec, timing: Timing): SqlStatement {
+export function histogramStatement(
+  ctx: CompileContext,
+  spec: AggregateSpec,
+  layout: ReadonlyMap<Timing, readonly number[]>,
+): SqlStatement {
+  const timings = [...layout.keys()];
   if (spec.source.kind !== 'rollup') throw new Error('histogramStatement needs a rollup source');
   const p = params(ctx.dialect);
   const d = ctx.dialect;
-  const { buckets, counts } = histogramColumns[timing];
   const unkeyed = { ...spec, top: undefined };
 
   const rollupWhere = rollupRange(p, spec.source);
   rollupWhere.push(...conditions(ctx, 'rollup', spec, p));
   const rollupKeys = keys(ctx, 'rollup', unkeyed, p, rollupWhere);
-  const rollupPart =
-    d.engine === 'duckdb'
-      ? `SELECT ${[...rollupKeys.select, `unnest(${buckets}) AS b`, `unnest(${counts}) AS c`].join(', ')}
+  // The tier's rows in range, found once; each timing unnests its own arrays from them.
+  const rollupRows = `SELECT ${[
+    ...rollupKeys.select,
+    ...timings.flatMap((timing) => [histogramColumns[timing].buckets, histogramColumns[timing].counts]),
+  ].join(', ')}
   FROM ${d.from(spec.source.tier.table)}
-  WHERE ${rollupWhere.join('\n    AND ')}`
-      : `SELECT ${[...rollupKeys.select, 'b', 'c'].join(', ')}
-  FROM ${d.from(spec.source.tier.table)} ARRAY JOIN ${buckets} AS b, ${counts} AS c
   WHERE ${rollupWhere.join('\n    AND ')}`;
+  const rollupParts = timings.map((timing, k) => {
+    const { buckets, counts } = histogramColumns[timing];
+    const select = [`${k} AS k`, ...rollupKeys.group];
+    return d.engine === 'duckdb'
+      ? `SELECT ${[...select, `unnest(${buckets}) AS b`, `unnest(${counts}) AS c`].join(', ')} FROM rollup_rows`
+      : // 18.16 has no WITH over a subquery: the rows are a subquery per timing.
+        `SELECT ${[...select, 'b', 'c'].join(', ')}
+  FROM (${rollupRows}) AS rollup_rows ARRAY JOIN ${buckets} AS b, ${counts} AS c`;
+  });
 
-  const column = timingColumns[timing];
-  // Same types on both sides of the UNION: ClickHouse has no common supertype for every pair.
-  const bucket =
-    d.engine === 'duckdb'
-      ? d.histogramBucket(column)
-      : `toInt32(assumeNotNull(${d.histogramBucket(column)}))`;
-  const rawParts = remainders(spec).map(([low, high]) => {
-    const where = [
-      ...timeRange(d, p, low, high),
-      `${column} IS NOT NULL`,
-      ...conditions(ctx, 'raw', spec, p),
-    ];
-    const rawKeys = keys(ctx, 'raw', unkeyed, p, where);
-    return `
+  const rawParts = timings.flatMap((timing, k) => {
+    const column = timingColumns[timing];
+    // Same types on both sides of the UNION: ClickHouse has no common supertype for every pair.
+    const bucket =
+      d.engine === 'duckdb'
+        ? d.histogramBucket(column)
+        : `toInt32(assumeNotNull(${d.histogramBucket(column)}))`;
+    return remainders(spec).map(([low, high]) => {
+      const where = [
+        ...timeRange(d, p, low, high),
+        `${column} IS NOT NULL`,
+        ...conditions(ctx, 'raw', spec, p),
+      ];
+      const rawKeys = keys(ctx, 'raw', unkeyed, p, where);
+      return `
   UNION ALL
-  SELECT ${[...rawKeys.select, `${bucket} AS b`, `${d.count()} AS c`].join(', ')}
+  SELECT ${[`${k} AS k`, ...rawKeys.select, `${bucket} AS b`, `${d.count()} AS c`].join(', ')}
   FROM ${d.from('events')}
   WHERE ${where.join('\n    AND ')}
   GROUP BY ${[...rawKeys.group, 'b'].join(', ')}`;
+    });
   });
 
-  const outerKeys = [...rollupKeys.group, 'b'];
-  return {
-    sql: `SELECT ${outerKeys.join(', ')}, sum(c) AS c
+  const outerKeys = ['k', ...rollupKeys.group, 'b'];
+  const summed = `SELECT ${outerKeys.join(', ')}, sum(c) AS c
 FROM (
-  ${rollupPart}${rawParts.join('')}
+  ${rollupParts.join('\n  UNION ALL\n  ')}${rawParts.join('')}
 ) AS parts
-GROUP BY ${outerKeys.join(', ')}`,
+GROUP BY ${outerKeys.join(', ')}`;
+  if (d.engine === 'clickhouse') return { sql: summed, params: p.values };
+  // DuckDB places each percentile in its bucket itself (histogramQuantile in SQL): a day at a
+  // 5-minute step by route is ~100k bucket rows, which cost more to hand over than to rank here.
+  const groupKeys = ['k', ...rollupKeys.group];
+  const width = Math.max(...[...layout.values()].map((qs) => qs.length));
+  const quantileColumns = Array.from({ length: width }, (_, i) => {
+    const cases = timings.map((timing, k) => {
+      const qs = layout.get(timing) as readonly number[];
+      return `WHEN ${k} THEN ${Number(qs[Math.min(i, qs.length - 1)])}`;
+    });
+    const q = `CAST(CASE k ${cases.join(' ')} END AS DOUBLE)`;
+    const fraction = `((${q} * total - (upto - c)) / c)`;
+    const value = `CASE WHEN b = 0 THEN ${fraction} WHEN b = ${HISTOGRAM_BUCKETS - 1} THEN pow(2, ${(HISTOGRAM_BUCKETS - 2) / BUCKETS_PER_DOUBLING}) ELSE pow(2, (b - 1 + ${fraction}) / ${BUCKETS_PER_DOUBLING}) END`;
+    return `arg_min(${value}, b) FILTER (WHERE upto >= ${q} * total) AS q${i}`;
+  });
+  return {
+    sql: `WITH rollup_rows AS MATERIALIZED (
+  ${rollupRows}
+), summed AS (
+${summed}
+), ranked AS (
+  SELECT *, CAST(sum(c) OVER (PARTITION BY ${groupKeys.join(', ')} ORDER BY b ROWS UNBOUNDED PRECEDING) AS DOUBLE) AS upto,
+    CAST(sum(c) OVER (PARTITION BY ${groupKeys.join(', ')}) AS DOUBLE) AS total
+  FROM summed
+)
+SELECT ${[...groupKeys, ...quantileColumns].join(',\n  ')}
+FROM ranked
+GROUP BY ${groupKeys.join(', ')}`,
     params: p.values,
   };
 }

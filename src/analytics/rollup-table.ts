@@ -1,6 +1,5 @@
 import type { SqlStatement } from '../events/event-reader.js';
-import { histogramColumns, rollupTiers } from './compile.js';
-import { rollupStringColumns } from './dimensions.js';
+import { histogramColumns, type RollupTier, rollupTiers } from './compile.js';
 import type { SqlDialect } from './sql-dialect.js';
 
 export const WATERMARK_TABLE = 'events_rollup_watermark';
@@ -20,15 +19,23 @@ const TYPES: Record<Kind, { duckdb: string; clickhouse: string }> = {
 };
 
 /**
- * One row per minute (or hour) and combination of dimensions: counts, sums and two latency histograms
- * (latency-histogram.ts), each kept sparse as parallel arrays of bucket numbers and counts, so a
- * row with three requests holds three entries, not 82. Column types are what each engine's
- * aggregates return, so a rollup row and an aggregate over raw events add up (UNION ALL) as is.
+ * One row per minute (or hour) and combination of the tier's dimensions: counts, sums and two
+ * latency histograms (latency-histogram.ts), each kept sparse as parallel arrays of bucket
+ * numbers and counts, so a row with three requests holds three entries, not 82. Column types are
+ * what each engine's aggregates return, so a rollup row and an aggregate over raw events add up
+ * (UNION ALL) as is.
  */
-export const rollupColumns: readonly { name: string; kind: Kind }[] = [
-  { name: 'start_ms', kind: 'time' },
-  ...rollupStringColumns.map((name) => ({ name, kind: 'string' as const })),
-  { name: 'status', kind: 'int' },
+export function rollupColumns(tier: RollupTier): readonly { name: string; kind: Kind }[] {
+  return [
+    { name: 'start_ms', kind: 'time' },
+    ...tier.columns.map((name) => ({ name, kind: 'string' as const })),
+    { name: 'status', kind: 'int' },
+    ...measureColumns,
+  ];
+}
+
+/** What every tier counts and sums, after its dimensions. */
+export const measureColumns: readonly { name: string; kind: Kind }[] = [
   { name: 'requests', kind: 'count' },
   { name: 'errors', kind: 'count' },
   { name: 'shed', kind: 'count' },
@@ -49,11 +56,12 @@ export const rollupColumns: readonly { name: string; kind: Kind }[] = [
 /** CREATE statements for the rollup tables and their watermarks; safe to run on every start. */
 export function createRollupTables(dialect: SqlDialect): SqlStatement[] {
   const engine = dialect.engine;
-  const columns = rollupColumns.map((col) => `${col.name} ${TYPES[col.kind][engine]}`);
+  const columns = (tier: RollupTier) =>
+    rollupColumns(tier).map((col) => `${col.name} ${TYPES[col.kind][engine]}`);
   if (engine === 'duckdb') {
     return [
       ...rollupTiers.map((tier) => ({
-        sql: `CREATE TABLE IF NOT EXISTS ${tier.table} (\n  ${columns.join(',\n  ')}\n)`,
+        sql: `CREATE TABLE IF NOT EXISTS ${tier.table} (\n  ${columns(tier).join(',\n  ')}\n)`,
       })),
       {
         sql: `CREATE TABLE IF NOT EXISTS ${WATERMARK_TABLE} (
@@ -68,7 +76,7 @@ export function createRollupTables(dialect: SqlDialect): SqlStatement[] {
   return [
     ...rollupTiers.map((tier) => ({
       sql: `CREATE TABLE IF NOT EXISTS ${dialect.table(tier.table)} (
-  ${columns.join(',\n  ')},
+  ${columns(tier).join(',\n  ')},
   group_key UInt64,
   built_at_ms Int64
 ) ENGINE = ReplacingMergeTree(built_at_ms)

@@ -1,7 +1,6 @@
 import type { EventReader, SqlStatement } from '../events/event-reader.js';
-import { type CompileContext, type RollupTier, rollupTiers, timeRange } from './compile.js';
-import { rollupStringColumns } from './dimensions.js';
-import { rollupColumns, WATERMARK_TABLE } from './rollup-table.js';
+import { type CompileContext, histogramColumns, type RollupTier, rollupTiers, timeRange } from './compile.js';
+import { measureColumns, rollupColumns, WATERMARK_TABLE } from './rollup-table.js';
 import { params } from './sql-dialect.js';
 import { floorTo } from './time-range.js';
 
@@ -36,7 +35,18 @@ export function buildRollupStatements(
   tier: RollupTier,
   window: { startMs: number; endMs: number; builtAtMs: number },
 ): SqlStatement[] {
+  const build = tier.parent === null ? fromEvents(ctx, tier, window) : fromParent(ctx, tier, window);
+  return replaceStatements(ctx, tier, build, window);
+}
+
+/** The build of a wide tier's [startMs, endMs) from raw events. */
+function fromEvents(
+  ctx: CompileContext,
+  tier: RollupTier,
+  window: { startMs: number; endMs: number; builtAtMs: number },
+): SqlStatement {
   const d = ctx.dialect;
+  const rollupStringColumns = tier.columns;
   const has = (name: string) => ctx.eventColumns.has(name);
   // DuckDB refuses parameters a statement does not use: each statement binds its own.
   const insert = params(d);
@@ -81,7 +91,7 @@ export function buildRollupStatements(
         : [`tupleElement(r_${timing}_histogram, 1)`, `tupleElement(r_${timing}_histogram, 2)`],
     ),
   ];
-  const columns = rollupColumns.map((col) => col.name);
+  const columns = rollupColumns(tier).map((col) => col.name);
   if (d.engine === 'clickhouse') {
     // The group's identity, so a rebuilt row replaces the earlier one (ReplacingMergeTree).
     const identity = rollupStringColumns.flatMap((col) =>
@@ -92,7 +102,7 @@ export function buildRollupStatements(
     columns.push('group_key', 'built_at_ms');
   }
   const groupBy = [start, ...rollupStringColumns.filter(has), 'status'];
-  const build: SqlStatement = {
+  return {
     sql: `INSERT INTO ${d.table(tier.table)} (${columns.join(', ')})
 SELECT ${outer.join(', ')}
 FROM (
@@ -106,11 +116,100 @@ FROM (
 ) AS minutes`,
     params: insert.values,
   };
-  // ClickHouse: every insert is a part, and catching up over months would pile up parts of the
-  // watermark table; a rebuild is harmless there, so the watermark moves once, after the pass.
+}
+
+/**
+ * The build of a narrow tier's [startMs, endMs) from its parent's rows: the same or a whole
+ * multiple of its grain, no more dimensions, so counts and sums add up and histograms are summed
+ * bucket by bucket.
+ */
+function fromParent(
+  ctx: CompileContext,
+  tier: RollupTier,
+  window: { startMs: number; endMs: number; builtAtMs: number },
+): SqlStatement {
+  const d = ctx.dialect;
+  const p = params(d);
+  const range = `start_ms >= ${p.add(window.startMs, 'Int64')} AND start_ms < ${p.add(window.endMs, 'Int64')}`;
+  const parent = d.from(tier.parent as string);
+  // A coarser grain than the parent's (5 minutes from minutes) puts each parent row in its bucket.
+  const start = d.bucket('start_ms', tier.grainMs);
+  const dimensions = [...tier.columns, 'status'];
+  const sums = measureColumns.filter((col) => col.kind !== 'buckets' && col.kind !== 'counts');
+  const histograms = [histogramColumns.latency, histogramColumns.ttft];
+  const columns = rollupColumns(tier).map((col) => col.name);
+  if (d.engine === 'clickhouse') {
+    // sumMap adds the counts of equal buckets across rows: the histograms' sum, sparse and sorted.
+    const identity = tier.columns.flatMap((col) => [`ifNull(${col}, '')`, `isNull(${col})`]);
+    const inner = [
+      ...dimensions.map((name) => `${name} AS r_${name}`),
+      ...sums.map((col) => `sum(${col.name}) AS r_${col.name}`),
+      ...histograms.map((h) => `sumMap(${h.buckets}, ${h.counts}) AS r_${h.buckets}`),
+      `cityHash64(${identity.join(', ')}, status) AS r_group_key`,
+    ];
+    const outer = [
+      ...dimensions.map((name) => `r_${name}`),
+      ...sums.map((col) => `r_${col.name}`),
+      ...histograms.flatMap((h) => [`tupleElement(r_${h.buckets}, 1)`, `tupleElement(r_${h.buckets}, 2)`]),
+      'r_group_key',
+      p.add(window.builtAtMs, 'Int64'),
+    ];
+    return {
+      sql: `INSERT INTO ${d.table(tier.table)} (start_ms, ${columns.slice(1).join(', ')}, group_key, built_at_ms)
+SELECT r_start_ms, ${outer.join(', ')}
+FROM (
+  SELECT ${start} AS r_start_ms, ${inner.join(',\n    ')}
+  FROM ${parent}
+  WHERE ${range}
+  GROUP BY r_start_ms, ${dimensions.join(', ')}
+) AS parent_rows`,
+      params: p.values,
+    };
+  }
+  // DuckDB has no sum of maps: each histogram is unnested, summed per bucket, and listed again,
+  // then joined to the group's sums (NULL groups are groups too: IS NOT DISTINCT FROM).
+  const keys = ['start_ms', ...dimensions];
+  const rows = `(SELECT * REPLACE (${start} AS start_ms) FROM ${parent} WHERE ${range}) AS parent_rows`;
+  const same = (alias: string) => keys.map((key) => `sums.${key} IS NOT DISTINCT FROM ${alias}.${key}`);
+  const histogramJoins = histograms.map((h, i) => {
+    const alias = `h${i}`;
+    return `LEFT JOIN (
+  SELECT ${keys.join(', ')}, list(b ORDER BY b) AS b, list(c ORDER BY b) AS c
+  FROM (
+    SELECT ${keys.join(', ')}, b, CAST(sum(c) AS UBIGINT) AS c
+    FROM (SELECT ${keys.join(', ')}, unnest(${h.buckets}) AS b, unnest(${h.counts}) AS c FROM ${rows})
+    GROUP BY ${keys.join(', ')}, b
+  )
+  GROUP BY ${keys.join(', ')}
+) AS ${alias} ON ${same(alias).join(' AND ')}`;
+  });
+  return {
+    sql: `INSERT INTO ${tier.table} (${columns.join(', ')})
+SELECT ${[...keys.map((key) => `sums.${key}`), ...sums.map((col) => `sums.${col.name}`), ...histograms.flatMap((_, i) => [`h${i}.b`, `h${i}.c`])].join(', ')}
+FROM (
+  SELECT ${keys.join(', ')}, ${sums.map((col) => `sum(${col.name}) AS ${col.name}`).join(', ')}
+  FROM ${rows}
+  GROUP BY ${keys.join(', ')}
+) AS sums
+${histogramJoins.join('\n')}`,
+    params: p.values,
+  };
+}
+
+/**
+ * DuckDB: one transaction (EventReader.execute): the buckets' old rows go, the new ones come and
+ * the watermark moves, all or nothing. ClickHouse: every insert is a part, and catching up over
+ * months would pile up parts of the watermark table; a rebuild is harmless there (rows replace
+ * rows of the same group), so the watermark moves once, after the pass.
+ */
+function replaceStatements(
+  ctx: CompileContext,
+  tier: RollupTier,
+  build: SqlStatement,
+  window: { startMs: number; endMs: number; builtAtMs: number },
+): SqlStatement[] {
+  const d = ctx.dialect;
   if (d.engine === 'clickhouse') return [build];
-  // One transaction (EventReader.execute): the minutes' old rows go, the new ones come and the
-  // watermark moves, all or nothing.
   const clear = params(d);
   return [
     {
@@ -148,8 +247,11 @@ export interface TierReport {
 /** Per rollup table, how far the pass got. */
 export type RollupReport = Record<RollupTier['table'], TierReport>;
 
-/** The start of the tier's bucket holding the first raw event in [fromMs, beforeMs), or null. */
-async function firstEventBucket(
+/**
+ * The start of the tier's bucket holding the first row it is built from (a raw event, or its
+ * parent's row) in [fromMs, beforeMs), or null.
+ */
+async function firstSourceBucket(
   reader: EventReader,
   ctx: CompileContext,
   tier: RollupTier,
@@ -157,12 +259,13 @@ async function firstEventBucket(
   beforeMs: number,
 ): Promise<number | null> {
   const p = params(ctx.dialect);
-  const where = [`time_ms < ${p.add(beforeMs, 'Int64')}`];
-  if (fromMs !== null) where.push(`time_ms >= ${p.add(fromMs, 'Int64')}`);
+  const time = tier.parent === null ? 'time_ms' : 'start_ms';
+  const where = [`${time} < ${p.add(beforeMs, 'Int64')}`];
+  if (fromMs !== null) where.push(`${time} >= ${p.add(fromMs, 'Int64')}`);
   const result = await reader.query(
     {
       // count() makes ClickHouse's min over no rows tell itself apart from 0.
-      sql: `SELECT min(time_ms), count(*) FROM ${ctx.dialect.from('events')} WHERE ${where.join(' AND ')}`,
+      sql: `SELECT min(${time}), count(*) FROM ${ctx.dialect.from(tier.parent ?? 'events')} WHERE ${where.join(' AND ')}`,
       params: p.values,
     },
     READ_LIMITS,
@@ -171,20 +274,30 @@ async function firstEventBucket(
   return Number(count) > 0 && min !== null ? floorTo(Number(min), tier.grainMs) : null;
 }
 
+/** Raw time one statement of a narrow tier covers: its parent's rows are few and cheap to read. */
+const DERIVED_CHUNK_MS = 24 * ROLLUP_CHUNK_MS;
+
 async function buildTier(
   reader: EventReader,
   ctx: CompileContext,
   tier: RollupTier,
-  options: { nowMs: number; settleMs: number },
+  options: { nowMs: number; settleMs: number; parentThroughMs: number | null },
 ): Promise<TierReport> {
-  const closed = floorTo(options.nowMs - options.settleMs, tier.grainMs);
+  let closed = floorTo(options.nowMs - options.settleMs, tier.grainMs);
+  // A narrow tier follows its parent: what the parent has not rolled up, it cannot either.
+  if (tier.parent !== null) {
+    const parentThrough = options.parentThroughMs ?? Number.NEGATIVE_INFINITY;
+    closed = Math.min(closed, floorTo(parentThrough, tier.grainMs));
+  }
   const watermark = await rollupWatermark(reader, ctx, tier);
-  if (watermark !== null && watermark >= closed) return { throughMs: watermark, buckets: 0 };
-  const chunkMs = Math.max(ROLLUP_CHUNK_MS, tier.grainMs);
+  if (!Number.isFinite(closed) || (watermark !== null && watermark >= closed)) {
+    return { throughMs: watermark ?? closed, buckets: 0 };
+  }
+  const chunkMs = Math.max(tier.parent === null ? ROLLUP_CHUNK_MS : DERIVED_CHUNK_MS, tier.grainMs);
   let start = watermark;
   let first: number | null = watermark;
   for (;;) {
-    const next = await firstEventBucket(reader, ctx, tier, start, closed);
+    const next = await firstSourceBucket(reader, ctx, tier, start, closed);
     if (next === null) break;
     const chunkStart = Math.max(start ?? next, next);
     first ??= chunkStart;
@@ -199,11 +312,12 @@ async function buildTier(
 }
 
 /**
- * Rolls up every closed minute and hour not rolled up yet, each tier from raw events: a bucket is
- * closed once it ended more than `settleMs` ago (events can arrive late: the bus batches, the
- * spool replays). Each tier picks up where its watermark stands (the first pass at the oldest
- * raw event), skips stretches without events, and works an hour at a time so a long catch-up
- * never holds the store for long.
+ * Rolls up every closed minute and hour not rolled up yet: a bucket is closed once it ended more
+ * than `settleMs` ago (events can arrive late: the bus batches, the spool replays). Wide tiers
+ * are built from raw events, narrow ones from their wide parent right after it. Each tier picks
+ * up where its watermark stands (the first pass at the oldest raw event or parent row), skips
+ * stretches without data, and works an hour (narrow: a day) at a time so a long catch-up never
+ * holds the store for long.
  */
 export async function buildRollups(
   reader: EventReader,
@@ -211,6 +325,9 @@ export async function buildRollups(
   options: { nowMs: number; settleMs: number },
 ): Promise<RollupReport> {
   const report: Partial<RollupReport> = {};
-  for (const tier of rollupTiers) report[tier.table] = await buildTier(reader, ctx, tier, options);
+  for (const tier of rollupTiers) {
+    const parentThroughMs = tier.parent === null ? null : (report[tier.parent]?.throughMs ?? null);
+    report[tier.table] = await buildTier(reader, ctx, tier, { ...options, parentThroughMs });
+  }
   return report as RollupReport;
 }

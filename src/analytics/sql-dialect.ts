@@ -76,11 +76,12 @@ export function duckdbDialect(): SqlDialect {
 
 /** ClickHouse 18.16: no toStartOfInterval, no Map, no query parameters, no Bool. */
 export function clickhouseDialect(database: string): SqlDialect {
-  // ReplacingMergeTree tables: FINAL reads each row once while parts are unmerged.
-  const ENGINES_WITH_DUPLICATES = new Set(['events', 'events_rollup_1m', 'events_rollup_1h']);
+  // ReplacingMergeTree tables (events and every rollup tier): FINAL reads each row once while
+  // parts are unmerged.
+  const withDuplicates = (table: string) => table === 'events' || table.startsWith('events_rollup_');
   return {
     engine: 'clickhouse',
-    from: (table) => `${database}.${table}${ENGINES_WITH_DUPLICATES.has(table) ? ' FINAL' : ''}`,
+    from: (table) => `${database}.${table}${withDuplicates(table) ? ' FINAL' : ''}`,
     table: (table) => `${database}.${table}`,
     placeholder: (name, type) => `{${name}:${type}}`,
     count: () => 'count()',

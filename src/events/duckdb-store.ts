@@ -164,12 +164,24 @@ async function insertCustomEvents(db: DuckDBConnection, events: readonly CustomE
  */
 const CHECKPOINT_THRESHOLD = '128MiB';
 
-/** Wide events in an embedded DuckDB file: one connection, every operation on it run in turn. */
+/**
+ * Reads that may run at once, each on its own connection: a console page sends several queries
+ * together, and one waiting for another only adds their times. DuckDB runs each on its own
+ * threads too, so more than a few at once only share the same cores.
+ */
+const PARALLEL_READS = 4;
+
+/**
+ * Wide events in an embedded DuckDB file. Writes (inserts, rollups, retention) share one
+ * connection and run in turn; analytics reads (`query`) run beside them and beside each other,
+ * up to PARALLEL_READS at once, each on a connection of its own that sees the last committed
+ * data (DuckDB's MVCC). Closing waits for reads in flight.
+ */
 export function duckdbStore(options: DuckDBStoreOptions): EventStore & EventReader {
   let instance: DuckDBInstance | undefined;
   let connection: DuckDBConnection | undefined;
-  // One connection runs one statement at a time, and an insert is several statements on the
-  // shared staging table: chain every operation so none interleaves with another.
+  // One connection runs one statement at a time, and an insert is several statements in one
+  // transaction: chain every write so none interleaves with another.
   let queue: Promise<unknown> = Promise.resolve();
   const inTurn = <T>(task: () => Promise<T>): Promise<T> => {
     const run = queue.then(task, task);
@@ -180,12 +192,55 @@ export function duckdbStore(options: DuckDBStoreOptions): EventStore & EventRead
     if (!connection) throw new Error(`duckdb event store ${options.path}: call open() first`);
     return connection;
   };
+  // The last open() or close() asked for: reads wait for it, not for writes.
+  let lifecycle: Promise<unknown> = Promise.resolve();
+  const changing = (task: () => Promise<void>): Promise<void> => {
+    const run = inTurn(task);
+    lifecycle = run.catch(() => undefined);
+    return run;
+  };
+  // Reads in flight, and those waiting for a slot, in arrival order.
+  const reading = new Set<Promise<unknown>>();
+  const waiting: (() => void)[] = [];
+  let running = 0;
+  const slot = async (): Promise<void> => {
+    if (running < PARALLEL_READS) {
+      running++;
+      return;
+    }
+    // The slot is handed over by the read that ends, so `running` stays counted.
+    await new Promise<void>((resolve) => waiting.push(resolve));
+  };
+  const release = (): void => {
+    const next = waiting.shift();
+    if (next) next();
+    else running--;
+  };
+  const read = <T>(task: (db: DuckDBInstance) => Promise<T>): Promise<T> => {
+    const run = (async () => {
+      // Behind an open() or close() already asked for: a read never sees a half-opened store.
+      await lifecycle;
+      await slot();
+      try {
+        if (!instance) throw new Error(`duckdb event store ${options.path}: call open() first`);
+        return await task(instance);
+      } finally {
+        release();
+      }
+    })();
+    reading.add(run);
+    void run.then(
+      () => reading.delete(run),
+      () => reading.delete(run),
+    );
+    return run;
+  };
 
   return {
     name: 'duckdb',
 
     open: () =>
-      inTurn(async () => {
+      changing(async () => {
         if (connection) return;
         instance = await DuckDBInstance.create(options.path, { checkpoint_threshold: CHECKPOINT_THRESHOLD });
         connection = await instance.connect();
@@ -269,12 +324,10 @@ export function duckdbStore(options: DuckDBStoreOptions): EventStore & EventRead
 
     engine: 'duckdb',
 
-    // Each read gets its own connection, so a timeout's interrupt can only cancel that read; it
-    // still runs in turn, so closing the store never races a read in flight.
+    // Each read gets its own connection, so a timeout's interrupt can only cancel that read.
     query: (statement, limits) =>
-      inTurn(async () => {
-        if (!instance) throw new Error(`duckdb event store ${options.path}: call open() first`);
-        const reads = await instance.connect();
+      read(async (db) => {
+        const reads = await db.connect();
         try {
           return await duckdbQuery(reads, statement, limits);
         } finally {
@@ -303,12 +356,16 @@ export function duckdbStore(options: DuckDBStoreOptions): EventStore & EventRead
         return Number(reader.getRowObjectsJS()[0]?.n ?? 0);
       }),
 
-    close: () =>
-      inTurn(async () => {
+    close: () => {
+      // Reads asked for before the close finish first; those asked after it fail as on a closed store.
+      const inFlight = [...reading];
+      return changing(async () => {
+        await Promise.allSettled(inFlight);
         connection?.closeSync();
         instance?.closeSync();
         connection = undefined;
         instance = undefined;
-      }),
+      });
+    },
   };
 }

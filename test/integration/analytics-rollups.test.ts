@@ -7,6 +7,8 @@ import {
   type TimeseriesResult,
 } from '../../src/analytics/analytics.js';
 import { rollupTiers } from '../../src/analytics/compile.js';
+import { bucketIndex, HISTOGRAM_BUCKETS, histogramQuantile } from '../../src/analytics/latency-histogram.js';
+import type { MetricName } from '../../src/analytics/metrics.js';
 import { clickhouseStore } from '../../src/events/clickhouse-store.js';
 import { duckdbStore } from '../../src/events/duckdb-store.js';
 import type { EventReader } from '../../src/events/event-reader.js';
@@ -30,6 +32,16 @@ const settings: AnalyticsSettings = {
 
 /** The bound the histogram guarantees (latency-histogram.ts): one bucket, 2^(1/4) wide. */
 const HISTOGRAM_ERROR = 2 ** 0.25 - 1;
+
+/** Numbers to 12 significant digits: sums of costs added in another order differ in the last bits. */
+function rounded(value: unknown): unknown {
+  if (typeof value === 'number') return Number(value.toPrecision(12));
+  if (Array.isArray(value)) return value.map(rounded);
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, rounded(item)]));
+  }
+  return value;
+}
 
 function ok<T>(result: T | ApiError): T {
   if (isApiError(result)) throw new Error(`expected an answer, got ${result.status}: ${result.message}`);
@@ -111,7 +123,8 @@ for (const [engine, makeStore] of Object.entries(engines)) {
           all,
         ),
       ) as SummaryResult;
-      expect(summary.source).toBe('events_rollup_1h');
+      // No filter or grouping: the narrow hour tier (route, status) answers.
+      expect(summary.source).toBe('events_rollup_route_1h');
       expect(summary.values.requests).toBe(events.length);
       expect(summary.values.errors).toBe(events.filter((e) => e.status >= 400).length);
       expect(summary.values.shed).toBe(events.filter((e) => e.shed).length);
@@ -158,8 +171,8 @@ for (const [engine, makeStore] of Object.entries(engines)) {
       const fiveMinutes = ok(
         await analytics.timeseries({ ...day, step: '5m', metrics: ['requests', 'errors'] }, all),
       ) as TimeseriesResult;
-      expect(hourly.source).toBe('events_rollup_1h');
-      expect(fiveMinutes.source).toBe('events_rollup_1m');
+      expect(hourly.source).toBe('events_rollup_route_1h');
+      expect(fiveMinutes.source).toBe('events_rollup_route_5m');
       for (const series of [hourly, fiveMinutes]) {
         expect(sum(series.series[0]?.values.requests as number[])).toBe(events.length);
         expect(sum(series.series[0]?.values.errors as number[])).toBe(
@@ -167,6 +180,123 @@ for (const [engine, makeStore] of Object.entries(engines)) {
         );
       }
     });
+
+    it('answers from the narrow tiers exactly as from the wide ones, for everyone and for one key', async () => {
+      const { analytics, events } = await seeded(makeStore);
+      await analytics.maintain();
+      const overview: MetricName[] = [
+        'requests',
+        'errors',
+        'tokens_output',
+        'cost_usd',
+        'latency_p50',
+        'latency_p99',
+        'ttft_p95',
+      ];
+      const beta = { kind: 'key', keyId: 'key_beta', keyName: 'beta' } as const;
+      // A filter every seeded event passes, on a dimension only the wide tiers keep: the same
+      // question, answered from them.
+      const wide = { filters: { org: ['acme'] } };
+      const questions: [string, string, (extra: object) => Promise<unknown>][] = [
+        [
+          'events_rollup_route_5m',
+          'events_rollup_1m',
+          (extra) => analytics.timeseries({ ...day, ...extra, step: '5m', metrics: overview }, all),
+        ],
+        [
+          'events_rollup_route_1m',
+          'events_rollup_1m',
+          (extra) =>
+            analytics.timeseries(
+              { ...day, ...extra, step: '2m', groupBy: 'status_class', metrics: overview },
+              all,
+            ),
+        ],
+        [
+          'events_rollup_route_1h',
+          'events_rollup_1h',
+          (extra) =>
+            analytics.timeseries(
+              { ...day, ...extra, step: '1h', groupBy: 'route', metrics: ['requests', 'latency_p95'] },
+              all,
+            ),
+        ],
+        [
+          'events_rollup_route_1h',
+          'events_rollup_1h',
+          (extra) => analytics.breakdown({ ...day, ...extra, by: 'status_class', metrics: overview }, all),
+        ],
+        [
+          'events_rollup_key_1m',
+          'events_rollup_1m',
+          (extra) => analytics.timeseries({ ...day, ...extra, step: '5m', metrics: overview }, beta),
+        ],
+      ];
+      for (const [narrowSource, wideSource, ask] of questions) {
+        const narrow = ok(await ask({})) as { source: string };
+        const widely = ok(await ask(wide)) as { source: string };
+        expect([narrow.source, widely.source]).toEqual([narrowSource, wideSource]);
+        expect(rounded({ ...narrow, source: '' })).toEqual(rounded({ ...widely, source: '' }));
+      }
+      // Percentiles placed in their bucket as histogramQuantile places them, whichever engine ranks.
+      const counts = Array<number>(HISTOGRAM_BUCKETS).fill(0);
+      for (const event of events) {
+        const index = bucketIndex(event.timings.totalMs);
+        counts[index] = (counts[index] as number) + 1;
+      }
+      const summary = ok(
+        await analytics.summary({ ...day, metrics: ['latency_p50', 'latency_p99'] }, all),
+      ) as SummaryResult;
+      expect(summary.values.latency_p50).toBeCloseTo(histogramQuantile(counts, 0.5) as number, 9);
+      expect(summary.values.latency_p99).toBeCloseTo(histogramQuantile(counts, 0.99) as number, 9);
+      // The tenant's series holds that key's events, no other's.
+      const tenant = ok(
+        await analytics.timeseries({ ...day, step: '5m', metrics: ['requests', 'errors'] }, beta),
+      ) as TimeseriesResult;
+      const mine = events.filter((e) => e.keyName === 'beta');
+      expect(sum(tenant.series[0]?.values.requests as number[])).toBe(mine.length);
+      expect(sum(tenant.series[0]?.values.errors as number[])).toBe(
+        mine.filter((e) => e.status >= 400).length,
+      );
+    });
+
+    it.runIf(engine === 'duckdb')(
+      'builds a narrow tier added later from its wide parent, raw events expired or not',
+      async () => {
+        const { store, analytics, events } = await seeded(makeStore);
+        await analytics.maintain();
+        // As a file from before the narrow tiers: their tables and watermarks gone, raw events too.
+        await store.execute([
+          ...rollupTiers
+            .filter((tier) => tier.parent !== null)
+            .map((tier) => ({ sql: `DROP TABLE ${tier.table}` })),
+          {
+            sql: `DELETE FROM events_rollup_watermark WHERE name NOT IN ('events_rollup_1m', 'events_rollup_1h')`,
+          },
+          { sql: 'DELETE FROM events' },
+        ]);
+        // Two days on, with raw events kept one day: the range is read from rollups, whatever it holds.
+        const upgraded = createAnalytics({
+          reader: store,
+          settings: { ...settings, retention: { ...settings.retention, rawDays: 1 } },
+          now: () => SEED_END_MS + 2 * DAY,
+        });
+        const report = await upgraded.maintain();
+        expect(report.rollups?.events_rollup_route_1m.buckets).toBeGreaterThan(0);
+        const summary = ok(await upgraded.summary(day, all)) as SummaryResult;
+        expect(summary).toEqual({ values: { requests: events.length }, source: 'events_rollup_route_1h' });
+        const tenant = ok(
+          await upgraded.timeseries(
+            { ...day, step: '5m', metrics: ['requests'] },
+            { kind: 'key', keyId: 'key_gamma', keyName: 'gamma' },
+          ),
+        ) as TimeseriesResult;
+        expect(tenant.source).toBe('events_rollup_key_1m');
+        expect(sum(tenant.series[0]?.values.requests as number[])).toBe(
+          events.filter((e) => e.keyName === 'gamma').length,
+        );
+      },
+    );
 
     it('reads raw events for dimensions the rollups do not keep, and for short ranges', async () => {
       const { analytics } = await seeded(makeStore);
@@ -207,7 +337,7 @@ for (const [engine, makeStore] of Object.entries(engines)) {
       const series = ok(
         await analytics.timeseries({ ...day, step: '1m', metrics: ['requests', 'errors'] }, all),
       ) as TimeseriesResult;
-      expect(series.source).toBe('events_rollup_1m');
+      expect(series.source).toBe('events_rollup_route_1m');
       const requests = series.series[0]?.values.requests as number[];
       expect(sum(requests)).toBe(events.length);
       const first = series.t.indexOf(SEED_START_MS);
@@ -228,7 +358,7 @@ for (const [engine, makeStore] of Object.entries(engines)) {
       expect(again.rollups?.events_rollup_1h.buckets).toBe(1);
       expect(await rollupRows(store)).toBe(rows);
       const summary = ok(await analytics.summary(day, all)) as SummaryResult;
-      expect(summary).toEqual({ values: { requests: events.length }, source: 'events_rollup_1h' });
+      expect(summary).toEqual({ values: { requests: events.length }, source: 'events_rollup_route_1h' });
     });
 
     it('counts an event that arrives late but within the settle time', async () => {

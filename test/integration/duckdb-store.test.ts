@@ -125,3 +125,45 @@ async function onFile(path: string, sql: string): Promise<Record<string, unknown
     instance.closeSync();
   }
 }
+
+describe('duckdb event store reads', () => {
+  const limits = { timeoutMs: 60_000, readOnly: true };
+
+  it('answers a read while a long write is still running, from the data committed before it', async () => {
+    const store = duckdbStore({ path: ':memory:' });
+    await store.open();
+    onTestFinished(() => store.close());
+    await store.insert([sampleEvent(1)]);
+    const order: string[] = [];
+    const write = store
+      .execute([
+        {
+          sql: 'CREATE TABLE filler AS SELECT range AS n, md5(CAST(range AS VARCHAR)) AS h FROM range(3000000)',
+        },
+        { sql: 'DELETE FROM events' },
+      ])
+      .then(() => order.push('write'));
+    const read = store
+      .query({ sql: 'SELECT count(*) FROM events' }, limits)
+      .then((result) => order.push(`read ${result.rows[0]?.[0]}`));
+    await Promise.all([write, read]);
+    expect(order).toEqual(['read 1', 'write']);
+    expect((await store.query({ sql: 'SELECT count(*) FROM events' }, limits)).rows).toEqual([[0]]);
+  });
+
+  it('runs reads side by side, and a close waits for those asked before it', async () => {
+    const store = duckdbStore({ path: ':memory:' });
+    await store.open();
+    const reads = Array.from({ length: 6 }, (_, i) =>
+      store.query({ sql: `SELECT sum(range) + ${i} FROM range(2000000)` }, limits),
+    );
+    const closed = store.close();
+    const late = store.query({ sql: 'SELECT 1' }, limits);
+    const results = await Promise.all(reads);
+    expect(results.map((result) => result.rows[0]?.[0])).toEqual(
+      Array.from({ length: 6 }, (_, i) => 1_999_999_000_000 + i),
+    );
+    await closed;
+    await expect(late).rejects.toThrow(/call open\(\) first/);
+  });
+});

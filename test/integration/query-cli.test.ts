@@ -278,14 +278,14 @@ describe('sluice up with DuckDB, then sluice query', () => {
     }
     expect(listed.data.map((event) => [event.id, event.keyName])).toEqual([[id, 'beta']]);
 
-    // The maintenance job ran at start: one watermark per rollup tier (minutes, hours) says how far it goes.
+    // The maintenance job ran at start: one watermark per rollup tier (wide and narrow, minutes and hours) says how far it goes.
     const watermark = await query(
       ['sql', 'SELECT count(*) AS n FROM events_rollup_watermark', '--format', 'json', '--url', url],
       {
         SLUICE_ADMIN_KEY: ADMIN_KEY,
       },
     );
-    expect(JSON.parse(watermark.stdout).rows).toEqual([[2]]);
+    expect(JSON.parse(watermark.stdout).rows).toEqual([[6]]);
 
     child.kill('SIGTERM');
     await exited;
