@@ -20,6 +20,36 @@ export interface TokenCounter {
   estimate(inputTokens: number, outputText: string): TokenUsage;
 }
 
+/** Counts one text: the tokenizer, or its byte length as a bound. */
+type CountText = (text: string) => number;
+
+/** A chat request's prompt tokens as OpenAI frames them, each text counted by `count`. */
+function framedPrompt(request: Pick<ChatCompletionRequest, 'messages' | 'tools'>, count: CountText): number {
+  let total = 3;
+  for (const message of request.messages) {
+    total += 3 + count(contentText(message.content));
+    if (message.role === 'assistant' && message.tool_calls) {
+      for (const call of message.tool_calls) total += count(call.function.name + call.function.arguments);
+    }
+  }
+  if (request.tools && request.tools.length > 0) total += count(JSON.stringify(request.tools));
+  return total;
+}
+
+/** An embeddings request's input tokens, each text counted by `count`; token-id inputs count as they are. */
+function embeddingInputWith(input: EmbeddingRequest['input'], count: CountText): number {
+  if (typeof input === 'string') return count(input);
+  let total = 0;
+  for (const item of input) {
+    if (typeof item === 'string') total += count(item);
+    else if (typeof item === 'number') total += 1;
+    else total += item.length;
+  }
+  return total;
+}
+
+const utf8Bytes: CountText = (text) => Buffer.byteLength(text);
+
 /**
  * At least `TokenCounter.prompt(request)`, without the tokenizer: every token of o200k_base (as of
  * any byte-level BPE) stands for at least one byte of UTF-8, so a text has at most as many tokens
@@ -27,28 +57,12 @@ export interface TokenCounter {
  * encoding it (and without loading the tokenizer's tables). Framed as `prompt` frames it.
  */
 export function promptTokenBound(request: Pick<ChatCompletionRequest, 'messages' | 'tools'>): number {
-  let total = 3;
-  for (const message of request.messages) {
-    total += 3 + Buffer.byteLength(contentText(message.content));
-    if (message.role === 'assistant' && message.tool_calls) {
-      for (const call of message.tool_calls)
-        total += Buffer.byteLength(call.function.name) + Buffer.byteLength(call.function.arguments);
-    }
-  }
-  if (request.tools && request.tools.length > 0) total += Buffer.byteLength(JSON.stringify(request.tools));
-  return total;
+  return framedPrompt(request, utf8Bytes);
 }
 
 /** At least `TokenCounter.embeddingInput(input)`, without the tokenizer (see promptTokenBound). */
 export function embeddingTokenBound(input: EmbeddingRequest['input']): number {
-  if (typeof input === 'string') return Buffer.byteLength(input);
-  let total = 0;
-  for (const item of input) {
-    if (typeof item === 'string') total += Buffer.byteLength(item);
-    else if (typeof item === 'number') total += 1;
-    else total += item.length;
-  }
-  return total;
+  return embeddingInputWith(input, utf8Bytes);
 }
 
 let loading: Promise<TokenCounter> | undefined;
@@ -70,27 +84,8 @@ function counterWith(encode: Encode): TokenCounter {
   const count = (text: string) => (text.length === 0 ? 0 : encode(text, asPlainText).length);
   return {
     count,
-    prompt(request) {
-      let total = 3;
-      for (const message of request.messages) {
-        total += 3 + count(contentText(message.content));
-        if (message.role === 'assistant' && message.tool_calls) {
-          for (const call of message.tool_calls) total += count(call.function.name + call.function.arguments);
-        }
-      }
-      if (request.tools && request.tools.length > 0) total += count(JSON.stringify(request.tools));
-      return total;
-    },
-    embeddingInput(input) {
-      if (typeof input === 'string') return count(input);
-      let total = 0;
-      for (const item of input) {
-        if (typeof item === 'string') total += count(item);
-        else if (typeof item === 'number') total += 1;
-        else total += item.length;
-      }
-      return total;
-    },
+    prompt: (request) => framedPrompt(request, count),
+    embeddingInput: (input) => embeddingInputWith(input, count),
     estimate(inputTokens, outputText) {
       return {
         inputTokens,
