@@ -703,7 +703,10 @@ describe('balancing', () => {
           { name: 'sim-fast', ...profile },
           { name: 'sim-smart', ...profile },
         ],
-        faults: [{ kind: 'latency', multiplier: 5, models: ['sim-smart'] }],
+        // Peak-EWMA holds a target's slowest recent sample for seconds, so a stall of the test
+        // process (a busy machine) raises the fast target's cost too: the slow one is made
+        // 20 times slower so that such a stall cannot close the gap.
+        faults: [{ kind: 'latency', multiplier: 20, models: ['sim-smart'] }],
       },
     );
     const counts: Record<string, number> = {};
