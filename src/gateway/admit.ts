@@ -10,8 +10,10 @@ type Headers = Record<string, string | string[] | undefined>;
 /** The key a client sent: `Authorization: Bearer <key>` (OpenAI SDKs) or `x-api-key` (Anthropic SDKs). */
 export function presentedKey(headers: Headers): string | undefined {
   const auth = headers.authorization;
-  if (typeof auth === 'string' && auth.length > 7 && auth.slice(0, 7).toLowerCase() === 'bearer ') {
-    return auth.slice(7).trim();
+  if (typeof auth === 'string' && auth.length > 7) {
+    // "Bearer " as SDKs write it, without lowercasing a copy; any other case too.
+    if (auth.startsWith('Bearer ') || auth.slice(0, 7).toLowerCase() === 'bearer ')
+      return auth.slice(7).trim();
   }
   const apiKey = headers['x-api-key'];
   return typeof apiKey === 'string' && apiKey ? apiKey.trim() : undefined;

@@ -1,4 +1,4 @@
-import { andThen, type Maybe, type SharedState } from '../state/shared-state.js';
+import { andThen, type CounterCharge, type Maybe, type SharedState } from '../state/shared-state.js';
 import { type PeriodWindow, periodAt } from './budget-period.js';
 import { type BudgetRule, scopeParts } from './limit-rules.js';
 
@@ -84,6 +84,9 @@ const nanos = 1e9;
 // A counter outlives its period by a day, so a request admitted just before midnight still
 // settles on the day it was admitted, and the last day stays readable.
 const counterGraceMs = 86_400_000;
+
+const hasSoftLimit = (line: BudgetLine) => line.rule.softLimitPct !== undefined;
+const nothing = () => undefined;
 
 /** A rule's counters in one period. */
 interface RuleCounters {
@@ -195,12 +198,19 @@ export function budgetLedger(options: LedgerOptions): Ledger {
 
     settle(hold, actual) {
       const { counters } = hold;
-      const charges = counters.map((line) => ({
-        counter: line.counter,
-        amount: line.unit === 'usd' ? Math.round((actual.usd ?? 0) * nanos) : Math.round(actual.tokens),
-        expiresAt: line.expiresAt,
-      }));
-      return andThen(state.settle(hold.id, charges, options.now()), (settled) => {
+      const usd = Math.round((actual.usd ?? 0) * nanos);
+      const tokens = Math.round(actual.tokens);
+      const charges: CounterCharge[] = [];
+      for (const line of counters)
+        charges.push({
+          counter: line.counter,
+          amount: line.unit === 'usd' ? usd : tokens,
+          expiresAt: line.expiresAt,
+        });
+      const done = state.settle(hold.id, charges, options.now());
+      // Most budgets have no soft limit: nothing to look at in what the settlement returns.
+      if (!hold.lines.some(hasSoftLimit)) return done instanceof Promise ? done.then(nothing) : undefined;
+      return andThen(done, (settled) => {
         for (const line of hold.lines) {
           if (line.rule.softLimitPct === undefined) continue;
           const result = settled[counters.findIndex((c) => c.counter === line.counter)];

@@ -16,6 +16,8 @@ interface Counter {
   reserved: number;
   /** Hold id → amount and lapse time; insertion order is lapse order (holds share one TTL). */
   holds: Map<string, { amount: number; expiresAt: number }>;
+  /** No hold lapses before this: until then a lookup need not look for lapsed holds. */
+  holdsLapseFrom: number;
   expiresAt: number | null;
 }
 
@@ -45,6 +47,8 @@ export class MemoryState implements SharedState {
 
   reserve(hold: string, counters: readonly CounterHold[], holdExpiresAt: number, now: number): Reserved {
     this.tick(now);
+    // Each counter is looked up once: checked all first, then held (all or none).
+    const found: (Counter | undefined)[] = [];
     for (let i = 0; i < counters.length; i++) {
       const { counter, amount, limit } = counters[i] as CounterHold;
       const c = this.counter(counter, now);
@@ -52,9 +56,12 @@ export class MemoryState implements SharedState {
         return { ok: false, refused: i, balance: { spent: c.spent, reserved: c.reserved } };
       }
       if (!c && amount > limit) return { ok: false, refused: i, balance: { spent: 0, reserved: 0 } };
+      found.push(c);
     }
-    for (const { counter, amount, expiresAt } of counters) {
-      const c = this.counter(counter, now) ?? this.create(counter, expiresAt);
+    for (let i = 0; i < counters.length; i++) {
+      const { counter, amount, expiresAt } = counters[i] as CounterHold;
+      const c = found[i] ?? this.create(counter, expiresAt);
+      if (holdExpiresAt < c.holdsLapseFrom) c.holdsLapseFrom = holdExpiresAt;
       c.reserved += amount;
       c.holds.set(hold, { amount, expiresAt: holdExpiresAt });
     }
@@ -154,16 +161,30 @@ export class MemoryState implements SharedState {
       this.counters.delete(name);
       return undefined;
     }
-    for (const [id, h] of c.holds) {
-      if (h.expiresAt > now) break;
-      c.reserved -= h.amount;
-      c.holds.delete(id);
-    }
+    if (now >= c.holdsLapseFrom) this.dropLapsed(c, now);
     return c;
   }
 
+  private dropLapsed(c: Counter, now: number): void {
+    for (const [id, h] of c.holds) {
+      if (h.expiresAt > now) {
+        c.holdsLapseFrom = h.expiresAt;
+        return;
+      }
+      c.reserved -= h.amount;
+      c.holds.delete(id);
+    }
+    c.holdsLapseFrom = Number.POSITIVE_INFINITY;
+  }
+
   private create(name: string, expiresAt: number | null): Counter {
-    const c: Counter = { spent: 0, reserved: 0, holds: new Map(), expiresAt };
+    const c: Counter = {
+      spent: 0,
+      reserved: 0,
+      holds: new Map(),
+      holdsLapseFrom: Number.POSITIVE_INFINITY,
+      expiresAt,
+    };
     this.counters.set(name, c);
     return c;
   }
@@ -182,7 +203,13 @@ export class MemoryState implements SharedState {
 
   private store(bucket: string, tatUs: number, nowUs: number): void {
     // Once the TAT is past, the bucket is full: the same as no entry at all.
-    this.buckets.set(bucket, { tatUs, expiresAt: Math.ceil(Math.max(tatUs, nowUs) / 1000) + 1000 });
+    const expiresAt = Math.ceil(Math.max(tatUs, nowUs) / 1000) + 1000;
+    const b = this.buckets.get(bucket);
+    if (b === undefined) this.buckets.set(bucket, { tatUs, expiresAt });
+    else {
+      b.tatUs = tatUs;
+      b.expiresAt = expiresAt;
+    }
   }
 
   private tick(now: number): void {
