@@ -103,11 +103,16 @@ export function rateLimiter(options: { state: SharedState; now: () => number }):
         if (tokens > limit)
           return { rule, kind: 'tokens', limit, requested: tokens, retryAfterMs: null, quotas: {} };
       }
-      const takes: BucketTake[] = [];
-      for (const owner of owners)
-        takes.push(
-          owner.take ?? { bucket: owner.bucket, limit: owner.limit, periodMs: minute, amount: tokens },
-        );
+      const takes: BucketTake[] = new Array(owners.length);
+      for (let i = 0; i < owners.length; i++) {
+        const owner = owners[i] as Shape['owners'][number];
+        takes[i] = owner.take ?? {
+          bucket: owner.bucket,
+          limit: owner.limit,
+          periodMs: minute,
+          amount: tokens,
+        };
+      }
       if (takes.length === 0) return { takes, tokens, quotas: {} };
       return andThen(state.take(takes, options.now()), (taken): RateGrant | RateRefusal => {
         const quotas = tightest(takes, owners, taken.buckets);

@@ -48,7 +48,7 @@ export class MemoryState implements SharedState {
   reserve(hold: string, counters: readonly CounterHold[], holdExpiresAt: number, now: number): Reserved {
     this.tick(now);
     // Each counter is looked up once: checked all first, then held (all or none).
-    const found: (Counter | undefined)[] = [];
+    const found: (Counter | undefined)[] = new Array(counters.length);
     for (let i = 0; i < counters.length; i++) {
       const { counter, amount, limit } = counters[i] as CounterHold;
       const c = this.counter(counter, now);
@@ -56,7 +56,7 @@ export class MemoryState implements SharedState {
         return { ok: false, refused: i, balance: { spent: c.spent, reserved: c.reserved } };
       }
       if (!c && amount > limit) return { ok: false, refused: i, balance: { spent: 0, reserved: 0 } };
-      found.push(c);
+      found[i] = c;
     }
     for (let i = 0; i < counters.length; i++) {
       const { counter, amount, expiresAt } = counters[i] as CounterHold;
@@ -70,11 +70,12 @@ export class MemoryState implements SharedState {
 
   settle(hold: string, charges: readonly CounterCharge[], now: number): Settled[] {
     this.tick(now);
-    const settled: Settled[] = [];
-    for (const { counter, amount, expiresAt } of charges) {
+    const settled: Settled[] = new Array(charges.length);
+    for (let i = 0; i < charges.length; i++) {
+      const { counter, amount, expiresAt } = charges[i] as CounterCharge;
       const c = this.counter(counter, now) ?? this.create(counter, expiresAt);
       this.drop(c, hold);
-      settled.push({ before: c.spent, after: c.spent + amount });
+      settled[i] = { before: c.spent, after: c.spent + amount };
       c.spent += amount;
     }
     this.version++;
@@ -99,12 +100,14 @@ export class MemoryState implements SharedState {
   take(takes: readonly BucketTake[], now: number): Taken {
     this.tick(now);
     const nowUs = Math.round(now * 1000);
-    const steps: GcraStep[] = [];
+    // Arrays of their final size: grown by push, each would get a backing store of 16 or more.
+    const steps: GcraStep[] = new Array(takes.length);
     let refused = -1;
-    for (const t of takes) {
+    for (let i = 0; i < takes.length; i++) {
+      const t = takes[i] as BucketTake;
       const step = gcraTake(this.tat(t.bucket, now), nowUs, t.limit, t.periodMs * 1000, t.amount);
-      if (refused === -1 && !step.allowed) refused = steps.length;
-      steps.push(step);
+      if (refused === -1 && !step.allowed) refused = i;
+      steps[i] = step;
     }
     if (refused !== -1) {
       // Nothing was taken: every bucket reports what it holds now.
@@ -113,11 +116,11 @@ export class MemoryState implements SharedState {
       );
       return { ok: false, refused, retryAfterMs: (steps[refused] as GcraStep).retryAfterUs / 1000, buckets };
     }
-    const buckets: BucketState[] = [];
+    const buckets: BucketState[] = new Array(takes.length);
     for (let i = 0; i < takes.length; i++) {
       const step = steps[i] as GcraStep;
       this.store((takes[i] as BucketTake).bucket, step.tat, nowUs);
-      buckets.push(bucketState(step));
+      buckets[i] = bucketState(step);
     }
     return { ok: true, buckets };
   }
