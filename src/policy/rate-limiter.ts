@@ -58,9 +58,9 @@ export function isRateRefusal(value: RateGrant | RateRefusal): value is RateRefu
 
 /** What admitting under one list of rules takes, worked out once per list. */
 interface Shape {
-  /** Per take: its rule and kind, and the take itself when it does not depend on the request (a request). */
+  /** Per take: its rule, kind and bucket, and the take itself when every request takes the same (one request). */
   owners: { rule: RateLimitRule; kind: RateKind; take?: BucketTake; bucket: string; limit: number }[];
-  /** A tokens rule that no request of more tokens than its limit can ever pass. */
+  /** The rules with a tokens limit, which a request of more tokens than that can never pass. */
   tokenRules: RateLimitRule[];
 }
 
