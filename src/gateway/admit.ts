@@ -10,8 +10,10 @@ type Headers = Record<string, string | string[] | undefined>;
 /** The key a client sent: `Authorization: Bearer <key>` (OpenAI SDKs) or `x-api-key` (Anthropic SDKs). */
 export function presentedKey(headers: Headers): string | undefined {
   const auth = headers.authorization;
-  if (typeof auth === 'string' && auth.length > 7 && auth.slice(0, 7).toLowerCase() === 'bearer ') {
-    return auth.slice(7).trim();
+  if (typeof auth === 'string' && auth.length > 7) {
+    // "Bearer " as SDKs write it, without lowercasing a copy; any other case too.
+    if (auth.startsWith('Bearer ') || auth.slice(0, 7).toLowerCase() === 'bearer ')
+      return auth.slice(7).trim();
   }
   const apiKey = headers['x-api-key'];
   return typeof apiKey === 'string' && apiKey ? apiKey.trim() : undefined;
@@ -22,8 +24,9 @@ export function presentedKey(headers: Headers): string | undefined {
  * control store's virtual keys are looked up in memory by their SHA-256 digest, so no secret is
  * compared byte by byte (no timing side channel) and no request waits on storage.
  * While no key exists at all the API is open; once one does (even revoked), every call needs one.
+ * `connection` (the request's socket) lets a keep-alive client's repeated key skip the hash.
  */
-export function authenticate(runtime: Runtime, headers: Headers): Principal | ApiError {
+export function authenticate(runtime: Runtime, headers: Headers, connection?: object): Principal | ApiError {
   const open = runtime.apiKeys.size === 0 && runtime.virtualKeys.size === 0;
   const key = presentedKey(headers);
   if (!key) {
@@ -35,7 +38,7 @@ export function authenticate(runtime: Runtime, headers: Headers): Principal | Ap
       { code: 'missing_api_key' },
     );
   }
-  const digest = keyDigestHex(key);
+  const digest = connection === undefined ? keyDigestHex(key) : digestOn(connection, key);
   const configured = runtime.apiKeys.get(digest);
   if (configured) return configured;
   const stored = runtime.virtualKeys.admit(digest);
@@ -44,6 +47,44 @@ export function authenticate(runtime: Runtime, headers: Headers): Principal | Ap
   return apiError('authentication', 401, 'Invalid API key: check the key or ask an admin for a new one.', {
     code: 'invalid_api_key',
   });
+}
+
+/** The last key a connection presented, and its SHA-256 (hex). */
+interface KeyMemo {
+  key: string;
+  digest: string;
+}
+
+const lastKeys = new WeakMap<object, KeyMemo>();
+
+/**
+ * The key's digest, remembered for its connection: a keep-alive client sends the same key on
+ * every request, and in a busy gateway hashing it (OpenSSL's code cold in the CPU's caches) was
+ * the dearest single step of admission. Only the digest is remembered, never the principal, so a
+ * key revoked or a reload applies to the next request as before. The memo lives as long as the
+ * socket, which holds the key in its request headers anyway.
+ */
+function digestOn(connection: object, key: string): string {
+  const memo = lastKeys.get(connection);
+  if (memo !== undefined && sameKey(memo.key, key)) return memo.digest;
+  const digest = keyDigestHex(key);
+  if (memo === undefined) lastKeys.set(connection, { key, digest });
+  else {
+    memo.key = key;
+    memo.digest = digest;
+  }
+  return digest;
+}
+
+/**
+ * Whether two keys are equal, in a time that says nothing of where they differ: a connection
+ * shared by several clients (a pooling proxy) must not learn another client's key by timing.
+ */
+function sameKey(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
+  return diff === 0;
 }
 
 /**

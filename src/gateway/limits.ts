@@ -147,17 +147,27 @@ export class Limits {
 
   /** Takes the rate-limit units and reserves the budgets for `tokens`; what one side took goes back when the other refuses. */
   private take(call: Call, plan: Plan, limits: ApplicableLimits, tokens: TokenEstimate): Maybe<Taking> {
-    const needsUsd = limits.budgets.some((b) => b.limitUsd !== undefined);
+    let needsUsd = false;
+    for (const budget of limits.budgets) if (budget.limitUsd !== undefined) needsUsd = true;
     const worst: Spend = {
       tokens: tokens.input + tokens.output,
       usd: needsUsd ? worstCaseUsd(plan, tokens) : null,
     };
     if (needsUsd && worst.usd === null) this.warnUnpriced(plan.route.name);
-    const rate = outcome(() => this.limiter.admit(limits.rateLimits, worst.tokens));
-    const budget =
-      limits.budgets.length > 0
-        ? outcome(() => this.ledger.reserve(call.id, limits.budgets, worst))
-        : undefined;
+    let rate: Maybe<Outcome<RateGrant | RateRefusal>>;
+    try {
+      rate = outcome(this.limiter.admit(limits.rateLimits, worst.tokens));
+    } catch (error) {
+      rate = { ok: false, error };
+    }
+    let budget: Maybe<Outcome<BudgetHold | BudgetRefusal>> | undefined;
+    if (limits.budgets.length > 0) {
+      try {
+        budget = outcome(this.ledger.reserve(call.id, limits.budgets, worst));
+      } catch (error) {
+        budget = { ok: false, error };
+      }
+    }
     if (rate instanceof Promise || budget instanceof Promise)
       return Promise.all([rate, budget]).then(([r, b]) => this.decide(call, worst, r, b));
     return this.decide(call, worst, rate, budget);
@@ -182,8 +192,8 @@ export class Limits {
     }
     // Whatever one side took goes back before the client hears the other side's refusal.
     const returned: Maybe<Outcome<void>>[] = [];
-    if (grant) returned.push(outcome(() => this.limiter.refund(grant)));
-    if (hold) returned.push(outcome(() => this.ledger.release(hold)));
+    if (grant) returned.push(attempt(() => this.limiter.refund(grant)));
+    if (hold) returned.push(attempt(() => this.ledger.release(hold)));
     if (returned.some((r) => r instanceof Promise)) return Promise.all(returned).then(() => taking);
     return taking;
   }
@@ -316,18 +326,22 @@ function openSharedState(config: SluiceConfig, logger: FastifyBaseLogger, now: (
 type Outcome<T> = { ok: true; value: T } | { ok: false; error: unknown };
 
 /** Runs `run`, catching what it throws at once and what its promise rejects with. */
-function outcome<T>(run: () => Maybe<T>): Maybe<Outcome<T>> {
+function attempt<T>(run: () => Maybe<T>): Maybe<Outcome<T>> {
   try {
-    const value = run();
-    if (value instanceof Promise)
-      return value.then(
-        (v): Outcome<T> => ({ ok: true, value: v }),
-        (error: unknown): Outcome<T> => ({ ok: false, error }),
-      );
-    return { ok: true, value };
+    return outcome(run());
   } catch (error) {
     return { ok: false, error };
   }
+}
+
+/** A value as an outcome; a promise's rejection too. */
+function outcome<T>(value: Maybe<T>): Maybe<Outcome<T>> {
+  if (value instanceof Promise)
+    return value.then(
+      (v): Outcome<T> => ({ ok: true, value: v }),
+      (error: unknown): Outcome<T> => ({ ok: false, error }),
+    );
+  return { ok: true, value };
 }
 
 /** Why admission refused: the shared state failed, a budget or a rate limit. */

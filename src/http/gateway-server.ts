@@ -119,7 +119,7 @@ export function buildGatewayServer(options: GatewayServerOptions): {
     const path = request.routeOptions.url ?? request.url;
     // POST /v1/events authenticates on its own: it takes the admin key too (events-routes.ts).
     if (path.startsWith('/v1/') && path !== EVENTS_PATH) {
-      const principal = authenticate(gateway.runtime, request.headers);
+      const principal = authenticate(gateway.runtime, request.headers, request.raw.socket);
       if (isApiError(principal)) {
         // Refused calls are recorded too: a burst of 401s is worth seeing.
         const wire = path.startsWith('/v1/messages') ? 'anthropic' : 'openai';

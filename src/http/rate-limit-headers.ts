@@ -6,22 +6,44 @@ import type { RateKind, RateQuota } from '../policy/rate-limiter.js';
  * the same for tokens. The reset is the time until the bucket is full again.
  */
 export function rateLimitHeaders(quotas: Partial<Record<RateKind, RateQuota>>): Record<string, string> {
-  // Written out rather than built from the kind: an object of literal keys stays a fast one,
-  // and every answer with a rate limit copies it into its headers.
+  const { requests, tokens } = quotas;
+  // Every answer under a rate limit carries these, so the usual case (a limit of each kind) is
+  // one object literal: made whole at once, rather than grown one property at a time.
+  if (requests && tokens) {
+    return {
+      'x-ratelimit-limit-requests': limitText(requests.limit),
+      'x-ratelimit-remaining-requests': String(requests.remaining),
+      'x-ratelimit-reset-requests': resetDuration(requests.resetMs),
+      'x-ratelimit-limit-tokens': limitText(tokens.limit),
+      'x-ratelimit-remaining-tokens': String(tokens.remaining),
+      'x-ratelimit-reset-tokens': resetDuration(tokens.resetMs),
+    };
+  }
   const headers: Record<string, string> = {};
-  const requests = quotas.requests;
   if (requests) {
-    headers['x-ratelimit-limit-requests'] = String(requests.limit);
+    headers['x-ratelimit-limit-requests'] = limitText(requests.limit);
     headers['x-ratelimit-remaining-requests'] = String(requests.remaining);
     headers['x-ratelimit-reset-requests'] = resetDuration(requests.resetMs);
   }
-  const tokens = quotas.tokens;
   if (tokens) {
-    headers['x-ratelimit-limit-tokens'] = String(tokens.limit);
+    headers['x-ratelimit-limit-tokens'] = limitText(tokens.limit);
     headers['x-ratelimit-remaining-tokens'] = String(tokens.remaining);
     headers['x-ratelimit-reset-tokens'] = resetDuration(tokens.resetMs);
   }
   return headers;
+}
+
+/** The text of each configured limit, made once: limits are few, and big ones are slow to print. */
+const limitTexts = new Map<number, string>();
+
+function limitText(limit: number): string {
+  let text = limitTexts.get(limit);
+  if (text === undefined) {
+    text = String(limit);
+    // Limits come from the config and the store: a bound keeps a stream of odd ones harmless.
+    if (limitTexts.size < 1024) limitTexts.set(limit, text);
+  }
+  return text;
 }
 
 /** A duration the way OpenAI writes it (Go's format): "20ms", "1.5s", "6m0s", "1h2m3s". */

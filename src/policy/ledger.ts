@@ -1,4 +1,4 @@
-import { andThen, type Maybe, type SharedState } from '../state/shared-state.js';
+import { andThen, type CounterCharge, type Maybe, type SharedState } from '../state/shared-state.js';
 import { type PeriodWindow, periodAt } from './budget-period.js';
 import { type BudgetRule, scopeParts } from './limit-rules.js';
 
@@ -85,6 +85,9 @@ const nanos = 1e9;
 // settles on the day it was admitted, and the last day stays readable.
 const counterGraceMs = 86_400_000;
 
+const hasSoftLimit = (line: BudgetLine) => line.rule.softLimitPct !== undefined;
+const nothing = () => undefined;
+
 /** A rule's counters in one period. */
 interface RuleCounters {
   window: PeriodWindow;
@@ -131,18 +134,23 @@ export function budgetLedger(options: LedgerOptions): Ledger {
   };
 
   const linesOf = (rules: readonly BudgetRule[], worst: Spend, now: number): BudgetLine[] => {
-    const lines: BudgetLine[] = [];
+    // Sized first: an array grown by push gets a backing store of 16 or more, per request.
+    let count = 0;
+    for (const rule of rules)
+      count += (rule.limitUsd === undefined ? 0 : 1) + (rule.limitTokens === undefined ? 0 : 1);
+    const lines: BudgetLine[] = new Array(count);
+    let n = 0;
     for (const rule of rules) {
       const { window, expiresAt, usd, tokens } = countersOfRule(rule, now);
       if (rule.limitUsd !== undefined) {
         // An unknown price still takes the smallest step, so a spent budget refuses it too.
         const amount = worst.usd === null ? 1 : Math.max(1, Math.ceil(worst.usd * nanos));
         const limit = Math.round(rule.limitUsd * nanos);
-        lines.push({ rule, unit: 'usd', window, counter: usd, limit, amount, expiresAt });
+        lines[n++] = { rule, unit: 'usd', window, counter: usd, limit, amount, expiresAt };
       }
       if (rule.limitTokens !== undefined) {
         const amount = Math.max(1, Math.ceil(worst.tokens));
-        lines.push({
+        lines[n++] = {
           rule,
           unit: 'tokens',
           window,
@@ -150,7 +158,7 @@ export function budgetLedger(options: LedgerOptions): Ledger {
           limit: rule.limitTokens,
           amount,
           expiresAt,
-        });
+        };
       }
     }
     return lines;
@@ -195,12 +203,21 @@ export function budgetLedger(options: LedgerOptions): Ledger {
 
     settle(hold, actual) {
       const { counters } = hold;
-      const charges = counters.map((line) => ({
-        counter: line.counter,
-        amount: line.unit === 'usd' ? Math.round((actual.usd ?? 0) * nanos) : Math.round(actual.tokens),
-        expiresAt: line.expiresAt,
-      }));
-      return andThen(state.settle(hold.id, charges, options.now()), (settled) => {
+      const usd = Math.round((actual.usd ?? 0) * nanos);
+      const tokens = Math.round(actual.tokens);
+      const charges: CounterCharge[] = new Array(counters.length);
+      for (let i = 0; i < counters.length; i++) {
+        const line = counters[i] as BudgetLine;
+        charges[i] = {
+          counter: line.counter,
+          amount: line.unit === 'usd' ? usd : tokens,
+          expiresAt: line.expiresAt,
+        };
+      }
+      const done = state.settle(hold.id, charges, options.now());
+      // Most budgets have no soft limit: nothing to look at in what the settlement returns.
+      if (!hold.lines.some(hasSoftLimit)) return done instanceof Promise ? done.then(nothing) : undefined;
+      return andThen(done, (settled) => {
         for (const line of hold.lines) {
           if (line.rule.softLimitPct === undefined) continue;
           const result = settled[counters.findIndex((c) => c.counter === line.counter)];

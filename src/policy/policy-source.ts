@@ -27,7 +27,10 @@ export interface PolicySource {
 
 const none: ApplicableLimits = { budgets: [], rateLimits: [] };
 
-/** The rules of sluice.yaml, indexed by scope once so a request only does map lookups. */
+/**
+ * The rules of sluice.yaml, indexed by scope once so a request only does map lookups. A subject
+ * whose rules all come from one scope (the usual case) gets that scope's own list, not a copy.
+ */
 export function configPolicy(rules: {
   budgets: readonly BudgetRule[];
   rateLimits: readonly RateLimitRule[];
@@ -35,36 +38,80 @@ export function configPolicy(rules: {
   const budgets = index(rules.budgets);
   const rateLimits = index(rules.rateLimits);
   const empty = rules.budgets.length === 0 && rules.rateLimits.length === 0;
-  const at = <T>(map: Map<string, T[]>, kind: string, name: string | null | undefined): T[] =>
-    name == null ? [] : (map.get(`${kind}:${name}`) ?? []);
+  const joinedBudgets = joiner<BudgetRule>();
+  const joinedRateLimits = joiner<RateLimitRule>();
   return {
     limitsFor(subject, route) {
       if (empty) return none;
       return {
-        budgets: [
-          ...at(budgets, 'key', subject.key),
-          ...at(budgets, 'team', subject.team),
-          ...at(budgets, 'org', subject.org),
-        ],
-        rateLimits: [
-          ...at(rateLimits, 'key', subject.key),
-          ...at(rateLimits, 'team', subject.team),
-          ...at(rateLimits, 'route', route),
-        ],
+        budgets: joinedBudgets(
+          at(budgets, 'key', subject.key),
+          at(budgets, 'team', subject.team),
+          at(budgets, 'org', subject.org),
+        ),
+        rateLimits: joinedRateLimits(
+          at(rateLimits, 'key', subject.key),
+          at(rateLimits, 'team', subject.team),
+          at(rateLimits, 'route', route),
+        ),
       };
     },
     budgets: () => rules.budgets,
   };
 }
 
+/** Rules by scope kind, then by name. */
+type ScopeIndex<T> = Map<string, Map<string, readonly T[]>>;
+
+const noRules: readonly never[] = [];
+
+function at<T>(index: ScopeIndex<T>, kind: string, name: string | null | undefined): readonly T[] {
+  return name == null ? noRules : (index.get(kind)?.get(name) ?? noRules);
+}
+
+type Lists<T> = WeakMap<readonly T[], WeakMap<readonly T[], WeakMap<readonly T[], readonly T[]>>>;
+
+/**
+ * Joins three scopes' lists, always into the same list for the same three: a subject's rules
+ * are one list from request to request, which the rate limiter works out once (rate-limiter.ts).
+ */
+function joiner<T>(): (a: readonly T[], b: readonly T[], c: readonly T[]) => readonly T[] {
+  const made: Lists<T> = new WeakMap();
+  return (a, b, c) => {
+    if (b.length === 0 && c.length === 0) return a;
+    if (a.length === 0 && c.length === 0) return b;
+    if (a.length === 0 && b.length === 0) return c;
+    let byB = made.get(a);
+    if (!byB) {
+      byB = new WeakMap();
+      made.set(a, byB);
+    }
+    let byC = byB.get(b);
+    if (!byC) {
+      byC = new WeakMap();
+      byB.set(b, byC);
+    }
+    let list = byC.get(c);
+    if (!list) {
+      list = [...a, ...b, ...c];
+      byC.set(c, list);
+    }
+    return list;
+  };
+}
+
 function index<T extends { scope: BudgetRule['scope'] | RateLimitRule['scope'] }>(
   rules: readonly T[],
-): Map<string, T[]> {
-  const map = new Map<string, T[]>();
+): ScopeIndex<T> {
+  const map: ScopeIndex<T> = new Map();
   for (const rule of rules) {
     const [kind, name] = scopeParts(rule.scope);
-    const key = `${kind}:${name}`;
-    map.set(key, [...(map.get(key) ?? []), rule]);
+    let byName = map.get(kind);
+    if (!byName) {
+      byName = new Map();
+      map.set(kind, byName);
+    }
+    byName.set(name, [...(byName.get(name) ?? []), rule]);
   }
   return map;
 }

@@ -56,57 +56,62 @@ export function isRateRefusal(value: RateGrant | RateRefusal): value is RateRefu
   return 'retryAfterMs' in value;
 }
 
+/** What admitting under one list of rules takes, worked out once per list. */
+interface Shape {
+  /** Per take: its rule, kind and bucket, and the take itself when every request takes the same (one request). */
+  owners: { rule: RateLimitRule; kind: RateKind; take?: BucketTake; bucket: string; limit: number }[];
+  /** The rules with a tokens limit, which a request of more tokens than that can never pass. */
+  tokenRules: RateLimitRule[];
+}
+
 /** Requests and tokens per minute per key, team and route, as GCRA buckets on SharedState. */
 export function rateLimiter(options: { state: SharedState; now: () => number }): RateLimiter {
   const { state } = options;
-  // Bucket names, and the one-request take, are made once per rule, not on every request.
-  const buckets = new WeakMap<RateLimitRule, { tokens: string; request?: BucketTake }>();
-  const bucketOf = (rule: RateLimitRule) => {
-    let bucket = buckets.get(rule);
-    if (bucket === undefined) {
+  // Bucket names and the one-request takes are made once per list of rules (the policy hands
+  // out the same list for the same subject), not on every request.
+  const shapes = new WeakMap<readonly RateLimitRule[], Shape>();
+  const shapeOf = (rules: readonly RateLimitRule[]): Shape => {
+    let shape = shapes.get(rules);
+    if (shape !== undefined) return shape;
+    shape = { owners: [], tokenRules: [] };
+    for (const rule of rules) {
       const [kind, name] = scopeParts(rule.scope);
       const prefix = `rate:${kind}:${encodeURIComponent(name)}`;
-      bucket = {
-        tokens: `${prefix}:tokens`,
-        request:
-          rule.requestsPerMinute === undefined
-            ? undefined
-            : { bucket: `${prefix}:requests`, limit: rule.requestsPerMinute, periodMs: minute, amount: 1 },
-      };
-      buckets.set(rule, bucket);
+      if (rule.requestsPerMinute !== undefined) {
+        const take = {
+          bucket: `${prefix}:requests`,
+          limit: rule.requestsPerMinute,
+          periodMs: minute,
+          amount: 1,
+        };
+        shape.owners.push({ rule, kind: 'requests', take, bucket: take.bucket, limit: take.limit });
+      }
+      if (rule.tokensPerMinute !== undefined) {
+        shape.owners.push({ rule, kind: 'tokens', bucket: `${prefix}:tokens`, limit: rule.tokensPerMinute });
+        shape.tokenRules.push(rule);
+      }
     }
-    return bucket;
+    shapes.set(rules, shape);
+    return shape;
   };
   return {
     admit(rules, tokens) {
-      const takes: BucketTake[] = [];
-      const owners: { rule: RateLimitRule; kind: RateKind }[] = [];
-      for (const rule of rules) {
-        const bucket = bucketOf(rule);
-        if (bucket.request) {
-          takes.push(bucket.request);
-          owners.push({ rule, kind: 'requests' });
-        }
-        if (rule.tokensPerMinute !== undefined) {
-          if (tokens > rule.tokensPerMinute) {
-            // No wait would make room: say so rather than refuse with a Retry-After that lies.
-            return {
-              rule,
-              kind: 'tokens',
-              limit: rule.tokensPerMinute,
-              requested: tokens,
-              retryAfterMs: null,
-              quotas: {},
-            };
-          }
-          takes.push({
-            bucket: bucket.tokens,
-            limit: rule.tokensPerMinute,
-            periodMs: minute,
-            amount: tokens,
-          });
-          owners.push({ rule, kind: 'tokens' });
-        }
+      const { owners, tokenRules } = shapeOf(rules);
+      for (const rule of tokenRules) {
+        const limit = rule.tokensPerMinute as number;
+        // No wait would make room: say so rather than refuse with a Retry-After that lies.
+        if (tokens > limit)
+          return { rule, kind: 'tokens', limit, requested: tokens, retryAfterMs: null, quotas: {} };
+      }
+      const takes: BucketTake[] = new Array(owners.length);
+      for (let i = 0; i < owners.length; i++) {
+        const owner = owners[i] as Shape['owners'][number];
+        takes[i] = owner.take ?? {
+          bucket: owner.bucket,
+          limit: owner.limit,
+          periodMs: minute,
+          amount: tokens,
+        };
       }
       if (takes.length === 0) return { takes, tokens, quotas: {} };
       return andThen(state.take(takes, options.now()), (taken): RateGrant | RateRefusal => {
@@ -127,32 +132,34 @@ export function rateLimiter(options: { state: SharedState; now: () => number }):
 
     correct(grant, actualTokens) {
       const delta = actualTokens - grant.tokens;
-      const tokenTakes = grant.takes.filter((t) => t.bucket.endsWith(':tokens'));
-      if (delta === 0 || tokenTakes.length === 0) return;
+      if (delta === 0) return;
+      const adjusts: BucketTake[] = [];
+      for (const t of grant.takes) if (isTokens(t)) adjusts.push({ ...t, amount: delta });
+      if (adjusts.length === 0) return;
       grant.tokens = actualTokens;
-      return state.adjust(
-        tokenTakes.map((t) => ({ ...t, amount: delta })),
-        options.now(),
-      );
+      return state.adjust(adjusts, options.now());
     },
 
     quotas(grant) {
       if (grant.takes.length === 0) return {};
       const looks = grant.takes.map((t) => ({ ...t, amount: 0 }));
-      const kinds = grant.takes.map(
-        (t) => ({ kind: t.bucket.endsWith(':tokens') ? 'tokens' : 'requests' }) as const,
-      );
+      const kinds = grant.takes.map((t) => ({ kind: isTokens(t) ? 'tokens' : 'requests' }) as const);
       return andThen(state.take(looks, options.now()), (taken) => tightest(looks, kinds, taken.buckets));
     },
 
     refund(grant) {
       if (grant.takes.length === 0) return;
       return state.adjust(
-        grant.takes.map((t) => ({ ...t, amount: t.bucket.endsWith(':tokens') ? -grant.tokens : -t.amount })),
+        grant.takes.map((t) => ({ ...t, amount: isTokens(t) ? -grant.tokens : -t.amount })),
         options.now(),
       );
     },
   };
+}
+
+/** A token bucket's take; the others count requests, one each. */
+function isTokens(take: BucketTake): boolean {
+  return take.bucket.endsWith(':tokens');
 }
 
 /** Per kind, the bucket with the fewest units left (ties: the smaller limit). */
@@ -162,7 +169,8 @@ function tightest(
   buckets: readonly BucketState[],
 ): Partial<Record<RateKind, RateQuota>> {
   const quotas: Partial<Record<RateKind, RateQuota>> = {};
-  takes.forEach((take, i) => {
+  for (let i = 0; i < takes.length; i++) {
+    const take = takes[i] as BucketTake;
     const { kind } = owners[i] as { kind: RateKind };
     const bucket = buckets[i] as BucketState;
     const current = quotas[kind];
@@ -173,6 +181,6 @@ function tightest(
     ) {
       quotas[kind] = { limit: take.limit, remaining: bucket.remaining, resetMs: bucket.resetMs };
     }
-  });
+  }
   return quotas;
 }

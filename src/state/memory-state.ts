@@ -16,6 +16,8 @@ interface Counter {
   reserved: number;
   /** Hold id → amount and lapse time; insertion order is lapse order (holds share one TTL). */
   holds: Map<string, { amount: number; expiresAt: number }>;
+  /** No hold lapses before this: until then a lookup need not look for lapsed holds. */
+  holdsLapseFrom: number;
   expiresAt: number | null;
 }
 
@@ -45,6 +47,8 @@ export class MemoryState implements SharedState {
 
   reserve(hold: string, counters: readonly CounterHold[], holdExpiresAt: number, now: number): Reserved {
     this.tick(now);
+    // Each counter is looked up once: checked all first, then held (all or none).
+    const found: (Counter | undefined)[] = new Array(counters.length);
     for (let i = 0; i < counters.length; i++) {
       const { counter, amount, limit } = counters[i] as CounterHold;
       const c = this.counter(counter, now);
@@ -52,9 +56,12 @@ export class MemoryState implements SharedState {
         return { ok: false, refused: i, balance: { spent: c.spent, reserved: c.reserved } };
       }
       if (!c && amount > limit) return { ok: false, refused: i, balance: { spent: 0, reserved: 0 } };
+      found[i] = c;
     }
-    for (const { counter, amount, expiresAt } of counters) {
-      const c = this.counter(counter, now) ?? this.create(counter, expiresAt);
+    for (let i = 0; i < counters.length; i++) {
+      const { counter, amount, expiresAt } = counters[i] as CounterHold;
+      const c = found[i] ?? this.create(counter, expiresAt);
+      if (holdExpiresAt < c.holdsLapseFrom) c.holdsLapseFrom = holdExpiresAt;
       c.reserved += amount;
       c.holds.set(hold, { amount, expiresAt: holdExpiresAt });
     }
@@ -63,11 +70,12 @@ export class MemoryState implements SharedState {
 
   settle(hold: string, charges: readonly CounterCharge[], now: number): Settled[] {
     this.tick(now);
-    const settled: Settled[] = [];
-    for (const { counter, amount, expiresAt } of charges) {
+    const settled: Settled[] = new Array(charges.length);
+    for (let i = 0; i < charges.length; i++) {
+      const { counter, amount, expiresAt } = charges[i] as CounterCharge;
       const c = this.counter(counter, now) ?? this.create(counter, expiresAt);
       this.drop(c, hold);
-      settled.push({ before: c.spent, after: c.spent + amount });
+      settled[i] = { before: c.spent, after: c.spent + amount };
       c.spent += amount;
     }
     this.version++;
@@ -92,12 +100,14 @@ export class MemoryState implements SharedState {
   take(takes: readonly BucketTake[], now: number): Taken {
     this.tick(now);
     const nowUs = Math.round(now * 1000);
-    const steps: GcraStep[] = [];
+    // Arrays of their final size: grown by push, each would get a backing store of 16 or more.
+    const steps: GcraStep[] = new Array(takes.length);
     let refused = -1;
-    for (const t of takes) {
+    for (let i = 0; i < takes.length; i++) {
+      const t = takes[i] as BucketTake;
       const step = gcraTake(this.tat(t.bucket, now), nowUs, t.limit, t.periodMs * 1000, t.amount);
-      if (refused === -1 && !step.allowed) refused = steps.length;
-      steps.push(step);
+      if (refused === -1 && !step.allowed) refused = i;
+      steps[i] = step;
     }
     if (refused !== -1) {
       // Nothing was taken: every bucket reports what it holds now.
@@ -106,11 +116,11 @@ export class MemoryState implements SharedState {
       );
       return { ok: false, refused, retryAfterMs: (steps[refused] as GcraStep).retryAfterUs / 1000, buckets };
     }
-    const buckets: BucketState[] = [];
+    const buckets: BucketState[] = new Array(takes.length);
     for (let i = 0; i < takes.length; i++) {
       const step = steps[i] as GcraStep;
       this.store((takes[i] as BucketTake).bucket, step.tat, nowUs);
-      buckets.push(bucketState(step));
+      buckets[i] = bucketState(step);
     }
     return { ok: true, buckets };
   }
@@ -154,16 +164,30 @@ export class MemoryState implements SharedState {
       this.counters.delete(name);
       return undefined;
     }
-    for (const [id, h] of c.holds) {
-      if (h.expiresAt > now) break;
-      c.reserved -= h.amount;
-      c.holds.delete(id);
-    }
+    if (now >= c.holdsLapseFrom) this.dropLapsed(c, now);
     return c;
   }
 
+  private dropLapsed(c: Counter, now: number): void {
+    for (const [id, h] of c.holds) {
+      if (h.expiresAt > now) {
+        c.holdsLapseFrom = h.expiresAt;
+        return;
+      }
+      c.reserved -= h.amount;
+      c.holds.delete(id);
+    }
+    c.holdsLapseFrom = Number.POSITIVE_INFINITY;
+  }
+
   private create(name: string, expiresAt: number | null): Counter {
-    const c: Counter = { spent: 0, reserved: 0, holds: new Map(), expiresAt };
+    const c: Counter = {
+      spent: 0,
+      reserved: 0,
+      holds: new Map(),
+      holdsLapseFrom: Number.POSITIVE_INFINITY,
+      expiresAt,
+    };
     this.counters.set(name, c);
     return c;
   }
@@ -182,7 +206,13 @@ export class MemoryState implements SharedState {
 
   private store(bucket: string, tatUs: number, nowUs: number): void {
     // Once the TAT is past, the bucket is full: the same as no entry at all.
-    this.buckets.set(bucket, { tatUs, expiresAt: Math.ceil(Math.max(tatUs, nowUs) / 1000) + 1000 });
+    const expiresAt = Math.ceil(Math.max(tatUs, nowUs) / 1000) + 1000;
+    const b = this.buckets.get(bucket);
+    if (b === undefined) this.buckets.set(bucket, { tatUs, expiresAt });
+    else {
+      b.tatUs = tatUs;
+      b.expiresAt = expiresAt;
+    }
   }
 
   private tick(now: number): void {

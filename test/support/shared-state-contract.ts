@@ -116,6 +116,22 @@ export function describeSharedStateContract(name: string, open: () => Promise<Sh
       expect(await state.balances(['c'], t0 + minute)).toEqual([{ spent: 0, reserved: 20 }]);
     });
 
+    it('lets each hold lapse at its own expiry, after earlier holds were settled', async () => {
+      const state = await fresh();
+      await state.reserve('first', [hold('c', 10, 100)], t0 + minute, t0);
+      await state.settle('first', [{ counter: 'c', amount: 5, expiresAt: null }], t0 + 1);
+      await state.reserve('second', [hold('c', 30, 100)], t0 + 2 * minute, t0 + minute / 2);
+      // Past the first hold's expiry, the second still holds its room; past its own, it is gone.
+      expect(await state.balances(['c'], t0 + minute + 1)).toEqual([{ spent: 5, reserved: 30 }]);
+      expect(
+        await state.reserve('third', [hold('c', 70, 100)], t0 + 3 * minute, t0 + minute + 1),
+      ).toMatchObject({ ok: false });
+      expect(await state.reserve('third', [hold('c', 70, 100)], t0 + 3 * minute, t0 + 2 * minute)).toEqual({
+        ok: true,
+      });
+      expect(await state.balances(['c'], t0 + 2 * minute)).toEqual([{ spent: 5, reserved: 70 }]);
+    });
+
     it('still counts the spend of a request that settles after its hold lapsed', async () => {
       const state = await fresh();
       await state.reserve('slow', [hold('c', 50, 100)], t0 + minute, t0);

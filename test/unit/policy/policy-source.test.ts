@@ -28,6 +28,23 @@ describe('config policy source', () => {
     ]);
   });
 
+  it('hands a subject the same lists from request to request, whether from one scope or several', () => {
+    const subject = { key: 'web', team: 'search', org: 'acme' };
+    const first = policy.limitsFor(subject, 'chat');
+    const again = policy.limitsFor({ ...subject }, 'chat');
+    expect(again.budgets).toBe(first.budgets);
+    expect(again.rateLimits).toBe(first.rateLimits);
+    const keyOnly = policy.limitsFor({ key: 'batch' }, 'other');
+    expect(keyOnly.budgets.map((b) => b.name)).toEqual(['other']);
+    expect(policy.limitsFor({ key: 'batch' }, 'other').budgets).toBe(keyOnly.budgets);
+    // Another route is another list.
+    expect(policy.limitsFor(subject, 'cheap').rateLimits.map((r) => r.scope)).toEqual([
+      { key: 'web' },
+      { team: 'search' },
+      { route: 'cheap' },
+    ]);
+  });
+
   it('applies only route limits to an anonymous caller, and nothing when no rule matches', () => {
     expect(policy.limitsFor({ key: null }, 'cheap')).toEqual({ budgets: [], rateLimits: [rateLimits[3]] });
     expect(policy.limitsFor({ key: 'nobody' }, 'other')).toEqual({ budgets: [], rateLimits: [] });
