@@ -53,6 +53,31 @@ describe('duckdb event store ingest', () => {
     const listed = await store.list({ limit: 5000 });
     expect(listed).toEqual([...events].reverse());
   });
+
+  it('stores long strings that repeat within a chunk as themselves, in the file after a reopen', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sluice-duckdb-'));
+    onTestFinished(() => rm(dir, { recursive: true, force: true }));
+    const path = join(dir, 'events.duckdb');
+    const targets = ['anthropic/claude-3-5-haiku', 'openai/gpt-4o-mini', 'vllm/modèle-générique-8b'];
+    // 3000 events: repeats of a few long values, long values seen once, nulls and short values between them.
+    const events: WideEvent[] = Array.from({ length: 3000 }, (_, i) =>
+      sampleEvent(i, {
+        target: targets[i % 3]!,
+        model: i % 4 === 0 ? null : i % 4 === 1 ? 'short' : `a-model-seen-once-${i}`,
+        errorMessage: i % 5 === 0 ? 'upstream returned 502 Bad Gateway (été)' : null,
+        tags: { feature: ['autocomplete', 'chat', 'triage'][i % 3]!, n: String(i % 2) },
+      }),
+    );
+    const first = duckdbStore({ path });
+    await first.open();
+    await first.insert(events);
+    await first.close();
+
+    const second = duckdbStore({ path });
+    await second.open();
+    onTestFinished(() => second.close());
+    expect(await second.list({ limit: 3000 })).toEqual([...events].reverse());
+  });
 });
 
 describe('duckdb event store transactions', () => {
