@@ -50,14 +50,14 @@ const INLINE_BYTES = 12;
  * and copied in one call, with its validity mask; only strings longer than 12 bytes (ids, JSON)
  * take a native call each, and only once per chunk: a string already assigned in the chunk (a
  * target, a model, tags) is repeated by copying its `string_t`, which points at the same bytes in
- * the vector's string heap. Chunks are flushed every `ROWS_PER_FLUSH` rows; the caller's
- * `closeSync` flushes the rest.
+ * the vector's string heap. Filling needs no connection: it can run while the connection
+ * answers a query (DuckDB runs it on a thread of its own).
  */
-export async function appendInChunks<E>(
-  appender: DuckDBAppender,
+export async function fillChunks<E>(
   columns: readonly ChunkColumn<E>[],
   events: readonly E[],
-): Promise<void> {
+): Promise<DuckDBDataChunk[]> {
+  const chunks: DuckDBDataChunk[] = [];
   const types = columns.map((col) => TYPES[col.kind]);
   const data = new ArrayBuffer(ROWS_PER_CHUNK * 16);
   const bytes = new Uint8Array(data);
@@ -138,14 +138,43 @@ export async function appendInChunks<E>(
         duckdb.copy_data_to_vector_validity(vector, 0, validity.buffer, 0, Math.ceil(rows / 64) * 8);
       }
     }
-    appender.appendDataChunk(dataChunk);
-    const appended = start + rows;
-    if (appended % ROWS_PER_FLUSH === 0) appender.flushSync();
-    // Filling and flushing are synchronous: hand the event loop back between chunks, so a large
-    // batch never stalls the gateway's requests for more than one chunk's work.
-    if (appended < events.length) await new Promise((resolve) => setImmediate(resolve));
+    chunks.push(dataChunk);
+    // Filling is synchronous: hand the event loop back between chunks, so a large batch never
+    // stalls the gateway's requests for more than one chunk's work.
+    if (start + rows < events.length) await nextTurn();
+  }
+  return chunks;
+}
+
+/**
+ * Appends filled chunks, flushing every `ROWS_PER_FLUSH` rows (synchronous, like filling: the
+ * event loop is handed back after each flush); the caller's `closeSync` flushes the rest.
+ */
+export async function appendChunks(
+  appender: DuckDBAppender,
+  chunks: readonly DuckDBDataChunk[],
+): Promise<void> {
+  let appended = 0;
+  for (const chunk of chunks) {
+    appender.appendDataChunk(chunk);
+    appended += chunk.rowCount;
+    if (appended % ROWS_PER_FLUSH === 0) {
+      appender.flushSync();
+      await nextTurn();
+    }
   }
 }
+
+/** Fills and appends `events` (see `fillChunks` and `appendChunks`). */
+export async function appendInChunks<E>(
+  appender: DuckDBAppender,
+  columns: readonly ChunkColumn<E>[],
+  events: readonly E[],
+): Promise<void> {
+  await appendChunks(appender, await fillChunks(columns, events));
+}
+
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** Writes `text` as an inline `string_t` (length, then up to 12 bytes) if it is short ASCII. */
 function writeInline(bytes: Uint8Array, view: DataView, offset: number, text: string): boolean {

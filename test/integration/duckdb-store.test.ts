@@ -81,17 +81,20 @@ describe('duckdb event store ingest', () => {
 });
 
 describe('duckdb event store transactions', () => {
-  it('stores nothing of a batch that fails after part of it was appended, and takes the next one', async () => {
+  it.each([
+    // Filled while the id lookup runs: the fill fails before anything is appended.
+    ['cannot be filled (no attempts to encode)', { attempts: undefined as unknown as WideEvent['attempts'] }],
+    // Filled, but refused when appended (NOT NULL): the first 2048 rows were already flushed into the transaction.
+    ['is refused by the table (a null model asked for)', { requestedModel: null as unknown as string }],
+  ])('stores nothing of a batch whose row 3000 %s, and takes the next one', async (_, broken) => {
     const store = duckdbStore({ path: ':memory:' });
     await store.open();
     onTestFinished(() => store.close());
     await store.insert([sampleEvent(0)]);
-    // Row 3000 cannot be written (no attempts to encode): the first 2048 rows were already
-    // flushed into the transaction when it fails.
     const events = Array.from({ length: 4000 }, (_, i) => sampleEvent(i + 1));
-    const broken = [...events];
-    broken[2999] = { ...events[2999]!, attempts: undefined as unknown as WideEvent['attempts'] };
-    await expect(store.insert(broken)).rejects.toThrow();
+    const batch = [...events];
+    batch[2999] = { ...events[2999]!, ...broken };
+    await expect(store.insert(batch)).rejects.toThrow();
     expect(await store.count()).toBe(1);
     await store.insert(events);
     expect(await store.count()).toBe(4001);
