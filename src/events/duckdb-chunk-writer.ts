@@ -43,7 +43,7 @@ const ROWS_PER_FLUSH = 2048;
 const INLINE_BYTES = 12;
 
 /**
- * Appends events column by column, in data chunks of 2048 rows. Why: the row appender makes a
+ * Fills data chunks of `ROWS_PER_CHUNK` events, column by column. Why: the row appender makes a
  * native call per value (46 per wide event), and most of an insert's time went there. Here each
  * column is read straight from the events into a buffer laid out as DuckDB's vector (numbers as
  * typed arrays, short ASCII strings inline in their 16-byte `string_t`, as DuckDB stores them)
