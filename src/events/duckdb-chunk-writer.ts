@@ -43,25 +43,33 @@ const ROWS_PER_FLUSH = 2048;
 const INLINE_BYTES = 12;
 
 /**
- * Appends events column by column, in data chunks of 2048 rows. Why: the row appender makes a
+ * Fills data chunks of `ROWS_PER_CHUNK` events, column by column. Why: the row appender makes a
  * native call per value (46 per wide event), and most of an insert's time went there. Here each
  * column is read straight from the events into a buffer laid out as DuckDB's vector (numbers as
  * typed arrays, short ASCII strings inline in their 16-byte `string_t`, as DuckDB stores them)
  * and copied in one call, with its validity mask; only strings longer than 12 bytes (ids, JSON)
- * take a native call each. Chunks are flushed every `ROWS_PER_FLUSH` rows; the caller's
- * `closeSync` flushes the rest.
+ * take a native call each, and only once per chunk: a string already assigned in the chunk (a
+ * target, a model, tags) is repeated by copying its `string_t`, which points at the same bytes in
+ * the vector's string heap. Filling needs no connection: it can run while the connection
+ * answers a query (DuckDB runs it on a thread of its own).
  */
-export async function appendInChunks<E>(
-  appender: DuckDBAppender,
+export async function fillChunks<E>(
   columns: readonly ChunkColumn<E>[],
   events: readonly E[],
-): Promise<void> {
+): Promise<DuckDBDataChunk[]> {
+  const chunks: DuckDBDataChunk[] = [];
   const types = columns.map((col) => TYPES[col.kind]);
   const data = new ArrayBuffer(ROWS_PER_CHUNK * 16);
   const bytes = new Uint8Array(data);
   const view = new DataView(data);
   const validity = new BigUint64Array(ROWS_PER_CHUNK / 64);
   const words = new Uint32Array(validity.buffer);
+  // Per string column and chunk: the rows whose long string takes a native call, and the rows
+  // that repeat one of them (pairs of row, first row).
+  const longRows: number[] = [];
+  const longTexts: string[] = [];
+  const repeats: number[] = [];
+  const firstRow = new Map<string, number>();
   for (let start = 0; start < events.length; start += ROWS_PER_CHUNK) {
     const rows = Math.min(ROWS_PER_CHUNK, events.length - start);
     const dataChunk = DuckDBDataChunk.create(types, rows);
@@ -73,7 +81,10 @@ export async function appendInChunks<E>(
       bytes.fill(0, 0, rows * width);
       words.fill(0xffffffff);
       let nulls = 0;
-      const long: { row: number; text: string }[] = [];
+      longRows.length = 0;
+      longTexts.length = 0;
+      repeats.length = 0;
+      firstRow.clear();
       for (let i = 0; i < rows; i++) {
         const item = value(events[start + i]!);
         if (item === null) {
@@ -82,10 +93,19 @@ export async function appendInChunks<E>(
           continue;
         }
         switch (kind) {
-          case 'string':
-            if (!writeInline(bytes, view, i * 16, item as string))
-              long.push({ row: i, text: item as string });
+          case 'string': {
+            const text = item as string;
+            if (writeInline(bytes, view, i * 16, text)) break;
+            // Ids and JSON never repeat: once the first few long strings have not, stop looking.
+            const looking = repeats.length > 0 || longRows.length < 32;
+            const first = looking ? firstRow.get(text) : undefined;
+            if (first === undefined) {
+              if (looking) firstRow.set(text, i);
+              longRows.push(i);
+              longTexts.push(text);
+            } else repeats.push(i, first);
             break;
+          }
           case 'int':
             view.setInt32(i * 4, item as number, true);
             break;
@@ -101,20 +121,60 @@ export async function appendInChunks<E>(
         }
       }
       duckdb.copy_data_to_vector(vector, 0, data, 0, rows * width);
-      for (const { row, text } of long) duckdb.vector_assign_string_element(vector, row, text);
+      for (let k = 0; k < longRows.length; k++) {
+        duckdb.vector_assign_string_element(vector, longRows[k]!, longTexts[k]!);
+      }
+      if (repeats.length > 0) {
+        // The vector's slots as DuckDB filled them (a copy): repeat each first string_t, write back.
+        const slots = duckdb.vector_get_data(vector, rows * 16);
+        for (let k = 0; k < repeats.length; k += 2) {
+          const from = repeats[k + 1]! * 16;
+          slots.copyWithin(repeats[k]! * 16, from, from + 16);
+        }
+        duckdb.copy_data_to_vector(vector, 0, slots.buffer as ArrayBuffer, slots.byteOffset, rows * 16);
+      }
       if (nulls > 0) {
         duckdb.vector_ensure_validity_writable(vector);
         duckdb.copy_data_to_vector_validity(vector, 0, validity.buffer, 0, Math.ceil(rows / 64) * 8);
       }
     }
-    appender.appendDataChunk(dataChunk);
-    const appended = start + rows;
-    if (appended % ROWS_PER_FLUSH === 0) appender.flushSync();
-    // Filling and flushing are synchronous: hand the event loop back between chunks, so a large
-    // batch never stalls the gateway's requests for more than one chunk's work.
-    if (appended < events.length) await new Promise((resolve) => setImmediate(resolve));
+    chunks.push(dataChunk);
+    // Filling is synchronous: hand the event loop back between chunks, so a large batch never
+    // stalls the gateway's requests for more than one chunk's work.
+    if (start + rows < events.length) await nextTurn();
+  }
+  return chunks;
+}
+
+/**
+ * Appends filled chunks, flushing every `ROWS_PER_FLUSH` rows (synchronous, like filling: the
+ * event loop is handed back after each flush); the caller's `closeSync` flushes the rest.
+ */
+export async function appendChunks(
+  appender: DuckDBAppender,
+  chunks: readonly DuckDBDataChunk[],
+): Promise<void> {
+  let appended = 0;
+  for (const chunk of chunks) {
+    appender.appendDataChunk(chunk);
+    appended += chunk.rowCount;
+    if (appended % ROWS_PER_FLUSH === 0) {
+      appender.flushSync();
+      await nextTurn();
+    }
   }
 }
+
+/** Fills and appends `events` (see `fillChunks` and `appendChunks`). */
+export async function appendInChunks<E>(
+  appender: DuckDBAppender,
+  columns: readonly ChunkColumn<E>[],
+  events: readonly E[],
+): Promise<void> {
+  await appendChunks(appender, await fillChunks(columns, events));
+}
+
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** Writes `text` as an inline `string_t` (length, then up to 12 bytes) if it is short ASCII. */
 function writeInline(bytes: Uint8Array, view: DataView, offset: number, text: string): boolean {

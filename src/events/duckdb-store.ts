@@ -7,7 +7,7 @@ import {
   toCustomRow,
   uniqueCustomById,
 } from './custom-event-columns.js';
-import { appendInChunks } from './duckdb-chunk-writer.js';
+import { appendChunks, appendInChunks, fillChunks } from './duckdb-chunk-writer.js';
 import { duckdbQuery } from './duckdb-query.js';
 import {
   columnsAddedInVersion2,
@@ -259,16 +259,31 @@ export function duckdbStore(options: DuckDBStoreOptions): EventStore & EventRead
         const unique = uniqueById(events);
         await db.run('BEGIN TRANSACTION');
         try {
-          const stored = await storedIds(
+          // The lookup runs on a DuckDB thread while this one fills the batch's data chunks: on
+          // two cores the two overlap. Chunks are filled again only when some ids were stored
+          // (a replay), the rare case.
+          const lookup = storedIds(
             db,
             unique.map((event) => event.id),
             timeWindows(unique.map(eventTimeMs)),
           );
-          const batch = stored.size === 0 ? unique : unique.filter((event) => !stored.has(event.id));
-          if (batch.length > 0) {
+          const filling = fillChunks(eventColumnReaders, unique);
+          // Both settle before the transaction goes on or rolls back (a failed fill must not
+          // leave the lookup running on the connection).
+          await Promise.allSettled([lookup, filling]);
+          const stored = await lookup;
+          const filled = await filling;
+          const chunks =
+            stored.size === 0
+              ? filled
+              : await fillChunks(
+                  eventColumnReaders,
+                  unique.filter((event) => !stored.has(event.id)),
+                );
+          if (chunks.length > 0) {
             const appender = await db.createAppender('events');
             try {
-              await appendInChunks(appender, eventColumnReaders, batch);
+              await appendChunks(appender, chunks);
             } finally {
               appender.closeSync();
             }

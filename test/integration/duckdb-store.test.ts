@@ -53,20 +53,48 @@ describe('duckdb event store ingest', () => {
     const listed = await store.list({ limit: 5000 });
     expect(listed).toEqual([...events].reverse());
   });
+
+  it('stores long strings that repeat within a chunk as themselves, in the file after a reopen', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sluice-duckdb-'));
+    onTestFinished(() => rm(dir, { recursive: true, force: true }));
+    const path = join(dir, 'events.duckdb');
+    const targets = ['anthropic/claude-3-5-haiku', 'openai/gpt-4o-mini', 'vllm/modèle-générique-8b'];
+    // 3000 events: repeats of a few long values, long values seen once, nulls and short values between them.
+    const events: WideEvent[] = Array.from({ length: 3000 }, (_, i) =>
+      sampleEvent(i, {
+        target: targets[i % 3]!,
+        model: i % 4 === 0 ? null : i % 4 === 1 ? 'short' : `a-model-seen-once-${i}`,
+        errorMessage: i % 5 === 0 ? 'upstream returned 502 Bad Gateway (été)' : null,
+        tags: { feature: ['autocomplete', 'chat', 'triage'][i % 3]!, n: String(i % 2) },
+      }),
+    );
+    const first = duckdbStore({ path });
+    await first.open();
+    await first.insert(events);
+    await first.close();
+
+    const second = duckdbStore({ path });
+    await second.open();
+    onTestFinished(() => second.close());
+    expect(await second.list({ limit: 3000 })).toEqual([...events].reverse());
+  });
 });
 
 describe('duckdb event store transactions', () => {
-  it('stores nothing of a batch that fails after part of it was appended, and takes the next one', async () => {
+  it.each([
+    // Filled while the id lookup runs: the fill fails before anything is appended.
+    ['cannot be filled (no attempts to encode)', { attempts: undefined as unknown as WideEvent['attempts'] }],
+    // Filled, but refused when appended (NOT NULL): the first 2048 rows were already flushed into the transaction.
+    ['is refused by the table (a null model asked for)', { requestedModel: null as unknown as string }],
+  ])('stores nothing of a batch whose row 3000 %s, and takes the next one', async (_, broken) => {
     const store = duckdbStore({ path: ':memory:' });
     await store.open();
     onTestFinished(() => store.close());
     await store.insert([sampleEvent(0)]);
-    // Row 3000 cannot be written (no attempts to encode): the first 2048 rows were already
-    // flushed into the transaction when it fails.
     const events = Array.from({ length: 4000 }, (_, i) => sampleEvent(i + 1));
-    const broken = [...events];
-    broken[2999] = { ...events[2999]!, attempts: undefined as unknown as WideEvent['attempts'] };
-    await expect(store.insert(broken)).rejects.toThrow();
+    const batch = [...events];
+    batch[2999] = { ...events[2999]!, ...broken };
+    await expect(store.insert(batch)).rejects.toThrow();
     expect(await store.count()).toBe(1);
     await store.insert(events);
     expect(await store.count()).toBe(4001);
