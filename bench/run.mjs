@@ -115,9 +115,14 @@ const pinned = hasTaskset && cores >= 2;
 const LOAD_CPU = '0';
 const SERVER_CPU = '1';
 
-// Every Node server logs its collections (a line each, a few a second), so that each latency run
-// can tell how long the simulator and the proxy paused: see gcPauses().
-const TRACE_GC = '--trace-gc';
+// Flags of every Node process the harness starts. Each server logs its collections (a line each,
+// a few a second), so that each latency run can tell how long the simulator and the proxy paused
+// (see gcPauses()). A process pinned to one CPU collects on its main thread alone: V8 otherwise
+// splits a scavenge over helper threads that the pin puts on that same CPU, next to the client or
+// the other server, and the main thread waits for them (with another process busy on the core,
+// the simulator's scavenges took 2 to 5 times as long, Sluice's 3 times).
+const NODE_FLAGS = pinned ? ['--single-threaded-gc'] : [];
+const SERVER_NODE_FLAGS = [...NODE_FLAGS, '--trace-gc'];
 
 function command(cpu, cmd, args) {
   return pinned && cpu !== undefined ? ['taskset', ['-c', cpu, cmd, ...args]] : [cmd, args];
@@ -346,7 +351,7 @@ async function startSim() {
   const child = startServer(
     'sim',
     process.execPath,
-    [TRACE_GC, cli, 'sim', '--port', String(port), '--config', join(work, 'sim.yaml')],
+    [...SERVER_NODE_FLAGS, cli, 'sim', '--port', String(port), '--config', join(work, 'sim.yaml')],
     { cpu: LOAD_CPU },
   );
   const url = `http://127.0.0.1:${port}`;
@@ -398,7 +403,7 @@ ${sluiceVariants[variant].yaml}`,
   );
   const child = startServer('sluice', process.execPath, [
     ...nodeFlags,
-    TRACE_GC,
+    ...SERVER_NODE_FLAGS,
     cli,
     'up',
     '--config',
@@ -412,7 +417,7 @@ ${sluiceVariants[variant].yaml}`,
 async function startMinimal(simUrl) {
   const port = await freePort();
   const child = startServer('minimal', process.execPath, [
-    TRACE_GC,
+    ...SERVER_NODE_FLAGS,
     join(root, 'bench/minimal-proxy.mjs'),
     '--port',
     String(port),
@@ -454,7 +459,7 @@ async function startPortkey(simUrl) {
   const port = await freePort();
   // 1.15.2 reads only "--port=N": with "--port N" it silently listens on 8787.
   const child = startServer('portkey', process.execPath, [
-    TRACE_GC,
+    ...SERVER_NODE_FLAGS,
     install.entry,
     `--port=${port}`,
     '--headless',
@@ -560,7 +565,7 @@ async function throughput(path, mode, sim) {
 /** The fixed-rate client's command line for a path and a kind of request. */
 function openLoopArgs(path, mode, seconds, warmup) {
   const rate = mode === 'stream' ? config.streamRate : config.rate;
-  const args = [join(root, 'bench/open-loop.mjs'), '--url', `${path.url}/v1/chat/completions`];
+  const args = [...NODE_FLAGS, join(root, 'bench/open-loop.mjs'), '--url', `${path.url}/v1/chat/completions`];
   args.push('--body', bodyFile[mode], '--headers', JSON.stringify(path.headers));
   args.push('--rate', String(rate), '--seconds', String(seconds), '--warmup', String(warmup));
   if (mode === 'stream') args.push('--stream');
