@@ -260,6 +260,7 @@ function gcPauses(child, from) {
     pauses.maxMs = Math.max(pauses.maxMs, Number(ms));
     if (kind === 'Mark-Compact') pauses.markCompacts++;
   }
+  pauses.totalMs = Math.round(pauses.totalMs * 100) / 100;
   return pauses;
 }
 
@@ -959,7 +960,7 @@ function renderTable(report) {
       `Stalls in the ${c.rate} requests/s runs (median over rounds of the longest collection pause): ` +
         `simulator ${longest('direct', (run) => run.simGc.maxMs)} ms, client ${longest('direct', (run) => run.clientGcMs?.max)} ms ` +
         `(direct runs)${proxies.length > 0 ? `; ${proxies.join(', ')}` : ''}; ` +
-        `the hypervisor took ${fixed(median(runs.map((run) => run.stealMs)), 0)} ms of CPU time a run (median).`,
+        `the hypervisor took ${fixed(median(runs.map((run) => run.stealMs)), 0)} ms of CPU time a run, both CPUs (median).`,
     );
   }
   // Features switched on, each against plain Sluice in the same round: wrk throughput and, since
