@@ -14,6 +14,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 
 const { values } = parseArgs({
@@ -56,6 +57,8 @@ const timeoutMs = 10_000;
 const totalMs = [];
 const firstChunkMs = [];
 const lagMs = [];
+/** The client's own collection pauses once measuring: it shares a core with the server it loads. */
+const gcMs = [];
 /** Failures by kind: "HTTP 429", "timeout", ... */
 const errorKinds = {};
 let pending = 0;
@@ -210,6 +213,14 @@ function summary(samples) {
 
 const started = performance.now();
 let next = 0;
+// A pause of the client delays every answer it is reading and every request falling due, exactly
+// as a pause of the server would: reporting them tells the two apart.
+const gcObserver = new PerformanceObserver((list) => {
+  if (next < warmupCount) return;
+  for (const entry of list.getEntries()) gcMs.push(entry.duration);
+});
+gcObserver.observe({ entryTypes: ['gc'] });
+
 // Fires every request whose time has come, then sleeps until the next one: timers have 1 ms
 // granularity, so at 1,000/s requests leave one or two at a time, never in a burst.
 await new Promise((resolve) => {
@@ -229,6 +240,7 @@ const sentMs = performance.now() - started;
 const drainDeadline = performance.now() + timeoutMs + 1000;
 while (pending > 0 && performance.now() < drainDeadline) await new Promise((r) => setTimeout(r, 10));
 clearInterval(sweeper);
+gcObserver.disconnect();
 for (const connection of [...idle, ...busy]) connection.socket.destroy();
 
 const measuredCount = total - warmupCount;
@@ -243,6 +255,11 @@ process.stdout.write(
     achievedRate: Math.round((total / sentMs) * 1000),
     scheduleLagMs: summary(lagMs),
     latencyMs: summary(totalMs),
+    clientGcMs: {
+      count: gcMs.length,
+      total: Math.round(gcMs.reduce((a, b) => a + b, 0) * 1000) / 1000,
+      max: Math.round(Math.max(0, ...gcMs) * 1000) / 1000,
+    },
     ...(values.stream && { firstChunkMs: summary(firstChunkMs) }),
   })}\n`,
 );

@@ -20,6 +20,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
 import { createServer } from 'node:net';
@@ -114,6 +115,15 @@ const pinned = hasTaskset && cores >= 2;
 const LOAD_CPU = '0';
 const SERVER_CPU = '1';
 
+// Flags of every Node process the harness starts. Each server logs its collections (a line each,
+// a few a second), so that each latency run can tell how long the simulator and the proxy paused
+// (see gcPauses()). A process pinned to one CPU collects on its main thread alone: V8 otherwise
+// splits a scavenge over helper threads that the pin puts on that same CPU, next to the client or
+// the other server, and the main thread waits for them (with another process busy on the core,
+// the simulator's scavenges took 2 to 5 times as long, Sluice's 3 times).
+const NODE_FLAGS = pinned ? ['--single-threaded-gc'] : [];
+const SERVER_NODE_FLAGS = [...NODE_FLAGS, '--trace-gc'];
+
 function command(cpu, cmd, args) {
   return pinned && cpu !== undefined ? ['taskset', ['-c', cpu, cmd, ...args]] : [cmd, args];
 }
@@ -134,12 +144,16 @@ process.on('exit', () => {
 });
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(130));
 
+/** Each server's log file: its output, and its collections (node --trace-gc). */
+const logOf = new Map();
+
 /** Starts a server; its output goes to <work>/<name>.log. */
 function startServer(name, cmd, args, { cpu = SERVER_CPU, env = {} } = {}) {
   const [bin, argv] = command(cpu, cmd, args);
   const out = openSync(join(work, `${name}.log`), 'a');
   const child = spawn(bin, argv, { stdio: ['ignore', out, out], env: { ...process.env, ...env } });
   children.add(child);
+  logOf.set(child, join(work, `${name}.log`));
   child.on('exit', () => children.delete(child));
   return child;
 }
@@ -221,7 +235,33 @@ function machineTicks() {
   return {
     busy: user + nice + system + irq + softirq + steal,
     all: user + nice + system + idle + iowait + irq + softirq + steal,
+    // Time the hypervisor gave this machine's CPUs to someone else: a stall no process here causes.
+    steal,
   };
+}
+
+const logSize = (child) => statSync(logOf.get(child)).size;
+
+/**
+ * The collections a server ran (node --trace-gc lines of its pid in its log) after `from` bytes:
+ * their number, and the total and longest pause of its main thread, in ms. A server's pause
+ * holds up every request it has and every one that arrives meanwhile.
+ */
+function gcPauses(child, from) {
+  const text = readFileSync(logOf.get(child)).subarray(from).toString('latin1');
+  const line = new RegExp(
+    `^\\[${child.pid}:[^\\]]*\\]\\s+\\d+ ms: (Scavenge|Mark-Compact|Minor Mark-Sweep)[^,]*, ([\\d.]+) / `,
+    'gm',
+  );
+  const pauses = { count: 0, totalMs: 0, maxMs: 0, markCompacts: 0 };
+  for (const [, kind, ms] of text.matchAll(line)) {
+    pauses.count++;
+    pauses.totalMs += Number(ms);
+    pauses.maxMs = Math.max(pauses.maxMs, Number(ms));
+    if (kind === 'Mark-Compact') pauses.markCompacts++;
+  }
+  pauses.totalMs = Math.round(pauses.totalMs * 100) / 100;
+  return pauses;
 }
 
 function memoryKiB(pid) {
@@ -312,10 +352,8 @@ async function startSim() {
   const child = startServer(
     'sim',
     process.execPath,
-    [cli, 'sim', '--port', String(port), '--config', join(work, 'sim.yaml')],
-    {
-      cpu: LOAD_CPU,
-    },
+    [...SERVER_NODE_FLAGS, cli, 'sim', '--port', String(port), '--config', join(work, 'sim.yaml')],
+    { cpu: LOAD_CPU },
   );
   const url = `http://127.0.0.1:${port}`;
   await waitReady(`${url}/healthz`, child, 'sim');
@@ -364,7 +402,14 @@ routes:
     targets: [{ provider: sim, model: sim-fast, limit: { algorithm: fixed, limit: 4096 } }]
 ${sluiceVariants[variant].yaml}`,
   );
-  const child = startServer('sluice', process.execPath, [...nodeFlags, cli, 'up', '--config', file]);
+  const child = startServer('sluice', process.execPath, [
+    ...nodeFlags,
+    ...SERVER_NODE_FLAGS,
+    cli,
+    'up',
+    '--config',
+    file,
+  ]);
   const url = `http://127.0.0.1:${port}`;
   await waitReady(`${url}/healthz`, child, 'sluice');
   return { child, url };
@@ -373,6 +418,7 @@ ${sluiceVariants[variant].yaml}`,
 async function startMinimal(simUrl) {
   const port = await freePort();
   const child = startServer('minimal', process.execPath, [
+    ...SERVER_NODE_FLAGS,
     join(root, 'bench/minimal-proxy.mjs'),
     '--port',
     String(port),
@@ -413,7 +459,12 @@ async function startPortkey(simUrl) {
   if (install.error) return { error: install.error };
   const port = await freePort();
   // 1.15.2 reads only "--port=N": with "--port N" it silently listens on 8787.
-  const child = startServer('portkey', process.execPath, [install.entry, `--port=${port}`, '--headless']);
+  const child = startServer('portkey', process.execPath, [
+    ...SERVER_NODE_FLAGS,
+    install.entry,
+    `--port=${port}`,
+    '--headless',
+  ]);
   const url = `http://127.0.0.1:${port}`;
   try {
     await waitReady(`${url}/`, child, 'portkey');
@@ -512,18 +563,42 @@ async function throughput(path, mode, sim) {
   };
 }
 
+/** The fixed-rate client's command line for a path and a kind of request. */
+function openLoopArgs(path, mode, seconds, warmup) {
+  const rate = mode === 'stream' ? config.streamRate : config.rate;
+  const args = [...NODE_FLAGS, join(root, 'bench/open-loop.mjs'), '--url', `${path.url}/v1/chat/completions`];
+  args.push('--body', bodyFile[mode], '--headers', JSON.stringify(path.headers));
+  args.push('--rate', String(rate), '--seconds', String(seconds), '--warmup', String(warmup));
+  if (mode === 'stream') args.push('--stream');
+  return args;
+}
+
+/**
+ * Unmeasured load through a path at the fixed rate, once before the first round: a process's first
+ * seconds under load (compiling its hot code, promoting and collecting what it built at startup,
+ * filling its pools) are not what a request through it costs, and would land in round 1 only.
+ */
+async function warmUp(path, mode) {
+  await runTool(process.execPath, openLoopArgs(path, mode, config.warmup, 0), {
+    timeoutMs: (config.warmup + 40) * 1000,
+  });
+}
+
 async function latency(path, mode, sim) {
   const rate = mode === 'stream' ? config.streamRate : config.rate;
-  const args = [join(root, 'bench/open-loop.mjs'), '--url', `${path.url}/v1/chat/completions`];
-  args.push('--body', bodyFile[mode], '--headers', JSON.stringify(path.headers));
-  args.push('--rate', String(rate), '--seconds', String(config.seconds), '--warmup', String(config.warmup));
-  if (mode === 'stream') args.push('--stream');
+  const args = openLoopArgs(path, mode, config.seconds, config.warmup);
+  // What could stall a request besides the path itself: collections of the simulator and of the
+  // proxy, and CPU time the hypervisor took from this machine.
+  const servers = path.key === 'direct' ? [sim.child] : [sim.child, path.child];
+  const logFrom = servers.map(logSize);
+  const stealFrom = machineTicks().steal;
   const stop = cpuMeter(serverPids);
   const stdout = await runTool(process.execPath, args, {
     timeoutMs: (config.seconds + config.warmup + 40) * 1000,
   });
   const cpu = stop();
   const result = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}');
+  const [simGc, proxyGc] = servers.map((child, i) => gcPauses(child, logFrom[i]));
   // How busy the load generator's core was: the client and the simulator share it, and near
   // saturation every stall of either (a GC pause, a burst) shows as a tail of the baseline's latency.
   const simCpu = cpu.used.get(sim.child.pid) ?? 0;
@@ -534,6 +609,9 @@ async function latency(path, mode, sim) {
     simCpuUs: (simCpu * 1e6) / sent,
     clientCpuUs: (cpu.tools * 1e6) / sent,
     backgroundCores: cpu.backgroundCores,
+    simGc,
+    ...(proxyGc && { proxyGc }),
+    stealMs: ((machineTicks().steal - stealFrom) * 1000) / clockTicks,
   };
 }
 
@@ -609,24 +687,33 @@ async function benchmark() {
     paths.filter((p) => p.url).map((p) => [p.key, memoryKiB(/** @type {number} */ (p.child.pid))]),
   );
 
+  for (const path of paths) {
+    for (const mode of /** @type {const} */ (['plain', 'stream'])) {
+      if (path.unavailable[mode]) continue;
+      log(`warming up ${mode} ${path.label}`);
+      await warmUp(path, mode);
+    }
+  }
+
   /** @type {Record<string, Record<string, {throughput: any[], latency: any[]}>>} */
   const results = {};
   for (const path of paths) {
     results[path.key] = { plain: { throughput: [], latency: [] }, stream: { throughput: [], latency: [] } };
   }
-  for (let round = 0; round < config.rounds; round++) {
-    // Each round starts with a different path, so a slow drift in the machine is shared out.
-    const order = paths.map((_, i) => paths[(i + round) % paths.length]);
-    for (const mode of /** @type {const} */ (['plain', 'stream'])) {
-      for (const path of order) {
-        if (path.unavailable[mode]) continue;
-        log(`round ${round + 1}/${config.rounds} ${mode} ${path.label}: throughput`);
-        results[path.key][mode].throughput.push(await leastDisturbed(() => throughput(path, mode, sim)));
-      }
-      for (const path of order) {
-        if (path.unavailable[mode]) continue;
-        log(`round ${round + 1}/${config.rounds} ${mode} ${path.label}: latency`);
-        results[path.key][mode].latency.push(await leastDisturbed(() => latency(path, mode, sim)));
+  // Every latency round first, then every throughput round: wrk at full speed leaves the
+  // simulator and each proxy an old generation grown under 64 concurrent requests, and collecting
+  // it during a later fixed-rate run would show as that run's tail latency.
+  for (const kind of /** @type {const} */ (['latency', 'throughput'])) {
+    for (let round = 0; round < config.rounds; round++) {
+      // Each round starts with a different path, so a slow drift in the machine is shared out.
+      const order = paths.map((_, i) => paths[(i + round) % paths.length]);
+      for (const mode of /** @type {const} */ (['plain', 'stream'])) {
+        for (const path of order) {
+          if (path.unavailable[mode]) continue;
+          log(`round ${round + 1}/${config.rounds} ${mode} ${path.label}: ${kind}`);
+          const measure = kind === 'latency' ? latency : throughput;
+          results[path.key][mode][kind].push(await leastDisturbed(() => measure(path, mode, sim)));
+        }
       }
     }
   }
@@ -857,6 +944,23 @@ function renderTable(report) {
         `${machine.pinned ? 'CPU 0' : 'a core'} busy (median over rounds; the simulator ${perRequest('simCpuUs')} µs ` +
         `and the client ${perRequest('clientCpuUs')} µs of CPU a request); the direct p99 ranged ` +
         `${fixed(Math.min(...baselineP99), 2)} to ${fixed(Math.max(...baselineP99), 2)} ms over the rounds.`,
+    );
+  }
+  // What stalled the non-streaming fixed-rate runs besides the path's own work (older saved results
+  // lack the figures): each process's longest collection pause, and the hypervisor's steal.
+  if (baseline.some((run) => run.simGc)) {
+    const longest = (key, figure) =>
+      fixed(median((report.results[key]?.plain?.latency ?? []).map(figure)), 1);
+    const proxies = report.paths
+      .filter(({ key }) => key !== 'direct' && report.results[key]?.plain?.latency.some((run) => run.proxyGc))
+      .map(({ key, label }) => `${label} ${longest(key, (run) => run.proxyGc?.maxMs)} ms`);
+    const runs = Object.values(report.results).flatMap((byMode) => byMode.plain.latency);
+    lines.push(
+      '',
+      `Stalls in the ${c.rate} requests/s runs (median over rounds of the longest collection pause): ` +
+        `simulator ${longest('direct', (run) => run.simGc.maxMs)} ms, client ${longest('direct', (run) => run.clientGcMs?.max)} ms ` +
+        `(direct runs)${proxies.length > 0 ? `; ${proxies.join(', ')}` : ''}; ` +
+        `the hypervisor took ${fixed(median(runs.map((run) => run.stealMs)), 0)} ms of CPU time a run, both CPUs (median).`,
     );
   }
   // Features switched on, each against plain Sluice in the same round: wrk throughput and, since
