@@ -1,20 +1,34 @@
 import { type ErrorClass, WIDE_EVENT_VERSION, type WideEvent } from '../events/wide-event.js';
 import type { ApiError } from '../http/api-error.js';
 import { toUsd } from '../policy/cost.js';
-import type { Call } from './call.js';
+import type { Attempt, Call } from './call.js';
 
 const noTags: Record<string, string> = {};
 
 /** The record stage: a finished Call becomes its wide event. */
 export function wideEvent(call: Call, region: string | null = null): WideEvent {
+  // One pass over the attempts for everything the event says about them (this runs for every
+  // request with events on), and each attempt's record built in one shape, without spreads.
+  const attempts: WideEvent['attempts'] = new Array(call.attempts.length);
+  let retries = 0;
+  let fallbacks = 0;
+  let hedges = 0;
+  let queuedMs = 0;
+  let allShed = call.attempts.length > 0;
+  for (let i = 0; i < call.attempts.length; i++) {
+    const a = call.attempts[i]!;
+    if (a.reason === 'retry') retries++;
+    else if (a.reason === 'fallback') fallbacks++;
+    else if (a.reason === 'hedge') hedges++;
+    queuedMs += a.queuedMs ?? 0;
+    if (a.outcome !== 'shed' && a.outcome !== 'skipped') allShed = false;
+    attempts[i] = attemptRecord(a);
+  }
   const last = call.attempts.at(-1);
   const ok = call.status !== undefined && call.status < 400;
   const tokens = call.usage;
   const labels = call.labels;
-  const shed =
-    !ok &&
-    call.attempts.length > 0 &&
-    call.attempts.every((a) => a.outcome === 'shed' || a.outcome === 'skipped');
+  const shed = !ok && allShed;
   return {
     schemaVersion: WIDE_EVENT_VERSION,
     id: call.id,
@@ -56,31 +70,36 @@ export function wideEvent(call: Call, region: string | null = null): WideEvent {
     },
     costUsd: call.costUsd ?? null,
     cacheStatus: call.cacheStatus ?? null,
-    attempts: call.attempts.map((a) => ({
-      target: a.target,
-      reason: a.reason,
-      outcome: a.outcome,
-      status: a.status ?? null,
-      startMs: round(a.startMs),
-      durationMs: a.durationMs === undefined ? null : round(a.durationMs),
-      firstByteMs: a.firstByteMs === undefined ? null : round(a.firstByteMs),
-      queuedMs: a.queuedMs === undefined ? null : round(a.queuedMs),
-      error: a.error ?? null,
-      ...(a.cost !== undefined && { costUsd: a.cost === null ? null : toUsd(a.cost) }),
-      ...(a.priceVersion !== undefined && { priceVersion: a.priceVersion }),
-      ...(a.usage?.estimated && { usageEstimated: true }),
-    })),
-    retries: call.attempts.filter((a) => a.reason === 'retry').length,
-    fallbacks: call.attempts.filter((a) => a.reason === 'fallback').length,
-    hedges: call.attempts.filter((a) => a.reason === 'hedge').length,
+    attempts,
+    retries,
+    fallbacks,
+    hedges,
     priority: call.priority ?? null,
-    queuedMs: round(call.attempts.reduce((sum, a) => sum + (a.queuedMs ?? 0), 0)),
+    queuedMs: round(queuedMs),
     shed,
     shedReason: shed && call.error?.code?.startsWith('shed_') ? call.error.code.slice(5) : null,
     tags: labels?.tags ?? noTags,
     requestBody: call.requestBody ?? null,
     responseBody: call.responseBody ?? null,
   };
+}
+
+function attemptRecord(a: Attempt): WideEvent['attempts'][number] {
+  const record: WideEvent['attempts'][number] = {
+    target: a.target,
+    reason: a.reason,
+    outcome: a.outcome,
+    status: a.status ?? null,
+    startMs: round(a.startMs),
+    durationMs: a.durationMs === undefined ? null : round(a.durationMs),
+    firstByteMs: a.firstByteMs === undefined ? null : round(a.firstByteMs),
+    queuedMs: a.queuedMs === undefined ? null : round(a.queuedMs),
+    error: a.error ?? null,
+  };
+  if (a.cost !== undefined) record.costUsd = a.cost === null ? null : toUsd(a.cost);
+  if (a.priceVersion !== undefined) record.priceVersion = a.priceVersion;
+  if (a.usage?.estimated) record.usageEstimated = true;
+  return record;
 }
 
 /** The failure's kind, for breakdowns: who should act on it (the client, an operator, a provider). */

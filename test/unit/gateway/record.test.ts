@@ -90,6 +90,76 @@ describe('wideEvent: a finished call becomes one row', () => {
       timings: { upstreamMs: null },
     });
   });
+
+  it('counts retries, fallbacks and hedges, sums their queueing and prices each attempt', () => {
+    const attempt = { provider: 'sim', model: 'a', startMs: 0, status: 502, outcome: 'error' } as const;
+    const event = wideEvent(
+      call({
+        status: 200,
+        attempts: [
+          { ...attempt, target: 'sim/a', reason: 'first', queuedMs: 1.004, cost: null },
+          { ...attempt, target: 'sim/a', reason: 'retry', queuedMs: 2, outcome: 'shed' },
+          { ...attempt, target: 'sim/b', reason: 'fallback', cost: 2_500_000, priceVersion: 'v7' },
+          {
+            ...attempt,
+            target: 'sim/b',
+            reason: 'hedge',
+            status: 200,
+            outcome: 'ok',
+            queuedMs: 0.5,
+            usage: {
+              inputTokens: 3,
+              outputTokens: 4,
+              cachedInputTokens: 0,
+              cacheWriteTokens: 0,
+              reasoningTokens: 0,
+              estimated: true,
+            },
+          },
+        ],
+      }),
+    );
+    expect(event).toMatchObject({
+      retries: 1,
+      fallbacks: 1,
+      hedges: 1,
+      queuedMs: 3.5,
+      shed: false,
+      target: 'sim/b',
+    });
+    expect(event.attempts.map((a) => a.reason)).toEqual(['first', 'retry', 'fallback', 'hedge']);
+    // Absent, not undefined: the spooled JSON and the stored row only carry what an attempt has.
+    expect(event.attempts[0]).toEqual({
+      target: 'sim/a',
+      reason: 'first',
+      outcome: 'error',
+      status: 502,
+      startMs: 0,
+      durationMs: null,
+      firstByteMs: null,
+      queuedMs: 1,
+      error: null,
+      costUsd: null,
+    });
+    expect(Object.keys(event.attempts[1]!)).not.toContain('costUsd');
+    expect(event.attempts[2]).toMatchObject({ costUsd: 0.0000025, priceVersion: 'v7' });
+    expect(event.attempts[3]).toMatchObject({ usageEstimated: true });
+    expect(Object.keys(event.attempts[3]!)).not.toContain('priceVersion');
+  });
+
+  it('is not shed when one attempt was tried', () => {
+    const event = wideEvent(
+      call({
+        status: 503,
+        error: apiError('server_error', 503, 'down', { code: 'upstream_error' }),
+        attempts: [
+          { target: 'sim/a', provider: 'sim', model: 'a', startMs: 0, outcome: 'shed', reason: 'first' },
+          { target: 'sim/b', provider: 'sim', model: 'b', startMs: 1, outcome: 'error', reason: 'fallback' },
+        ],
+      }),
+    );
+    expect(event).toMatchObject({ shed: false, shedReason: null, errorClass: 'upstream', fallbacks: 1 });
+  });
 });
 
 describe('errorClass: who should act on a failure', () => {
