@@ -11,39 +11,26 @@ export function rateLimitHeaders(quotas: Partial<Record<RateKind, RateQuota>>): 
   // one object literal: made whole at once, rather than grown one property at a time.
   if (requests && tokens) {
     return {
-      'x-ratelimit-limit-requests': limitText(requests.limit),
+      'x-ratelimit-limit-requests': String(requests.limit),
       'x-ratelimit-remaining-requests': String(requests.remaining),
       'x-ratelimit-reset-requests': resetDuration(requests.resetMs),
-      'x-ratelimit-limit-tokens': limitText(tokens.limit),
+      'x-ratelimit-limit-tokens': String(tokens.limit),
       'x-ratelimit-remaining-tokens': String(tokens.remaining),
       'x-ratelimit-reset-tokens': resetDuration(tokens.resetMs),
     };
   }
   const headers: Record<string, string> = {};
   if (requests) {
-    headers['x-ratelimit-limit-requests'] = limitText(requests.limit);
+    headers['x-ratelimit-limit-requests'] = String(requests.limit);
     headers['x-ratelimit-remaining-requests'] = String(requests.remaining);
     headers['x-ratelimit-reset-requests'] = resetDuration(requests.resetMs);
   }
   if (tokens) {
-    headers['x-ratelimit-limit-tokens'] = limitText(tokens.limit);
+    headers['x-ratelimit-limit-tokens'] = String(tokens.limit);
     headers['x-ratelimit-remaining-tokens'] = String(tokens.remaining);
     headers['x-ratelimit-reset-tokens'] = resetDuration(tokens.resetMs);
   }
   return headers;
-}
-
-/** The text of each configured limit, made once: limits are few, and big ones are slow to print. */
-const limitTexts = new Map<number, string>();
-
-function limitText(limit: number): string {
-  let text = limitTexts.get(limit);
-  if (text === undefined) {
-    text = String(limit);
-    // Limits come from the config and the store: a bound keeps a stream of odd ones harmless.
-    if (limitTexts.size < 1024) limitTexts.set(limit, text);
-  }
-  return text;
 }
 
 /** A duration the way OpenAI writes it (Go's format): "20ms", "1.5s", "6m0s", "1h2m3s". */
