@@ -206,7 +206,12 @@ describe('isoTime: the event time as toISOString writes it', () => {
   });
 
   it('formats times before 1970 and far in the future like toISOString', () => {
-    for (const ms of [-1, -60_001.5, Date.parse('+012345-06-07T08:09:10.011Z'), Date.parse('2026-11-30T10:04:05.006Z')]) {
+    for (const ms of [
+      -1,
+      -60_001.5,
+      Date.parse('+012345-06-07T08:09:10.011Z'),
+      Date.parse('2026-11-30T10:04:05.006Z'),
+    ]) {
       expect(isoTime(ms)).toBe(new Date(ms).toISOString());
     }
   });
