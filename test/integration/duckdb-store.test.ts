@@ -80,6 +80,53 @@ describe('duckdb event store ingest', () => {
   });
 });
 
+describe('duckdb event store exactly once by id, with the lookup limited to times already stored', () => {
+  it('stores once an id that comes back in a batch mixing it with later events', async () => {
+    const store = duckdbStore({ path: ':memory:' });
+    await store.open();
+    onTestFinished(() => store.close());
+    await store.insert([sampleEvent(1), sampleEvent(5)]);
+    // 2, 3 and 4 are earlier than the newest stored time, 6 later; 5 is at it, 1 before it.
+    await store.insert([sampleEvent(6), sampleEvent(5), sampleEvent(3), sampleEvent(1)]);
+    await store.insert([sampleEvent(7), sampleEvent(6), sampleEvent(2)]);
+    expect(await store.count()).toBe(6);
+    expect((await store.list({ limit: 10 })).map((event) => event.id)).toEqual(
+      [7, 6, 5, 3, 2, 1].map((i) => sampleEvent(i).id),
+    );
+  });
+
+  it('looks up every id again after a statement through execute wrote into events', async () => {
+    const store = duckdbStore({ path: ':memory:' });
+    await store.open();
+    onTestFinished(() => store.close());
+    await store.insert([sampleEvent(1)]);
+    // A row later than any inserted, written behind insert's back (as a repair or an import could).
+    await store.execute([
+      {
+        sql: `INSERT INTO events SELECT * REPLACE ('${sampleEvent(9).id}' AS id, time_ms + 8000 AS time_ms) FROM events`,
+      },
+    ]);
+    await store.insert([sampleEvent(9), sampleEvent(10)]);
+    expect(await store.count()).toBe(3);
+  });
+
+  it('reads the newest stored time from the file when it opens', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sluice-duckdb-'));
+    onTestFinished(() => rm(dir, { recursive: true, force: true }));
+    const path = join(dir, 'events.duckdb');
+    const first = duckdbStore({ path });
+    await first.open();
+    await first.insert([sampleEvent(1), sampleEvent(8)]);
+    await first.close();
+
+    const second = duckdbStore({ path });
+    await second.open();
+    onTestFinished(() => second.close());
+    await second.insert([sampleEvent(8), sampleEvent(9)]);
+    expect(await second.count()).toBe(3);
+  });
+});
+
 describe('duckdb event store transactions', () => {
   it.each([
     // Filled while the id lookup runs: the fill fails before anything is appended.

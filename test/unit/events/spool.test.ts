@@ -58,6 +58,27 @@ describe('Spool', () => {
     expect(warnings).toEqual([]);
   });
 
+  it('keeps text in any script byte for byte, ASCII and not mixed in one record, through a reopen', async () => {
+    const spool = await open({ syncIntervalMs: 20 });
+    const written = [
+      { ...event('ascii-0'), errorMessage: 'plain' },
+      { ...event('latin-1'), errorMessage: 'café, naïve, ¿qué?' },
+      { ...event('ascii-2'), tags: { feature: 'x' } },
+      { ...event('wide-3'), errorMessage: '日本語 🚀 \u2028 "quoted" \\ end' },
+    ];
+    for (const e of written) spool.append([e]);
+    expect(await spool.sync()).toBe(true);
+    await spool.close();
+
+    const reopened = await open();
+    const records = [];
+    for await (const record of reopened.replay()) records.push(record);
+    expect(records).toEqual([{ seq: 0, events: written }]);
+    expect(reopened.append([event('next')])).toBe(written.length);
+    await reopened.close();
+    expect(warnings).toEqual([]);
+  });
+
   it('group-commits appends made within one sync interval into a single record', async () => {
     const spool = await open({ syncIntervalMs: 20 });
     for (const e of events('a', 5)) spool.append([e]);
