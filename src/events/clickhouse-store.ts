@@ -32,9 +32,6 @@ export interface ClickHouseStoreOptions {
   password?: string;
 }
 
-// Ids per duplicate check: the SELECT text counts against the server's max_query_size (256 KiB).
-const ID_CHECK_CHUNK = 1_000;
-const ID_CHECK_BYTES = 200_000;
 const INSERT_CHUNK = 10_000;
 
 const COLUMN_LIST = eventColumns.map((col) => col.name).join(', ');
@@ -110,6 +107,21 @@ function quote(text: string): string {
   return `'${text.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`;
 }
 
+/**
+ * The ids as a subquery for `id IN (…)`. 18.16 turns a literal list `IN ('a', 'b', …)` into one
+ * AST node per id and evaluates each on its own: about 20 µs of server CPU an id, more than
+ * storing the event. An array literal is parsed as a single constant, and the set is built from
+ * the subquery's column: about 3 µs an id.
+ */
+function idSet(ids: readonly string[]): string {
+  return `(SELECT arrayJoin([${ids.map(quote).join(',')}]))`;
+}
+
+/** A query's own max_query_size, so a batch's ids go in one statement (the default is 256 KiB). */
+function sizedFor(query: string): { max_query_size: string } {
+  return { max_query_size: String(Math.max(262_144, Buffer.byteLength(query) + 1024)) };
+}
+
 function chunks<T>(items: readonly T[], size: number): T[][] {
   const result: T[][] = [];
   for (let start = 0; start < items.length; start += size) result.push(items.slice(start, start + size));
@@ -156,25 +168,6 @@ function tabSeparated(events: readonly WideEvent[]): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** Ids in groups that keep an IN (…) list under the server's query size limit. */
-function idGroups(ids: readonly string[]): string[][] {
-  const groups: string[][] = [];
-  let group: string[] = [];
-  let bytes = 0;
-  for (const id of ids) {
-    const quoted = quote(id);
-    if (group.length > 0 && (group.length >= ID_CHECK_CHUNK || bytes + quoted.length > ID_CHECK_BYTES)) {
-      groups.push(group);
-      group = [];
-      bytes = 0;
-    }
-    group.push(quoted);
-    bytes += quoted.length + 2;
-  }
-  if (group.length > 0) groups.push(group);
-  return groups;
-}
-
 /**
  * Wide events in ClickHouse over HTTP. Exactly once by id takes two guards: an insert skips ids
  * already stored (so replays do not bloat the table), and reads collapse duplicates (FINAL,
@@ -198,19 +191,21 @@ export function clickhouseStore(options: ClickHouseStoreOptions): EventStore & E
     return client;
   };
 
-  async function rows<T>(query: string): Promise<T[]> {
-    const result = await connected().query({ query, format: 'JSONEachRow' });
+  async function rows<T>(query: string, settings?: { max_query_size: string }): Promise<T[]> {
+    const result = await connected().query({
+      query,
+      format: 'JSONEachRow',
+      ...(settings && { clickhouse_settings: settings }),
+    });
     return result.json<T>();
   }
 
-  async function storedIds(ids: readonly string[], table = events): Promise<Set<string>> {
+  /** Of `ids`, those `table` holds (where `filter` says to look); one query whatever their number. */
+  async function storedIds(ids: readonly string[], table: string, filter = ''): Promise<Set<string>> {
     const stored = new Set<string>();
-    for (const chunk of chunks(ids, ID_CHECK_CHUNK)) {
-      const found = await rows<{ id: string }>(
-        `SELECT id FROM ${table} WHERE id IN (${chunk.map(quote).join(', ')})`,
-      );
-      for (const { id } of found) stored.add(id);
-    }
+    if (ids.length === 0) return stored;
+    const query = `SELECT id FROM ${table} WHERE ${filter}id IN ${idSet(ids)}`;
+    for (const { id } of await rows<{ id: string }>(query, sizedFor(query))) stored.add(id);
     return stored;
   }
 
@@ -226,12 +221,7 @@ export function clickhouseStore(options: ClickHouseStoreOptions): EventStore & E
       for (let i = 0; i < batch.length; i++) {
         if (times[i]! >= window.fromMs && times[i]! <= window.toMs) ids.push(batch[i]!.id);
       }
-      for (const group of idGroups(ids)) {
-        const found = await rows<{ id: string }>(
-          `SELECT id FROM ${events} WHERE ${inWindow(window)} AND id IN (${group.join(', ')})`,
-        );
-        for (const { id } of found) stored.add(id);
-      }
+      for (const id of await storedIds(ids, events, `${inWindow(window)} AND `)) stored.add(id);
     }
     return stored;
   }
