@@ -98,10 +98,10 @@ describe('clickhouse event store schema', () => {
     await store.close();
   });
 
-  it('checks a replayed batch whose ids make a lookup far over 256 KiB in one statement', async () => {
+  it('checks a replayed batch whose ids are far over the 256 KiB a statement may hold', async () => {
     const store = clickhouseStore({ url: server.url, database: 'sluice_long_ids_test' });
     await store.open();
-    // 10,000 ids of 90 characters: about 950 KB of SQL, over the server's default max_query_size.
+    // 10,000 ids of 90 characters: about 950 KB, over the server's default max_query_size if sent as SQL.
     const id = (i: number) => `${'replayed-'.repeat(9)}${String(i).padStart(9, '0')}`;
     const batch = Array.from({ length: 10_000 }, (_, i) => sampleEvent(i, { id: id(i) }));
     await store.insert(batch.slice(0, 6_000));
