@@ -2,7 +2,11 @@ import { createClient } from '@clickhouse/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clickhouseStore } from '../../src/events/clickhouse-store.js';
 import { columnsAddedInVersion2, toRow } from '../../src/events/event-columns.js';
-import { describeEventStoreContract, sampleEvent } from '../support/event-store-contract.js';
+import {
+  describeEventStoreContract,
+  sampleCustomEvent,
+  sampleEvent,
+} from '../support/event-store-contract.js';
 import { type RunningServer, startClickHouse } from '../support/servers.js';
 
 let server: RunningServer;
@@ -91,6 +95,50 @@ describe('clickhouse event store schema', () => {
 
     expect(await store.count()).toBe(2);
     expect(await store.list({ limit: 10 })).toEqual([sampleEvent(2), sampleEvent(1)]);
+    await store.close();
+  });
+
+  it('checks a replayed batch whose ids are far over the 256 KiB a statement may hold', async () => {
+    const store = clickhouseStore({ url: server.url, database: 'sluice_long_ids_test' });
+    await store.open();
+    // 10,000 ids of 90 characters: about 950 KB, over the server's default max_query_size if sent as SQL.
+    const id = (i: number) => `${'replayed-'.repeat(9)}${String(i).padStart(9, '0')}`;
+    const batch = Array.from({ length: 10_000 }, (_, i) => sampleEvent(i, { id: id(i) }));
+    await store.insert(batch.slice(0, 6_000));
+    await store.insert(batch);
+    expect(await store.count()).toBe(10_000);
+    expect(await sql('SELECT count() AS n FROM sluice_long_ids_test.events')).toEqual([{ n: '10000' }]);
+    await store.close();
+  });
+
+  it('finds stored ids holding quotes, backslashes, control characters and unicode', async () => {
+    const store = clickhouseStore({ url: server.url, database: 'sluice_odd_ids_test' });
+    await store.open();
+    const ids = [
+      "it's",
+      'back\\slash',
+      "\\'",
+      'tab\there',
+      'new\nline',
+      'nul\u0000',
+      'a,b',
+      '[x]',
+      '日本 🌊',
+      '',
+    ];
+    const events = ids.map((id, i) => sampleEvent(i, { id }));
+    await store.insert(events);
+    await store.insert(events);
+    const custom = ids.map((id, i) => sampleCustomEvent(i, { id }));
+    await store.insertCustom(custom);
+    await store.insertCustom(custom);
+    // Rows, not uniqExact: the lookup itself must have skipped every stored id.
+    expect(await sql('SELECT count() AS n FROM sluice_odd_ids_test.events')).toEqual([
+      { n: String(ids.length) },
+    ]);
+    expect(await sql('SELECT count() AS n FROM sluice_odd_ids_test.custom_events')).toEqual([
+      { n: String(ids.length) },
+    ]);
     await store.close();
   });
 
