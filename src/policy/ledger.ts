@@ -27,6 +27,8 @@ export interface BudgetHold {
   lines: BudgetLine[];
   /** One line per counter held (budgets on the same spend share one): what settles. */
   counters: BudgetLine[];
+  /** Whether a line has a soft limit, so the settlement looks for one crossed. */
+  softLimits: boolean;
 }
 
 /** Why a request may not be sent: the budget, and its numbers in dollars or tokens. */
@@ -85,7 +87,6 @@ const nanos = 1e9;
 // settles on the day it was admitted, and the last day stays readable.
 const counterGraceMs = 86_400_000;
 
-const hasSoftLimit = (line: BudgetLine) => line.rule.softLimitPct !== undefined;
 const nothing = () => undefined;
 
 /** A rule's counters in one period. */
@@ -96,6 +97,17 @@ interface RuleCounters {
   usd: string;
   tokens: string;
   expiresAt: number | null;
+}
+
+/** A list of rules' lines in one period: made once per list and period, only amounts vary per request. */
+interface RulesPlan {
+  /** The plan holds while from <= now < until: within every rule's current period. */
+  from: number;
+  until: number;
+  lines: Omit<BudgetLine, 'amount'>[];
+  /** Per counter held, the index of its line (the lower limit where budgets share one); null: one each. */
+  counterLines: number[] | null;
+  softLimits: boolean;
 }
 
 export function isBudgetRefusal(value: BudgetHold | BudgetRefusal): value is BudgetRefusal {
@@ -133,61 +145,85 @@ export function budgetLedger(options: LedgerOptions): Ledger {
     return made;
   };
 
-  const linesOf = (rules: readonly BudgetRule[], worst: Spend, now: number): BudgetLine[] => {
-    // Sized first: an array grown by push gets a backing store of 16 or more, per request.
-    let count = 0;
-    for (const rule of rules)
-      count += (rule.limitUsd === undefined ? 0 : 1) + (rule.limitTokens === undefined ? 0 : 1);
-    const lines: BudgetLine[] = new Array(count);
-    let n = 0;
+  // A list of rules gets the same lines, counters and limits on every request of a period: the
+  // policy hands out one list per subject, so they are worked out once per list and period.
+  const plans = new WeakMap<readonly BudgetRule[], RulesPlan>();
+
+  const planOf = (rules: readonly BudgetRule[], now: number): RulesPlan => {
+    const known = plans.get(rules);
+    if (known !== undefined && now >= known.from && now < known.until) return known;
+    const plan: RulesPlan = {
+      from: Number.NEGATIVE_INFINITY,
+      until: Number.POSITIVE_INFINITY,
+      lines: [],
+      counterLines: null,
+      softLimits: false,
+    };
     for (const rule of rules) {
-      const { window, expiresAt, usd, tokens } = countersOfRule(rule, now);
+      const { window, until, expiresAt, usd, tokens } = countersOfRule(rule, now);
+      if (window.startsAt !== null && window.startsAt > plan.from) plan.from = window.startsAt;
+      if (until < plan.until) plan.until = until;
+      if (rule.softLimitPct !== undefined) plan.softLimits = true;
       if (rule.limitUsd !== undefined) {
-        // An unknown price still takes the smallest step, so a spent budget refuses it too.
-        const amount = worst.usd === null ? 1 : Math.max(1, Math.ceil(worst.usd * nanos));
         const limit = Math.round(rule.limitUsd * nanos);
-        lines[n++] = { rule, unit: 'usd', window, counter: usd, limit, amount, expiresAt };
+        plan.lines.push({ rule, unit: 'usd', window, counter: usd, limit, expiresAt });
       }
-      if (rule.limitTokens !== undefined) {
-        const amount = Math.max(1, Math.ceil(worst.tokens));
-        lines[n++] = {
+      if (rule.limitTokens !== undefined)
+        plan.lines.push({
           rule,
           unit: 'tokens',
           window,
           counter: tokens,
           limit: rule.limitTokens,
-          amount,
           expiresAt,
-        };
-      }
+        });
+    }
+    // One entry per counter: two budgets on the same spend share it, under the lower limit.
+    const byCounter = new Map<string, number>();
+    plan.lines.forEach((line, i) => {
+      const seen = byCounter.get(line.counter);
+      if (seen === undefined || line.limit < (plan.lines[seen] as BudgetLine).limit)
+        byCounter.set(line.counter, i);
+    });
+    if (byCounter.size < plan.lines.length) plan.counterLines = [...byCounter.values()];
+    plans.set(rules, plan);
+    return plan;
+  };
+
+  const linesOf = (plan: RulesPlan, worst: Spend): BudgetLine[] => {
+    // An unknown price still takes the smallest step, so a spent budget refuses it too.
+    const usd = worst.usd === null ? 1 : Math.max(1, Math.ceil(worst.usd * nanos));
+    const tokens = Math.max(1, Math.ceil(worst.tokens));
+    // Sized first: an array grown by push gets a backing store of 16 or more, per request.
+    const lines: BudgetLine[] = new Array(plan.lines.length);
+    for (let i = 0; i < lines.length; i++) {
+      const line = plan.lines[i] as Omit<BudgetLine, 'amount'>;
+      lines[i] = {
+        rule: line.rule,
+        unit: line.unit,
+        window: line.window,
+        counter: line.counter,
+        limit: line.limit,
+        amount: line.unit === 'usd' ? usd : tokens,
+        expiresAt: line.expiresAt,
+      };
     }
     return lines;
   };
 
-  /** One entry per counter: two budgets on the same spend share it, under the lower limit. */
-  const countersOf = (lines: BudgetLine[]): BudgetLine[] => {
-    let shared = false;
-    for (let i = 1; i < lines.length && !shared; i++)
-      for (let j = 0; j < i; j++)
-        if ((lines[i] as BudgetLine).counter === (lines[j] as BudgetLine).counter) shared = true;
-    if (!shared) return lines;
-    const byCounter = new Map<string, BudgetLine>();
-    for (const line of lines) {
-      const seen = byCounter.get(line.counter);
-      if (!seen || line.limit < seen.limit) byCounter.set(line.counter, line);
-    }
-    return [...byCounter.values()];
-  };
+  const countersOf = (plan: RulesPlan, lines: BudgetLine[]): BudgetLine[] =>
+    plan.counterLines === null ? lines : plan.counterLines.map((i) => lines[i] as BudgetLine);
 
   const human = (line: BudgetLine, n: number) => (line.unit === 'usd' ? n / nanos : n);
 
   return {
     reserve(id, rules, worst) {
       const now = options.now();
-      const lines = linesOf(rules, worst, now);
-      const counters = countersOf(lines);
+      const plan = planOf(rules, now);
+      const lines = linesOf(plan, worst);
+      const counters = countersOf(plan, lines);
       return andThen(state.reserve(id, counters, now + options.holdTtlMs, now), (reserved) => {
-        if (reserved.ok) return { id, lines, counters };
+        if (reserved.ok) return { id, lines, counters, softLimits: plan.softLimits };
         const line = counters[reserved.refused] as BudgetLine;
         return {
           rule: line.rule,
@@ -216,7 +252,7 @@ export function budgetLedger(options: LedgerOptions): Ledger {
       }
       const done = state.settle(hold.id, charges, options.now());
       // Most budgets have no soft limit: nothing to look at in what the settlement returns.
-      if (!hold.lines.some(hasSoftLimit)) return done instanceof Promise ? done.then(nothing) : undefined;
+      if (!hold.softLimits) return done instanceof Promise ? done.then(nothing) : undefined;
       return andThen(done, (settled) => {
         for (const line of hold.lines) {
           if (line.rule.softLimitPct === undefined) continue;
@@ -247,7 +283,7 @@ export function budgetLedger(options: LedgerOptions): Ledger {
 
     async status(rules) {
       const now = options.now();
-      const lines = linesOf(rules, { usd: 0, tokens: 0 }, now);
+      const lines = linesOf(planOf(rules, now), { usd: 0, tokens: 0 });
       const balances = await state.balances(
         lines.map((line) => line.counter),
         now,
