@@ -122,11 +122,15 @@ function index<T extends { scope: BudgetRule['scope'] | RateLimitRule['scope'] }
  * share one spend counter (ledger.ts), so a limit is a view over spend, not its owner.
  */
 export function withStoredBudgets(config: PolicySource, stored: () => PolicySource): PolicySource {
+  // The same list for the same two, as configPolicy does: the ledger works a list out once.
+  const joined = joiner<BudgetRule>();
   return {
     limitsFor(subject, route) {
       const own = config.limitsFor(subject, route);
       const more = stored().limitsFor(subject, route).budgets;
-      return more.length === 0 ? own : { budgets: [...own.budgets, ...more], rateLimits: own.rateLimits };
+      return more.length === 0
+        ? own
+        : { budgets: joined(own.budgets, more, noRules), rateLimits: own.rateLimits };
     },
     budgets: () => [...config.budgets(), ...stored().budgets()],
   };

@@ -35,6 +35,9 @@ export interface SpendSnapshot {
   [counter: string]: { spent: number; expiresAt: number | null };
 }
 
+/** Every reservation that fits gets this one answer: nothing to allocate. */
+const held: Reserved = Object.freeze({ ok: true });
+
 // Expired counters and buckets are swept every this many operations: no timer to manage.
 const sweepEvery = 1024;
 
@@ -86,7 +89,7 @@ export class MemoryState implements SharedState {
     this.drop(hold);
     this.holds.set(hold, { counters: found, amounts, expiresAt: holdExpiresAt });
     if (holdExpiresAt < this.holdsLapseFrom) this.holdsLapseFrom = holdExpiresAt;
-    return { ok: true };
+    return held;
   }
 
   settle(hold: string, charges: readonly CounterCharge[], now: number): Settled[] {

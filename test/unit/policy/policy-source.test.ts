@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { budgetSchema, rateLimitSchema } from '../../../src/policy/limit-rules.js';
-import { configPolicy } from '../../../src/policy/policy-source.js';
+import { configPolicy, withStoredBudgets } from '../../../src/policy/policy-source.js';
 
 const budgets = [
   { name: 'web', scope: { key: 'web' }, limitUsd: 10 },
@@ -52,6 +52,27 @@ describe('config policy source', () => {
 
   it('lists every budget for status pages', () => {
     expect(policy.budgets()).toEqual(budgets);
+  });
+});
+
+describe('config policy with the control store’s budgets', () => {
+  const stored = [{ name: 'web-stored', scope: { key: 'web' }, limitTokens: 500 }].map((b) =>
+    budgetSchema.parse(b),
+  );
+  let current = configPolicy({ budgets: stored, rateLimits: [] });
+  const policy = withStoredBudgets(configPolicy({ budgets, rateLimits }), () => current);
+
+  it('applies both, as one list that stays the same from request to request until the store reloads', () => {
+    const subject = { key: 'web', team: 'search', org: 'acme' };
+    const first = policy.limitsFor(subject, 'chat');
+    expect(first.budgets.map((b) => b.name)).toEqual(['web', 'search', 'acme', 'web-stored']);
+    expect(policy.limitsFor({ ...subject }, 'chat').budgets).toBe(first.budgets);
+    current = configPolicy({ budgets: [], rateLimits: [] });
+    expect(policy.limitsFor(subject, 'chat').budgets.map((b) => b.name)).toEqual(['web', 'search', 'acme']);
+    current = configPolicy({ budgets: stored, rateLimits: [] });
+    const reloaded = policy.limitsFor(subject, 'chat');
+    expect(reloaded.budgets.map((b) => b.name)).toEqual(['web', 'search', 'acme', 'web-stored']);
+    expect(reloaded.budgets).not.toBe(first.budgets);
   });
 });
 
