@@ -94,11 +94,7 @@ export class Limits {
     policy: PolicySource,
     tokens: () => TokenEstimator,
   ): Maybe<ApiError | undefined> {
-    const { principal } = call;
-    const limits = policy.limitsFor(
-      { key: principal.keyName, team: principal.team, org: principal.org },
-      plan.route.name,
-    );
+    const limits = policy.limitsFor(call.principal, plan.route.name);
     // Most requests of most gateways: nothing to count, no round trip.
     if (limits.budgets.length === 0 && limits.rateLimits.length === 0) return undefined;
     const estimator = tokens();
