@@ -1,4 +1,4 @@
-import { type GcraStep, gcraAdjust, gcraTake } from './gcra.js';
+import { type GcraStep, gcraAdjust, gcraAfter, gcraRemaining, gcraTake } from './gcra.js';
 import type {
   Balance,
   BucketState,
@@ -124,28 +124,36 @@ export class MemoryState implements SharedState {
     this.tick(now);
     const nowUs = Math.round(now * 1000);
     // Arrays of their final size: grown by push, each would get a backing store of 16 or more.
-    const steps: GcraStep[] = new Array(takes.length);
-    let refused = -1;
+    // The usual answer, every take fits, needs only each bucket's new TAT.
+    const tats: number[] = new Array(takes.length);
     for (let i = 0; i < takes.length; i++) {
       const t = takes[i] as BucketTake;
-      const step = gcraTake(this.tat(t.bucket, now), nowUs, t.limit, t.periodMs * 1000, t.amount);
-      if (refused === -1 && !step.allowed) refused = i;
-      steps[i] = step;
-    }
-    if (refused !== -1) {
-      // Nothing was taken: every bucket reports what it holds now.
-      const buckets = takes.map((t) =>
-        bucketState(gcraTake(this.tat(t.bucket, now), nowUs, t.limit, t.periodMs * 1000, 0)),
-      );
-      return { ok: false, refused, retryAfterMs: (steps[refused] as GcraStep).retryAfterUs / 1000, buckets };
+      const tat = gcraAfter(this.tat(t.bucket, now), nowUs, t.limit, t.periodMs * 1000, t.amount);
+      if (tat === -1) return this.refuse(takes, i, now, nowUs);
+      tats[i] = tat;
     }
     const buckets: BucketState[] = new Array(takes.length);
     for (let i = 0; i < takes.length; i++) {
-      const step = steps[i] as GcraStep;
-      this.store((takes[i] as BucketTake).bucket, step.tat, nowUs);
-      buckets[i] = bucketState(step);
+      const t = takes[i] as BucketTake;
+      const tat = tats[i] as number;
+      const periodUs = t.periodMs * 1000;
+      this.store(t.bucket, tat, nowUs);
+      buckets[i] = {
+        remaining: gcraRemaining(tat - nowUs, t.limit, periodUs),
+        resetMs: (tat - nowUs) / 1000,
+      };
     }
     return { ok: true, buckets };
+  }
+
+  /** Take `refused` does not fit: nothing is taken, and every bucket reports what it holds now. */
+  private refuse(takes: readonly BucketTake[], refused: number, now: number, nowUs: number): Taken {
+    const t = takes[refused] as BucketTake;
+    const step = gcraTake(this.tat(t.bucket, now), nowUs, t.limit, t.periodMs * 1000, t.amount);
+    const buckets = takes.map((t) =>
+      bucketState(gcraTake(this.tat(t.bucket, now), nowUs, t.limit, t.periodMs * 1000, 0)),
+    );
+    return { ok: false, refused, retryAfterMs: step.retryAfterUs / 1000, buckets };
   }
 
   adjust(takes: readonly BucketTake[], now: number): void {
