@@ -1,4 +1,10 @@
-import { andThen, type CounterCharge, type Maybe, type SharedState } from '../state/shared-state.js';
+import {
+  andThen,
+  type CounterCharge,
+  type CounterHold,
+  type Maybe,
+  type SharedState,
+} from '../state/shared-state.js';
 import { type PeriodWindow, periodAt } from './budget-period.js';
 import { type BudgetRule, scopeParts } from './limit-rules.js';
 
@@ -10,25 +16,42 @@ export interface Spend {
 
 export type BudgetUnit = 'usd' | 'tokens';
 
-/** One limit of one budget that a request holds room on. Amounts are in counter units. */
+/** One limit of one budget in one period, on its counter. The limit is in counter units. */
 export interface BudgetLine {
   rule: BudgetRule;
   unit: BudgetUnit;
   window: PeriodWindow;
   counter: string;
   limit: number;
-  amount: number;
   expiresAt: number | null;
 }
 
-/** Room held on every budget of a request until it settles or releases. */
-export interface BudgetHold {
-  id: string;
+/**
+ * A list of budget rules in one period: its lines, and the counters a request holds room on.
+ * Made once per list and period (the policy hands a subject the same list on every request)
+ * and shared by every hold made under it.
+ */
+export interface BudgetPlan {
+  /** The plan holds while from <= now < until: within every rule's current period. */
+  from: number;
+  until: number;
   lines: BudgetLine[];
-  /** One line per counter held (budgets on the same spend share one): what settles. */
+  /** One line per counter (budgets on the same spend share one, under the lower limit): what holds and settles. */
   counters: BudgetLine[];
+  counterNames: string[];
   /** Whether a line has a soft limit, so the settlement looks for one crossed. */
   softLimits: boolean;
+}
+
+/**
+ * Room held on every budget of a request until it settles or releases: the plan's counters,
+ * each holding `usd` or `tokens` (counter units). A request in flight keeps no more than this.
+ */
+export interface BudgetHold {
+  id: string;
+  plan: BudgetPlan;
+  usd: number;
+  tokens: number;
 }
 
 /** Why a request may not be sent: the budget, and its numbers in dollars or tokens. */
@@ -99,17 +122,6 @@ interface RuleCounters {
   expiresAt: number | null;
 }
 
-/** A list of rules' lines in one period: made once per list and period, only amounts vary per request. */
-interface RulesPlan {
-  /** The plan holds while from <= now < until: within every rule's current period. */
-  from: number;
-  until: number;
-  lines: Omit<BudgetLine, 'amount'>[];
-  /** Per counter held, the index of its line (the lower limit where budgets share one); null: one each. */
-  counterLines: number[] | null;
-  softLimits: boolean;
-}
-
 export function isBudgetRefusal(value: BudgetHold | BudgetRefusal): value is BudgetRefusal {
   return 'requested' in value;
 }
@@ -147,16 +159,17 @@ export function budgetLedger(options: LedgerOptions): Ledger {
 
   // A list of rules gets the same lines, counters and limits on every request of a period: the
   // policy hands out one list per subject, so they are worked out once per list and period.
-  const plans = new WeakMap<readonly BudgetRule[], RulesPlan>();
+  const plans = new WeakMap<readonly BudgetRule[], BudgetPlan>();
 
-  const planOf = (rules: readonly BudgetRule[], now: number): RulesPlan => {
+  const planOf = (rules: readonly BudgetRule[], now: number): BudgetPlan => {
     const known = plans.get(rules);
     if (known !== undefined && now >= known.from && now < known.until) return known;
-    const plan: RulesPlan = {
+    const plan: BudgetPlan = {
       from: Number.NEGATIVE_INFINITY,
       until: Number.POSITIVE_INFINITY,
       lines: [],
-      counterLines: null,
+      counters: [],
+      counterNames: [],
       softLimits: false,
     };
     for (const rule of rules) {
@@ -179,40 +192,16 @@ export function budgetLedger(options: LedgerOptions): Ledger {
         });
     }
     // One entry per counter: two budgets on the same spend share it, under the lower limit.
-    const byCounter = new Map<string, number>();
-    plan.lines.forEach((line, i) => {
+    const byCounter = new Map<string, BudgetLine>();
+    for (const line of plan.lines) {
       const seen = byCounter.get(line.counter);
-      if (seen === undefined || line.limit < (plan.lines[seen] as BudgetLine).limit)
-        byCounter.set(line.counter, i);
-    });
-    if (byCounter.size < plan.lines.length) plan.counterLines = [...byCounter.values()];
+      if (seen === undefined || line.limit < seen.limit) byCounter.set(line.counter, line);
+    }
+    plan.counters = [...byCounter.values()];
+    plan.counterNames = [...byCounter.keys()];
     plans.set(rules, plan);
     return plan;
   };
-
-  const linesOf = (plan: RulesPlan, worst: Spend): BudgetLine[] => {
-    // An unknown price still takes the smallest step, so a spent budget refuses it too.
-    const usd = worst.usd === null ? 1 : Math.max(1, Math.ceil(worst.usd * nanos));
-    const tokens = Math.max(1, Math.ceil(worst.tokens));
-    // Sized first: an array grown by push gets a backing store of 16 or more, per request.
-    const lines: BudgetLine[] = new Array(plan.lines.length);
-    for (let i = 0; i < lines.length; i++) {
-      const line = plan.lines[i] as Omit<BudgetLine, 'amount'>;
-      lines[i] = {
-        rule: line.rule,
-        unit: line.unit,
-        window: line.window,
-        counter: line.counter,
-        limit: line.limit,
-        amount: line.unit === 'usd' ? usd : tokens,
-        expiresAt: line.expiresAt,
-      };
-    }
-    return lines;
-  };
-
-  const countersOf = (plan: RulesPlan, lines: BudgetLine[]): BudgetLine[] =>
-    plan.counterLines === null ? lines : plan.counterLines.map((i) => lines[i] as BudgetLine);
 
   const human = (line: BudgetLine, n: number) => (line.unit === 'usd' ? n / nanos : n);
 
@@ -220,10 +209,23 @@ export function budgetLedger(options: LedgerOptions): Ledger {
     reserve(id, rules, worst) {
       const now = options.now();
       const plan = planOf(rules, now);
-      const lines = linesOf(plan, worst);
-      const counters = countersOf(plan, lines);
-      return andThen(state.reserve(id, counters, now + options.holdTtlMs, now), (reserved) => {
-        if (reserved.ok) return { id, lines, counters, softLimits: plan.softLimits };
+      // An unknown price still takes the smallest step, so a spent budget refuses it too.
+      const usd = worst.usd === null ? 1 : Math.max(1, Math.ceil(worst.usd * nanos));
+      const tokens = Math.max(1, Math.ceil(worst.tokens));
+      const { counters } = plan;
+      // Sized first: an array grown by push gets a backing store of 16 or more, per request.
+      const holds: CounterHold[] = new Array(counters.length);
+      for (let i = 0; i < counters.length; i++) {
+        const line = counters[i] as BudgetLine;
+        holds[i] = {
+          counter: line.counter,
+          amount: line.unit === 'usd' ? usd : tokens,
+          limit: line.limit,
+          expiresAt: line.expiresAt,
+        };
+      }
+      return andThen(state.reserve(id, holds, now + options.holdTtlMs, now), (reserved) => {
+        if (reserved.ok) return { id, plan, usd, tokens };
         const line = counters[reserved.refused] as BudgetLine;
         return {
           rule: line.rule,
@@ -232,13 +234,13 @@ export function budgetLedger(options: LedgerOptions): Ledger {
           limit: human(line, line.limit),
           spent: human(line, reserved.balance.spent),
           reserved: human(line, reserved.balance.reserved),
-          requested: human(line, line.amount),
+          requested: human(line, line.unit === 'usd' ? usd : tokens),
         };
       });
     },
 
     settle(hold, actual) {
-      const { counters } = hold;
+      const { counters, lines, softLimits } = hold.plan;
       const usd = Math.round((actual.usd ?? 0) * nanos);
       const tokens = Math.round(actual.tokens);
       const charges: CounterCharge[] = new Array(counters.length);
@@ -252,9 +254,9 @@ export function budgetLedger(options: LedgerOptions): Ledger {
       }
       const done = state.settle(hold.id, charges, options.now());
       // Most budgets have no soft limit: nothing to look at in what the settlement returns.
-      if (!hold.softLimits) return done instanceof Promise ? done.then(nothing) : undefined;
+      if (!softLimits) return done instanceof Promise ? done.then(nothing) : undefined;
       return andThen(done, (settled) => {
-        for (const line of hold.lines) {
+        for (const line of lines) {
           if (line.rule.softLimitPct === undefined) continue;
           const result = settled[counters.findIndex((c) => c.counter === line.counter)];
           if (!result) continue;
@@ -274,16 +276,12 @@ export function budgetLedger(options: LedgerOptions): Ledger {
     },
 
     release(hold) {
-      return state.release(
-        hold.id,
-        hold.counters.map((line) => line.counter),
-        options.now(),
-      );
+      return state.release(hold.id, hold.plan.counterNames, options.now());
     },
 
     async status(rules) {
       const now = options.now();
-      const lines = linesOf(planOf(rules, now), { usd: 0, tokens: 0 });
+      const { lines } = planOf(rules, now);
       const balances = await state.balances(
         lines.map((line) => line.counter),
         now,
