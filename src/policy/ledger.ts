@@ -3,6 +3,7 @@ import {
   type CounterCharge,
   type CounterHold,
   type Maybe,
+  type Reserved,
   type SharedState,
 } from '../state/shared-state.js';
 import { type PeriodWindow, periodAt } from './budget-period.js';
@@ -205,6 +206,26 @@ export function budgetLedger(options: LedgerOptions): Ledger {
 
   const human = (line: BudgetLine, n: number) => (line.unit === 'usd' ? n / nanos : n);
 
+  const holdOrRefusal = (
+    id: string,
+    plan: BudgetPlan,
+    usd: number,
+    tokens: number,
+    reserved: Reserved,
+  ): BudgetHold | BudgetRefusal => {
+    if (reserved.ok) return { id, plan, usd, tokens };
+    const line = plan.counters[reserved.refused] as BudgetLine;
+    return {
+      rule: line.rule,
+      unit: line.unit,
+      window: line.window,
+      limit: human(line, line.limit),
+      spent: human(line, reserved.balance.spent),
+      reserved: human(line, reserved.balance.reserved),
+      requested: human(line, line.unit === 'usd' ? usd : tokens),
+    };
+  };
+
   return {
     reserve(id, rules, worst) {
       const now = options.now();
@@ -224,19 +245,10 @@ export function budgetLedger(options: LedgerOptions): Ledger {
           expiresAt: line.expiresAt,
         };
       }
-      return andThen(state.reserve(id, holds, now + options.holdTtlMs, now), (reserved) => {
-        if (reserved.ok) return { id, plan, usd, tokens };
-        const line = counters[reserved.refused] as BudgetLine;
-        return {
-          rule: line.rule,
-          unit: line.unit,
-          window: line.window,
-          limit: human(line, line.limit),
-          spent: human(line, reserved.balance.spent),
-          reserved: human(line, reserved.balance.reserved),
-          requested: human(line, line.unit === 'usd' ? usd : tokens),
-        };
-      });
+      const reserved = state.reserve(id, holds, now + options.holdTtlMs, now);
+      // The memory state answers at once: no closure to make for a promise.
+      if (reserved instanceof Promise) return reserved.then((r) => holdOrRefusal(id, plan, usd, tokens, r));
+      return holdOrRefusal(id, plan, usd, tokens, reserved);
     },
 
     settle(hold, actual) {

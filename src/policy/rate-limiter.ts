@@ -4,6 +4,7 @@ import {
   type BucketTake,
   type Maybe,
   type SharedState,
+  type Taken,
 } from '../state/shared-state.js';
 import { type RateLimitRule, scopeParts } from './limit-rules.js';
 
@@ -120,20 +121,10 @@ export function rateLimiter(options: { state: SharedState; now: () => number }):
         };
       }
       if (takes.length === 0) return { takes, kinds, tokens, quotas: {} };
-      return andThen(state.take(takes, options.now()), (taken): RateGrant | RateRefusal => {
-        const quotas = tightest(takes, kinds, taken.buckets);
-        if (taken.ok) return { takes, kinds, tokens, quotas };
-        const owner = owners[taken.refused] as { rule: RateLimitRule; kind: RateKind };
-        const take = takes[taken.refused] as BucketTake;
-        return {
-          rule: owner.rule,
-          kind: owner.kind,
-          limit: take.limit,
-          requested: take.amount,
-          retryAfterMs: taken.retryAfterMs,
-          quotas,
-        };
-      });
+      const taken = state.take(takes, options.now());
+      // The memory state answers at once: no closure to make for a promise.
+      if (taken instanceof Promise) return taken.then((t) => answer(owners, kinds, takes, tokens, t));
+      return answer(owners, kinds, takes, tokens, taken);
     },
 
     correct(grant, actualTokens) {
@@ -172,6 +163,28 @@ export function rateLimiter(options: { state: SharedState; now: () => number }):
         options.now(),
       );
     },
+  };
+}
+
+/** The grant, or the refusal, of what the state answered to `takes`. */
+function answer(
+  owners: Shape['owners'],
+  kinds: readonly RateKind[],
+  takes: BucketTake[],
+  tokens: number,
+  taken: Taken,
+): RateGrant | RateRefusal {
+  const quotas = tightest(takes, kinds, taken.buckets);
+  if (taken.ok) return { takes, kinds, tokens, quotas };
+  const owner = owners[taken.refused] as Shape['owners'][number];
+  const take = takes[taken.refused] as BucketTake;
+  return {
+    rule: owner.rule,
+    kind: owner.kind,
+    limit: take.limit,
+    requested: take.amount,
+    retryAfterMs: taken.retryAfterMs,
+    quotas,
   };
 }
 
