@@ -94,25 +94,34 @@ export class Limits {
     policy: PolicySource,
     tokens: () => TokenEstimator,
   ): Maybe<ApiError | undefined> {
-    const { principal } = call;
-    const limits = policy.limitsFor(
-      { key: principal.keyName, team: principal.team, org: principal.org },
-      plan.route.name,
-    );
+    const limits = policy.limitsFor(call.principal, plan.route.name);
     // Most requests of most gateways: nothing to count, no round trip.
     if (limits.budgets.length === 0 && limits.rateLimits.length === 0) return undefined;
     const estimator = tokens();
+    const first = this.take(call, plan, limits, estimator.bound);
+    // On the memory state the first answer is a value: no closure, no promise.
+    if (first instanceof Promise)
+      return first.then((taking) => this.onBound(call, plan, limits, estimator, taking));
+    return this.onBound(call, plan, limits, estimator, first);
+  }
+
+  /** What admission does with its answer on the bound: done, refused, or asks the exact count. */
+  private onBound(
+    call: Call,
+    plan: Plan,
+    limits: ApplicableLimits,
+    estimator: TokenEstimator,
+    first: Taking,
+  ): Maybe<ApiError | undefined> {
+    if (first.admitted) return this.roomLeft(call, estimator);
+    if (first.budget === undefined && first.rate?.kind !== 'tokens') return this.refuse(call, first);
+    // Refused on the bound: the exact count decides.
     const { bound } = estimator;
-    return andThen(this.take(call, plan, limits, bound), (first) => {
-      if (first.admitted) return this.roomLeft(call, estimator);
-      if (first.budget === undefined && first.rate?.kind !== 'tokens') return this.refuse(call, first);
-      // Refused on the bound: the exact count decides.
-      return estimator.exact().then((exact) => {
-        if (exact.input >= bound.input) return this.refuse(call, first);
-        return andThen(this.take(call, plan, limits, exact), (second) =>
-          second.admitted ? undefined : this.refuse(call, second),
-        );
-      });
+    return estimator.exact().then((exact) => {
+      if (exact.input >= bound.input) return this.refuse(call, first);
+      return andThen(this.take(call, plan, limits, exact), (second) =>
+        second.admitted ? undefined : this.refuse(call, second),
+      );
     });
   }
 
@@ -154,41 +163,47 @@ export class Limits {
       usd: needsUsd ? worstCaseUsd(plan, tokens) : null,
     };
     if (needsUsd && worst.usd === null) this.warnUnpriced(plan.route.name);
-    let rate: Maybe<Outcome<RateGrant | RateRefusal>>;
+    // Answers and failures as plain values: the memory state's usual answer allocates no wrapper.
+    let rate: Maybe<RateGrant | RateRefusal | Failure>;
     try {
-      rate = outcome(this.limiter.admit(limits.rateLimits, worst.tokens));
+      rate = this.limiter.admit(limits.rateLimits, worst.tokens);
     } catch (error) {
-      rate = { ok: false, error };
+      rate = new Failure(error);
     }
-    let budget: Maybe<Outcome<BudgetHold | BudgetRefusal>> | undefined;
+    let budget: Maybe<BudgetHold | BudgetRefusal | Failure> | undefined;
     if (limits.budgets.length > 0) {
       try {
-        budget = outcome(this.ledger.reserve(call.id, limits.budgets, worst));
+        budget = this.ledger.reserve(call.id, limits.budgets, worst);
       } catch (error) {
-        budget = { ok: false, error };
+        budget = new Failure(error);
       }
     }
     if (rate instanceof Promise || budget instanceof Promise)
-      return Promise.all([rate, budget]).then(([r, b]) => this.decide(call, worst, r, b));
+      return Promise.all([
+        failureOf<RateGrant | RateRefusal>(rate),
+        failureOf<BudgetHold | BudgetRefusal | undefined>(budget),
+      ]).then(([r, b]) => this.decide(call, worst, r, b));
     return this.decide(call, worst, rate, budget);
   }
 
   private decide(
     call: Call,
     worst: Spend,
-    rate: Outcome<RateGrant | RateRefusal>,
-    budget: Outcome<BudgetHold | BudgetRefusal> | undefined,
+    rate: RateGrant | RateRefusal | Failure,
+    budget: BudgetHold | BudgetRefusal | Failure | undefined,
   ): Maybe<Taking> {
-    const grant = rate.ok && !isRateRefusal(rate.value) ? rate.value : undefined;
-    const hold = budget?.ok && !isBudgetRefusal(budget.value) ? budget.value : undefined;
-    let taking: Taking;
-    if (!rate.ok) taking = { admitted: false, error: rate.error };
-    else if (budget && !budget.ok) taking = { admitted: false, error: budget.error };
-    else if (budget && isBudgetRefusal(budget.value)) taking = { admitted: false, budget: budget.value };
-    else if (isRateRefusal(rate.value)) taking = { admitted: false, rate: rate.value };
+    const grant = rate instanceof Failure || isRateRefusal(rate) ? undefined : rate;
+    const hold =
+      budget === undefined || budget instanceof Failure || isBudgetRefusal(budget) ? undefined : budget;
+    let taking: Refused;
+    if (rate instanceof Failure) taking = { admitted: false, error: rate.error };
+    else if (budget instanceof Failure) taking = { admitted: false, error: budget.error };
+    else if (budget !== undefined && hold === undefined)
+      taking = { admitted: false, budget: budget as BudgetRefusal };
+    else if (grant === undefined) taking = { admitted: false, rate: rate as RateRefusal };
     else {
-      call.admission = { hold, grant, worst, headers: grant ? rateLimitHeaders(grant.quotas) : {} };
-      return { admitted: true };
+      call.admission = { hold, grant, worst, headers: rateLimitHeaders(grant.quotas) };
+      return admitted;
     }
     // Whatever one side took goes back before the client hears the other side's refusal.
     const returned: Maybe<Outcome<void>>[] = [];
@@ -322,6 +337,16 @@ function openSharedState(config: SluiceConfig, logger: FastifyBaseLogger, now: (
   });
 }
 
+/** What one side of admission failed with (the shared state threw or rejected). */
+class Failure {
+  constructor(readonly error: unknown) {}
+}
+
+/** A promise's rejection as a Failure; values pass as they are. */
+function failureOf<T>(value: Maybe<T | Failure>): Maybe<T | Failure> {
+  return value instanceof Promise ? value.then(undefined, (error: unknown) => new Failure(error)) : value;
+}
+
 /** What one side of admission answered, or the error it failed with. */
 type Outcome<T> = { ok: true; value: T } | { ok: false; error: unknown };
 
@@ -347,6 +372,7 @@ function outcome<T>(value: Maybe<T>): Maybe<Outcome<T>> {
 /** Why admission refused: the shared state failed, a budget or a rate limit. */
 type Refused = { admitted: false; error?: unknown; budget?: BudgetRefusal; rate?: RateRefusal };
 type Taking = { admitted: true } | Refused;
+const admitted: Taking = { admitted: true };
 
 const isoOrNull = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 

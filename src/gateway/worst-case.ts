@@ -1,5 +1,6 @@
 import type { ChatCompletionRequest, EmbeddingRequest } from '../http/wire/openai-chat.js';
-import { worstCase } from '../policy/reservation.js';
+import { toUsd } from '../policy/cost.js';
+import { worstCasePicoUsd } from '../policy/reservation.js';
 import { embeddingTokenBound, promptTokenBound, tokenCounter } from '../policy/token-count.js';
 import type { Plan } from './resolve.js';
 
@@ -85,10 +86,10 @@ function outputCeiling(request: ChatCompletionRequest, plan: Plan): number {
 export function worstCaseUsd(plan: Plan, tokens: TokenEstimate): number | null {
   let most: number | null = null;
   for (const target of plan.order) {
-    const usd = worstCase(target.price?.price, tokens.input, tokens.output).usd;
-    if (usd !== null && (most === null || usd > most)) most = usd;
+    const picoUsd = worstCasePicoUsd(target.price?.price, tokens.input, tokens.output);
+    if (picoUsd !== null && (most === null || picoUsd > most)) most = picoUsd;
   }
-  return most;
+  return most === null ? null : toUsd(most);
 }
 
 function positive(value: unknown): number | undefined {

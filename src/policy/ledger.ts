@@ -1,4 +1,11 @@
-import { andThen, type CounterCharge, type Maybe, type SharedState } from '../state/shared-state.js';
+import {
+  andThen,
+  type CounterCharge,
+  type CounterHold,
+  type Maybe,
+  type Reserved,
+  type SharedState,
+} from '../state/shared-state.js';
 import { type PeriodWindow, periodAt } from './budget-period.js';
 import { type BudgetRule, scopeParts } from './limit-rules.js';
 
@@ -10,23 +17,42 @@ export interface Spend {
 
 export type BudgetUnit = 'usd' | 'tokens';
 
-/** One limit of one budget that a request holds room on. Amounts are in counter units. */
+/** One limit of one budget in one period, on its counter. The limit is in counter units. */
 export interface BudgetLine {
   rule: BudgetRule;
   unit: BudgetUnit;
   window: PeriodWindow;
   counter: string;
   limit: number;
-  amount: number;
   expiresAt: number | null;
 }
 
-/** Room held on every budget of a request until it settles or releases. */
+/**
+ * A list of budget rules in one period: its lines, and the counters a request holds room on.
+ * Made once per list and period (the policy hands a subject the same list on every request)
+ * and shared by every hold made under it.
+ */
+export interface BudgetPlan {
+  /** The plan holds while from <= now < until: within every rule's current period. */
+  from: number;
+  until: number;
+  lines: BudgetLine[];
+  /** One line per counter (budgets on the same spend share one, under the lower limit): what holds and settles. */
+  counters: BudgetLine[];
+  counterNames: string[];
+  /** Whether a line has a soft limit, so the settlement looks for one crossed. */
+  softLimits: boolean;
+}
+
+/**
+ * Room held on every budget of a request until it settles or releases: the plan's counters,
+ * each holding `usd` or `tokens` (counter units). A request in flight keeps no more than this.
+ */
 export interface BudgetHold {
   id: string;
-  lines: BudgetLine[];
-  /** One line per counter held (budgets on the same spend share one): what settles. */
-  counters: BudgetLine[];
+  plan: BudgetPlan;
+  usd: number;
+  tokens: number;
 }
 
 /** Why a request may not be sent: the budget, and its numbers in dollars or tokens. */
@@ -85,7 +111,6 @@ const nanos = 1e9;
 // settles on the day it was admitted, and the last day stays readable.
 const counterGraceMs = 86_400_000;
 
-const hasSoftLimit = (line: BudgetLine) => line.rule.softLimitPct !== undefined;
 const nothing = () => undefined;
 
 /** A rule's counters in one period. */
@@ -133,76 +158,101 @@ export function budgetLedger(options: LedgerOptions): Ledger {
     return made;
   };
 
-  const linesOf = (rules: readonly BudgetRule[], worst: Spend, now: number): BudgetLine[] => {
-    // Sized first: an array grown by push gets a backing store of 16 or more, per request.
-    let count = 0;
-    for (const rule of rules)
-      count += (rule.limitUsd === undefined ? 0 : 1) + (rule.limitTokens === undefined ? 0 : 1);
-    const lines: BudgetLine[] = new Array(count);
-    let n = 0;
+  // A list of rules gets the same lines, counters and limits on every request of a period: the
+  // policy hands out one list per subject, so they are worked out once per list and period.
+  const plans = new WeakMap<readonly BudgetRule[], BudgetPlan>();
+
+  const planOf = (rules: readonly BudgetRule[], now: number): BudgetPlan => {
+    const known = plans.get(rules);
+    if (known !== undefined && now >= known.from && now < known.until) return known;
+    const plan: BudgetPlan = {
+      from: Number.NEGATIVE_INFINITY,
+      until: Number.POSITIVE_INFINITY,
+      lines: [],
+      counters: [],
+      counterNames: [],
+      softLimits: false,
+    };
     for (const rule of rules) {
-      const { window, expiresAt, usd, tokens } = countersOfRule(rule, now);
+      const { window, until, expiresAt, usd, tokens } = countersOfRule(rule, now);
+      if (window.startsAt !== null && window.startsAt > plan.from) plan.from = window.startsAt;
+      if (until < plan.until) plan.until = until;
+      if (rule.softLimitPct !== undefined) plan.softLimits = true;
       if (rule.limitUsd !== undefined) {
-        // An unknown price still takes the smallest step, so a spent budget refuses it too.
-        const amount = worst.usd === null ? 1 : Math.max(1, Math.ceil(worst.usd * nanos));
         const limit = Math.round(rule.limitUsd * nanos);
-        lines[n++] = { rule, unit: 'usd', window, counter: usd, limit, amount, expiresAt };
+        plan.lines.push({ rule, unit: 'usd', window, counter: usd, limit, expiresAt });
       }
-      if (rule.limitTokens !== undefined) {
-        const amount = Math.max(1, Math.ceil(worst.tokens));
-        lines[n++] = {
+      if (rule.limitTokens !== undefined)
+        plan.lines.push({
           rule,
           unit: 'tokens',
           window,
           counter: tokens,
           limit: rule.limitTokens,
-          amount,
           expiresAt,
-        };
-      }
+        });
     }
-    return lines;
-  };
-
-  /** One entry per counter: two budgets on the same spend share it, under the lower limit. */
-  const countersOf = (lines: BudgetLine[]): BudgetLine[] => {
-    let shared = false;
-    for (let i = 1; i < lines.length && !shared; i++)
-      for (let j = 0; j < i; j++)
-        if ((lines[i] as BudgetLine).counter === (lines[j] as BudgetLine).counter) shared = true;
-    if (!shared) return lines;
+    // One entry per counter: two budgets on the same spend share it, under the lower limit.
     const byCounter = new Map<string, BudgetLine>();
-    for (const line of lines) {
+    for (const line of plan.lines) {
       const seen = byCounter.get(line.counter);
-      if (!seen || line.limit < seen.limit) byCounter.set(line.counter, line);
+      if (seen === undefined || line.limit < seen.limit) byCounter.set(line.counter, line);
     }
-    return [...byCounter.values()];
+    plan.counters = [...byCounter.values()];
+    plan.counterNames = [...byCounter.keys()];
+    plans.set(rules, plan);
+    return plan;
   };
 
   const human = (line: BudgetLine, n: number) => (line.unit === 'usd' ? n / nanos : n);
 
+  const holdOrRefusal = (
+    id: string,
+    plan: BudgetPlan,
+    usd: number,
+    tokens: number,
+    reserved: Reserved,
+  ): BudgetHold | BudgetRefusal => {
+    if (reserved.ok) return { id, plan, usd, tokens };
+    const line = plan.counters[reserved.refused] as BudgetLine;
+    return {
+      rule: line.rule,
+      unit: line.unit,
+      window: line.window,
+      limit: human(line, line.limit),
+      spent: human(line, reserved.balance.spent),
+      reserved: human(line, reserved.balance.reserved),
+      requested: human(line, line.unit === 'usd' ? usd : tokens),
+    };
+  };
+
   return {
     reserve(id, rules, worst) {
       const now = options.now();
-      const lines = linesOf(rules, worst, now);
-      const counters = countersOf(lines);
-      return andThen(state.reserve(id, counters, now + options.holdTtlMs, now), (reserved) => {
-        if (reserved.ok) return { id, lines, counters };
-        const line = counters[reserved.refused] as BudgetLine;
-        return {
-          rule: line.rule,
-          unit: line.unit,
-          window: line.window,
-          limit: human(line, line.limit),
-          spent: human(line, reserved.balance.spent),
-          reserved: human(line, reserved.balance.reserved),
-          requested: human(line, line.amount),
+      const plan = planOf(rules, now);
+      // An unknown price still takes the smallest step, so a spent budget refuses it too.
+      const usd = worst.usd === null ? 1 : Math.max(1, Math.ceil(worst.usd * nanos));
+      const tokens = Math.max(1, Math.ceil(worst.tokens));
+      const { counters } = plan;
+      // Sized first: an array grown by push gets a backing store of 16 or more, per request.
+      const holds: CounterHold[] = new Array(counters.length);
+      for (let i = 0; i < counters.length; i++) {
+        const line = counters[i] as BudgetLine;
+        holds[i] = {
+          counter: line.counter,
+          amount: line.unit === 'usd' ? usd : tokens,
+          limit: line.limit,
+          expiresAt: line.expiresAt,
         };
-      });
+      }
+      const reserved = state.reserve(id, holds, now + options.holdTtlMs, now);
+      // The memory state answers at once: no closure to make for a promise.
+      if (reserved instanceof Promise) return reserved.then((r) => holdOrRefusal(id, plan, usd, tokens, r));
+      return holdOrRefusal(id, plan, usd, tokens, reserved);
     },
 
     settle(hold, actual) {
-      const { counters } = hold;
+      const { counters, lines, softLimits } = hold.plan;
       const usd = Math.round((actual.usd ?? 0) * nanos);
       const tokens = Math.round(actual.tokens);
       const charges: CounterCharge[] = new Array(counters.length);
@@ -216,9 +266,9 @@ export function budgetLedger(options: LedgerOptions): Ledger {
       }
       const done = state.settle(hold.id, charges, options.now());
       // Most budgets have no soft limit: nothing to look at in what the settlement returns.
-      if (!hold.lines.some(hasSoftLimit)) return done instanceof Promise ? done.then(nothing) : undefined;
+      if (!softLimits) return done instanceof Promise ? done.then(nothing) : undefined;
       return andThen(done, (settled) => {
-        for (const line of hold.lines) {
+        for (const line of lines) {
           if (line.rule.softLimitPct === undefined) continue;
           const result = settled[counters.findIndex((c) => c.counter === line.counter)];
           if (!result) continue;
@@ -238,16 +288,12 @@ export function budgetLedger(options: LedgerOptions): Ledger {
     },
 
     release(hold) {
-      return state.release(
-        hold.id,
-        hold.counters.map((line) => line.counter),
-        options.now(),
-      );
+      return state.release(hold.id, hold.plan.counterNames, options.now());
     },
 
     async status(rules) {
       const now = options.now();
-      const lines = linesOf(rules, { usd: 0, tokens: 0 }, now);
+      const { lines } = planOf(rules, now);
       const balances = await state.balances(
         lines.map((line) => line.counter),
         now,

@@ -1,11 +1,15 @@
 import { type BudgetRule, type RateLimitRule, scopeParts } from './limit-rules.js';
 
-/** Who is asking, as budgets and rate limits see it. */
+/**
+ * Who is asking, as budgets and rate limits see it: the caller's principal (src/gateway/call.ts)
+ * as it is. Its limits are remembered by the object, which is never changed once made (a reload
+ * makes new principals).
+ */
 export interface Subject {
   /** The API key's name; null when the API is open. */
-  key: string | null;
-  team?: string | null;
-  org?: string | null;
+  readonly keyName: string | null;
+  readonly team?: string | null;
+  readonly org?: string | null;
 }
 
 export interface ApplicableLimits {
@@ -40,21 +44,33 @@ export function configPolicy(rules: {
   const empty = rules.budgets.length === 0 && rules.rateLimits.length === 0;
   const joinedBudgets = joiner<BudgetRule>();
   const joinedRateLimits = joiner<RateLimitRule>();
+  // A subject's limits per route, looked up in the index once: a request then pays one
+  // WeakMap and one Map lookup, not a dozen.
+  const known = new WeakMap<Subject, Map<string, ApplicableLimits>>();
   return {
     limitsFor(subject, route) {
       if (empty) return none;
-      return {
+      let byRoute = known.get(subject);
+      const remembered = byRoute?.get(route);
+      if (remembered !== undefined) return remembered;
+      const limits: ApplicableLimits = {
         budgets: joinedBudgets(
-          at(budgets, 'key', subject.key),
+          at(budgets, 'key', subject.keyName),
           at(budgets, 'team', subject.team),
           at(budgets, 'org', subject.org),
         ),
         rateLimits: joinedRateLimits(
-          at(rateLimits, 'key', subject.key),
+          at(rateLimits, 'key', subject.keyName),
           at(rateLimits, 'team', subject.team),
           at(rateLimits, 'route', route),
         ),
       };
+      if (byRoute === undefined) {
+        byRoute = new Map();
+        known.set(subject, byRoute);
+      }
+      byRoute.set(route, limits);
+      return limits;
     },
     budgets: () => rules.budgets,
   };
@@ -122,11 +138,15 @@ function index<T extends { scope: BudgetRule['scope'] | RateLimitRule['scope'] }
  * share one spend counter (ledger.ts), so a limit is a view over spend, not its owner.
  */
 export function withStoredBudgets(config: PolicySource, stored: () => PolicySource): PolicySource {
+  // The same list for the same two, as configPolicy does: the ledger works a list out once.
+  const joined = joiner<BudgetRule>();
   return {
     limitsFor(subject, route) {
       const own = config.limitsFor(subject, route);
       const more = stored().limitsFor(subject, route).budgets;
-      return more.length === 0 ? own : { budgets: [...own.budgets, ...more], rateLimits: own.rateLimits };
+      return more.length === 0
+        ? own
+        : { budgets: joined(own.budgets, more, noRules), rateLimits: own.rateLimits };
     },
     budgets: () => [...config.budgets(), ...stored().budgets()],
   };

@@ -4,6 +4,7 @@ import {
   type BucketTake,
   type Maybe,
   type SharedState,
+  type Taken,
 } from '../state/shared-state.js';
 import { type RateLimitRule, scopeParts } from './limit-rules.js';
 
@@ -19,6 +20,8 @@ export interface RateQuota {
 /** Units a request took: kept to correct the tokens after, or to give everything back. */
 export interface RateGrant {
   takes: BucketTake[];
+  /** What each take counts: the settlement corrects the tokens ones. */
+  kinds: readonly RateKind[];
   /** Tokens each token bucket holds for the request: the prompt estimate plus the max output, until corrected. */
   tokens: number;
   quotas: Partial<Record<RateKind, RateQuota>>;
@@ -60,6 +63,8 @@ export function isRateRefusal(value: RateGrant | RateRefusal): value is RateRefu
 interface Shape {
   /** Per take: its rule, kind and bucket, and the take itself when every request takes the same (one request). */
   owners: { rule: RateLimitRule; kind: RateKind; take?: BucketTake; bucket: string; limit: number }[];
+  /** Each owner's kind, in order: shared by every grant of this list of rules. */
+  kinds: RateKind[];
   /** The rules with a tokens limit, which a request of more tokens than that can never pass. */
   tokenRules: RateLimitRule[];
 }
@@ -73,7 +78,7 @@ export function rateLimiter(options: { state: SharedState; now: () => number }):
   const shapeOf = (rules: readonly RateLimitRule[]): Shape => {
     let shape = shapes.get(rules);
     if (shape !== undefined) return shape;
-    shape = { owners: [], tokenRules: [] };
+    shape = { owners: [], kinds: [], tokenRules: [] };
     for (const rule of rules) {
       const [kind, name] = scopeParts(rule.scope);
       const prefix = `rate:${kind}:${encodeURIComponent(name)}`;
@@ -85,9 +90,11 @@ export function rateLimiter(options: { state: SharedState; now: () => number }):
           amount: 1,
         };
         shape.owners.push({ rule, kind: 'requests', take, bucket: take.bucket, limit: take.limit });
+        shape.kinds.push('requests');
       }
       if (rule.tokensPerMinute !== undefined) {
         shape.owners.push({ rule, kind: 'tokens', bucket: `${prefix}:tokens`, limit: rule.tokensPerMinute });
+        shape.kinds.push('tokens');
         shape.tokenRules.push(rule);
       }
     }
@@ -96,7 +103,7 @@ export function rateLimiter(options: { state: SharedState; now: () => number }):
   };
   return {
     admit(rules, tokens) {
-      const { owners, tokenRules } = shapeOf(rules);
+      const { owners, kinds, tokenRules } = shapeOf(rules);
       for (const rule of tokenRules) {
         const limit = rule.tokensPerMinute as number;
         // No wait would make room: say so rather than refuse with a Retry-After that lies.
@@ -113,29 +120,27 @@ export function rateLimiter(options: { state: SharedState; now: () => number }):
           amount: tokens,
         };
       }
-      if (takes.length === 0) return { takes, tokens, quotas: {} };
-      return andThen(state.take(takes, options.now()), (taken): RateGrant | RateRefusal => {
-        const quotas = tightest(takes, owners, taken.buckets);
-        if (taken.ok) return { takes, tokens, quotas };
-        const owner = owners[taken.refused] as { rule: RateLimitRule; kind: RateKind };
-        const take = takes[taken.refused] as BucketTake;
-        return {
-          rule: owner.rule,
-          kind: owner.kind,
-          limit: take.limit,
-          requested: take.amount,
-          retryAfterMs: taken.retryAfterMs,
-          quotas,
-        };
-      });
+      if (takes.length === 0) return { takes, kinds, tokens, quotas: {} };
+      const taken = state.take(takes, options.now());
+      // The memory state answers at once: no closure to make for a promise.
+      if (taken instanceof Promise) return taken.then((t) => answer(owners, kinds, takes, tokens, t));
+      return answer(owners, kinds, takes, tokens, taken);
     },
 
     correct(grant, actualTokens) {
       const delta = actualTokens - grant.tokens;
       if (delta === 0) return;
-      const adjusts: BucketTake[] = [];
-      for (const t of grant.takes) if (isTokens(t)) adjusts.push({ ...t, amount: delta });
-      if (adjusts.length === 0) return;
+      const { takes, kinds } = grant;
+      let count = 0;
+      for (const kind of kinds) if (kind === 'tokens') count++;
+      if (count === 0) return;
+      const adjusts: BucketTake[] = new Array(count);
+      let n = 0;
+      for (let i = 0; i < takes.length; i++) {
+        if (kinds[i] !== 'tokens') continue;
+        const t = takes[i] as BucketTake;
+        adjusts[n++] = { bucket: t.bucket, limit: t.limit, periodMs: t.periodMs, amount: delta };
+      }
       grant.tokens = actualTokens;
       return state.adjust(adjusts, options.now());
     },
@@ -143,35 +148,56 @@ export function rateLimiter(options: { state: SharedState; now: () => number }):
     quotas(grant) {
       if (grant.takes.length === 0) return {};
       const looks = grant.takes.map((t) => ({ ...t, amount: 0 }));
-      const kinds = grant.takes.map((t) => ({ kind: isTokens(t) ? 'tokens' : 'requests' }) as const);
-      return andThen(state.take(looks, options.now()), (taken) => tightest(looks, kinds, taken.buckets));
+      return andThen(state.take(looks, options.now()), (taken) =>
+        tightest(looks, grant.kinds, taken.buckets),
+      );
     },
 
     refund(grant) {
       if (grant.takes.length === 0) return;
       return state.adjust(
-        grant.takes.map((t) => ({ ...t, amount: isTokens(t) ? -grant.tokens : -t.amount })),
+        grant.takes.map((t, i) => ({
+          ...t,
+          amount: grant.kinds[i] === 'tokens' ? -grant.tokens : -t.amount,
+        })),
         options.now(),
       );
     },
   };
 }
 
-/** A token bucket's take; the others count requests, one each. */
-function isTokens(take: BucketTake): boolean {
-  return take.bucket.endsWith(':tokens');
+/** The grant, or the refusal, of what the state answered to `takes`. */
+function answer(
+  owners: Shape['owners'],
+  kinds: readonly RateKind[],
+  takes: BucketTake[],
+  tokens: number,
+  taken: Taken,
+): RateGrant | RateRefusal {
+  const quotas = tightest(takes, kinds, taken.buckets);
+  if (taken.ok) return { takes, kinds, tokens, quotas };
+  const owner = owners[taken.refused] as Shape['owners'][number];
+  const take = takes[taken.refused] as BucketTake;
+  return {
+    rule: owner.rule,
+    kind: owner.kind,
+    limit: take.limit,
+    requested: take.amount,
+    retryAfterMs: taken.retryAfterMs,
+    quotas,
+  };
 }
 
 /** Per kind, the bucket with the fewest units left (ties: the smaller limit). */
 function tightest(
   takes: readonly BucketTake[],
-  owners: readonly { kind: RateKind }[],
+  kinds: readonly RateKind[],
   buckets: readonly BucketState[],
 ): Partial<Record<RateKind, RateQuota>> {
   const quotas: Partial<Record<RateKind, RateQuota>> = {};
   for (let i = 0; i < takes.length; i++) {
     const take = takes[i] as BucketTake;
-    const { kind } = owners[i] as { kind: RateKind };
+    const kind = kinds[i] as RateKind;
     const bucket = buckets[i] as BucketState;
     const current = quotas[kind];
     if (

@@ -26,7 +26,17 @@ export function worstCase(
   maxOutputTokens: number,
 ): Reservation {
   const tokens = promptTokens + maxOutputTokens;
-  if (!price) return { promptTokens, maxOutputTokens, tokens, picoUsd: null, usd: null };
+  const picoUsd = worstCasePicoUsd(price, promptTokens, maxOutputTokens);
+  return { promptTokens, maxOutputTokens, tokens, picoUsd, usd: picoUsd === null ? null : toUsd(picoUsd) };
+}
+
+/** `worstCase(…).picoUsd` alone, for admission, which needs no more of it. */
+export function worstCasePicoUsd(
+  price: ModelPrice | undefined,
+  promptTokens: number,
+  maxOutputTokens: number,
+): PicoUsd | null {
+  if (!price) return null;
   const tier = priceTier(price, promptTokens);
   let input = Math.max(tier.input, tier.cacheWrite ?? tier.input);
   let output = Math.max(tier.output, tier.reasoning ?? tier.output);
@@ -35,8 +45,7 @@ export function worstCase(
     input = Math.max(input, price.input, price.cacheWrite ?? price.input);
     output = Math.max(output, price.output, price.reasoning ?? price.output);
   }
-  const picoUsd = promptTokens * perToken(input) + maxOutputTokens * perToken(output);
-  return { promptTokens, maxOutputTokens, tokens, picoUsd, usd: toUsd(picoUsd) };
+  return promptTokens * perToken(input) + maxOutputTokens * perToken(output);
 }
 
 /** The answer's ceiling: the request's max_completion_tokens or max_tokens, else the default, per choice. */

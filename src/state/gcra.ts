@@ -25,6 +25,22 @@ export function gcraCost(amount: number, limit: number, periodUs: number): numbe
   return Math.ceil((amount * periodUs) / limit);
 }
 
+/**
+ * The TAT after taking `amount`, or -1 when the take does not fit (then nothing may be taken):
+ * gcraTake's decision alone, for callers that need no more than the new TAT.
+ */
+export function gcraAfter(
+  tat: number | undefined,
+  nowUs: number,
+  limit: number,
+  periodUs: number,
+  amount: number,
+): number {
+  const base = tat === undefined || tat < nowUs ? nowUs : tat;
+  const next = base + gcraCost(amount, limit, periodUs);
+  return next - nowUs > periodUs ? -1 : next;
+}
+
 export function gcraTake(
   tat: number | undefined,
   nowUs: number,
@@ -67,6 +83,6 @@ export function gcraAdjust(
   return Math.max(nowUs, base - back);
 }
 
-function gcraRemaining(usedUs: number, limit: number, periodUs: number): number {
+export function gcraRemaining(usedUs: number, limit: number, periodUs: number): number {
   return Math.max(0, Math.floor(((periodUs - usedUs) * limit) / periodUs));
 }

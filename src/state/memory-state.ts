@@ -1,4 +1,4 @@
-import { type GcraStep, gcraAdjust, gcraTake } from './gcra.js';
+import { type GcraStep, gcraAdjust, gcraAfter, gcraRemaining, gcraTake } from './gcra.js';
 import type {
   Balance,
   BucketState,
@@ -13,12 +13,16 @@ import type {
 
 interface Counter {
   spent: number;
+  /** The sum of the live holds' amounts on this counter. */
   reserved: number;
-  /** Hold id → amount and lapse time; insertion order is lapse order (holds share one TTL). */
-  holds: Map<string, { amount: number; expiresAt: number }>;
-  /** No hold lapses before this: until then a lookup need not look for lapsed holds. */
-  holdsLapseFrom: number;
   expiresAt: number | null;
+}
+
+/** One request's hold: the counters it holds room on, the amount on each, and when it lapses. */
+interface Hold {
+  counters: Counter[];
+  amounts: number[];
+  expiresAt: number;
 }
 
 interface Bucket {
@@ -31,6 +35,9 @@ export interface SpendSnapshot {
   [counter: string]: { spent: number; expiresAt: number | null };
 }
 
+/** Every reservation that fits gets this one answer: nothing to allocate. */
+const held: Reserved = Object.freeze({ ok: true });
+
 // Expired counters and buckets are swept every this many operations: no timer to manage.
 const sweepEvery = 1024;
 
@@ -40,6 +47,13 @@ const sweepEvery = 1024;
  */
 export class MemoryState implements SharedState {
   private readonly counters = new Map<string, Counter>();
+  /**
+   * Every live hold by id, in one map rather than one per counter: a request sets and deletes
+   * one entry, however many budgets it holds room on.
+   */
+  private readonly holds = new Map<string, Hold>();
+  /** No hold lapses before this (the earliest expiry, or earlier): until then nothing needs to look for lapsed holds. */
+  private holdsLapseFrom = Number.POSITIVE_INFINITY;
   private readonly buckets = new Map<string, Bucket>();
   private operations = 0;
   /** Bumped on every change of settled spend, so a writer knows when to save. */
@@ -47,34 +61,44 @@ export class MemoryState implements SharedState {
 
   reserve(hold: string, counters: readonly CounterHold[], holdExpiresAt: number, now: number): Reserved {
     this.tick(now);
+    if (now >= this.holdsLapseFrom) this.dropLapsed(now);
     // Each counter is looked up once: checked all first, then held (all or none).
-    const found: (Counter | undefined)[] = new Array(counters.length);
+    const found: Counter[] = new Array(counters.length);
+    let missing = false;
     for (let i = 0; i < counters.length; i++) {
       const { counter, amount, limit } = counters[i] as CounterHold;
       const c = this.counter(counter, now);
-      if (c && c.spent + c.reserved + amount > limit) {
-        return { ok: false, refused: i, balance: { spent: c.spent, reserved: c.reserved } };
+      if (c === undefined) {
+        if (amount > limit) return { ok: false, refused: i, balance: { spent: 0, reserved: 0 } };
+        missing = true;
+      } else {
+        if (c.spent + c.reserved + amount > limit)
+          return { ok: false, refused: i, balance: { spent: c.spent, reserved: c.reserved } };
+        found[i] = c;
       }
-      if (!c && amount > limit) return { ok: false, refused: i, balance: { spent: 0, reserved: 0 } };
-      found[i] = c;
     }
+    const amounts: number[] = new Array(counters.length);
     for (let i = 0; i < counters.length; i++) {
       const { counter, amount, expiresAt } = counters[i] as CounterHold;
-      const c = found[i] ?? this.create(counter, expiresAt);
-      if (holdExpiresAt < c.holdsLapseFrom) c.holdsLapseFrom = holdExpiresAt;
+      const c = missing ? (found[i] ?? this.create(counter, expiresAt)) : (found[i] as Counter);
+      found[i] = c;
       c.reserved += amount;
-      c.holds.set(hold, { amount, expiresAt: holdExpiresAt });
+      amounts[i] = amount;
     }
-    return { ok: true };
+    // The same id again replaces its hold, rather than leaving the first one's room held for good.
+    this.drop(hold);
+    this.holds.set(hold, { counters: found, amounts, expiresAt: holdExpiresAt });
+    if (holdExpiresAt < this.holdsLapseFrom) this.holdsLapseFrom = holdExpiresAt;
+    return held;
   }
 
   settle(hold: string, charges: readonly CounterCharge[], now: number): Settled[] {
     this.tick(now);
+    this.drop(hold);
     const settled: Settled[] = new Array(charges.length);
     for (let i = 0; i < charges.length; i++) {
       const { counter, amount, expiresAt } = charges[i] as CounterCharge;
       const c = this.counter(counter, now) ?? this.create(counter, expiresAt);
-      this.drop(c, hold);
       settled[i] = { before: c.spent, after: c.spent + amount };
       c.spent += amount;
     }
@@ -82,15 +106,14 @@ export class MemoryState implements SharedState {
     return settled;
   }
 
-  release(hold: string, counters: readonly string[], now: number): void {
+  /** Ends the hold on all its counters (a request releases every counter it held). */
+  release(hold: string, _counters: readonly string[], now: number): void {
     this.tick(now);
-    for (const counter of counters) {
-      const c = this.counter(counter, now);
-      if (c) this.drop(c, hold);
-    }
+    this.drop(hold);
   }
 
   balances(counters: readonly string[], now: number): Balance[] {
+    if (now >= this.holdsLapseFrom) this.dropLapsed(now);
     return counters.map((counter) => {
       const c = this.counter(counter, now);
       return { spent: c?.spent ?? 0, reserved: c?.reserved ?? 0 };
@@ -101,28 +124,36 @@ export class MemoryState implements SharedState {
     this.tick(now);
     const nowUs = Math.round(now * 1000);
     // Arrays of their final size: grown by push, each would get a backing store of 16 or more.
-    const steps: GcraStep[] = new Array(takes.length);
-    let refused = -1;
+    // The usual answer, every take fits, needs only each bucket's new TAT.
+    const tats: number[] = new Array(takes.length);
     for (let i = 0; i < takes.length; i++) {
       const t = takes[i] as BucketTake;
-      const step = gcraTake(this.tat(t.bucket, now), nowUs, t.limit, t.periodMs * 1000, t.amount);
-      if (refused === -1 && !step.allowed) refused = i;
-      steps[i] = step;
-    }
-    if (refused !== -1) {
-      // Nothing was taken: every bucket reports what it holds now.
-      const buckets = takes.map((t) =>
-        bucketState(gcraTake(this.tat(t.bucket, now), nowUs, t.limit, t.periodMs * 1000, 0)),
-      );
-      return { ok: false, refused, retryAfterMs: (steps[refused] as GcraStep).retryAfterUs / 1000, buckets };
+      const tat = gcraAfter(this.tat(t.bucket, now), nowUs, t.limit, t.periodMs * 1000, t.amount);
+      if (tat === -1) return this.refuse(takes, i, now, nowUs);
+      tats[i] = tat;
     }
     const buckets: BucketState[] = new Array(takes.length);
     for (let i = 0; i < takes.length; i++) {
-      const step = steps[i] as GcraStep;
-      this.store((takes[i] as BucketTake).bucket, step.tat, nowUs);
-      buckets[i] = bucketState(step);
+      const t = takes[i] as BucketTake;
+      const tat = tats[i] as number;
+      const periodUs = t.periodMs * 1000;
+      this.store(t.bucket, tat, nowUs);
+      buckets[i] = {
+        remaining: gcraRemaining(tat - nowUs, t.limit, periodUs),
+        resetMs: (tat - nowUs) / 1000,
+      };
     }
     return { ok: true, buckets };
+  }
+
+  /** Take `refused` does not fit: nothing is taken, and every bucket reports what it holds now. */
+  private refuse(takes: readonly BucketTake[], refused: number, now: number, nowUs: number): Taken {
+    const t = takes[refused] as BucketTake;
+    const step = gcraTake(this.tat(t.bucket, now), nowUs, t.limit, t.periodMs * 1000, t.amount);
+    const buckets = takes.map((t) =>
+      bucketState(gcraTake(this.tat(t.bucket, now), nowUs, t.limit, t.periodMs * 1000, 0)),
+    );
+    return { ok: false, refused, retryAfterMs: step.retryAfterUs / 1000, buckets };
   }
 
   adjust(takes: readonly BucketTake[], now: number): void {
@@ -156,7 +187,7 @@ export class MemoryState implements SharedState {
     }
   }
 
-  /** A live counter, its lapsed holds dropped; undefined when absent or expired. */
+  /** A live counter; undefined when absent or expired. */
   private counter(name: string, now: number): Counter | undefined {
     const c = this.counters.get(name);
     if (!c) return undefined;
@@ -164,39 +195,38 @@ export class MemoryState implements SharedState {
       this.counters.delete(name);
       return undefined;
     }
-    if (now >= c.holdsLapseFrom) this.dropLapsed(c, now);
     return c;
   }
 
-  private dropLapsed(c: Counter, now: number): void {
-    for (const [id, h] of c.holds) {
+  /**
+   * Drops the holds that lapsed by `now`, so their room counts as free again. Holds lapse only
+   * when a request outlived its hold (a node that crashed), so this runs about once per hold TTL:
+   * a pass over the holds in flight, which also learns when the next one lapses.
+   */
+  private dropLapsed(now: number): void {
+    let next = Number.POSITIVE_INFINITY;
+    for (const [id, h] of this.holds) {
       if (h.expiresAt > now) {
-        c.holdsLapseFrom = h.expiresAt;
-        return;
+        if (h.expiresAt < next) next = h.expiresAt;
+        continue;
       }
-      c.reserved -= h.amount;
-      c.holds.delete(id);
+      this.holds.delete(id);
+      free(h);
     }
-    c.holdsLapseFrom = Number.POSITIVE_INFINITY;
+    this.holdsLapseFrom = next;
   }
 
   private create(name: string, expiresAt: number | null): Counter {
-    const c: Counter = {
-      spent: 0,
-      reserved: 0,
-      holds: new Map(),
-      holdsLapseFrom: Number.POSITIVE_INFINITY,
-      expiresAt,
-    };
+    const c: Counter = { spent: 0, reserved: 0, expiresAt };
     this.counters.set(name, c);
     return c;
   }
 
-  private drop(c: Counter, hold: string): void {
-    const h = c.holds.get(hold);
-    if (!h) return;
-    c.reserved -= h.amount;
-    c.holds.delete(hold);
+  private drop(hold: string): void {
+    const h = this.holds.get(hold);
+    if (h === undefined) return;
+    this.holds.delete(hold);
+    free(h);
   }
 
   private tat(bucket: string, now: number): number | undefined {
@@ -221,6 +251,11 @@ export class MemoryState implements SharedState {
       if (c.expiresAt !== null && c.expiresAt <= now) this.counters.delete(name);
     for (const [name, b] of this.buckets) if (b.expiresAt <= now) this.buckets.delete(name);
   }
+}
+
+/** Gives a hold's room back to its counters (a counter expired meanwhile is simply forgotten). */
+function free(h: Hold): void {
+  for (let i = 0; i < h.counters.length; i++) (h.counters[i] as Counter).reserved -= h.amounts[i] as number;
 }
 
 function bucketState(step: GcraStep): BucketState {

@@ -102,6 +102,27 @@ export function describeSharedStateContract(name: string, open: () => Promise<Sh
       expect(await state.balances(['c'], t0 + 6)).toEqual([{ spent: 0, reserved: 0 }]);
     });
 
+    it('ends a hold on every counter it holds, released or lapsed, and leaves other holds alone', async () => {
+      // 's' lapses after 'q', made later: each hold lapses at its own expiry, whatever the order.
+      const state = await fresh();
+      await state.reserve('r', [hold('a', 10, 100), hold('b', 20, 100)], t0 + minute, t0);
+      await state.reserve('s', [hold('b', 5, 100)], t0 + 2 * minute, t0);
+      await state.release('r', ['a', 'b'], t0 + 1);
+      expect(await state.balances(['a', 'b'], t0 + 1)).toEqual([
+        { spent: 0, reserved: 0 },
+        { spent: 0, reserved: 5 },
+      ]);
+      await state.reserve('q', [hold('a', 30, 100), hold('b', 30, 100)], t0 + minute, t0 + 2);
+      expect(await state.balances(['a', 'b'], t0 + 2)).toEqual([
+        { spent: 0, reserved: 30 },
+        { spent: 0, reserved: 35 },
+      ]);
+      expect(await state.balances(['b', 'a'], t0 + minute)).toEqual([
+        { spent: 0, reserved: 5 },
+        { spent: 0, reserved: 0 },
+      ]);
+    });
+
     it('lets a hold that is never settled lapse at its expiry (a node crashed mid-request)', async () => {
       const state = await fresh();
       await state.reserve('crashed', [hold('c', 90, 100)], t0 + minute, t0);

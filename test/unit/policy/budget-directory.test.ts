@@ -50,7 +50,7 @@ describe('BudgetDirectory', () => {
   it('answers from what it loaded, and sees another node’s writes at its next periodic reload', async () => {
     await store.budgets.insert(budget(1, { scope: 'key', scopeName: 'web' }));
     await directory.start();
-    expect(names(directory.policy().limitsFor({ key: 'web' }, 'chat').budgets)).toEqual(['budget-1']);
+    expect(names(directory.policy().limitsFor({ keyName: 'web' }, 'chat').budgets)).toEqual(['budget-1']);
     expect(directory.record('budget-1')?.id).toBe('budget_1');
 
     await otherNode.budgets.insert(budget(2, { scope: 'org', scopeName: 'acme' }));
@@ -59,7 +59,7 @@ describe('BudgetDirectory', () => {
     clock.advance(REFRESH_MS);
     await directory.settled();
     expect(names(directory.policy().budgets())).toEqual(['budget-2']);
-    expect(directory.policy().limitsFor({ key: 'web', org: 'acme' }, 'chat').budgets).toHaveLength(1);
+    expect(directory.policy().limitsFor({ keyName: 'web', org: 'acme' }, 'chat').budgets).toHaveLength(1);
     expect(directory.record('budget-1')).toBeUndefined();
   });
 
@@ -92,10 +92,13 @@ describe('withStoredBudgets', () => {
     await store.budgets.insert(budget(1));
     await directory.start();
     const policy = withStoredBudgets(config, () => directory.policy());
-    const limits = policy.limitsFor({ key: 'k', team: 'team-1' }, 'chat');
+    const limits = policy.limitsFor({ keyName: 'k', team: 'team-1' }, 'chat');
     expect(names(limits.budgets)).toEqual(['file', 'budget-1']);
     expect(limits.rateLimits).toHaveLength(1);
     expect(names(policy.budgets())).toEqual(['file', 'budget-1']);
-    expect(policy.limitsFor({ key: 'k', team: 'other' }, 'embed')).toEqual({ budgets: [], rateLimits: [] });
+    expect(policy.limitsFor({ keyName: 'k', team: 'other' }, 'embed')).toEqual({
+      budgets: [],
+      rateLimits: [],
+    });
   });
 });

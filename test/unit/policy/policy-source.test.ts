@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { budgetSchema, rateLimitSchema } from '../../../src/policy/limit-rules.js';
-import { configPolicy } from '../../../src/policy/policy-source.js';
+import { configPolicy, withStoredBudgets } from '../../../src/policy/policy-source.js';
 
 const budgets = [
   { name: 'web', scope: { key: 'web' }, limitUsd: 10 },
@@ -19,7 +19,7 @@ describe('config policy source', () => {
   const policy = configPolicy({ budgets, rateLimits });
 
   it('applies the budgets of the key, its team and its org, and the rate limits of the key, team and route', () => {
-    const limits = policy.limitsFor({ key: 'web', team: 'search', org: 'acme' }, 'chat');
+    const limits = policy.limitsFor({ keyName: 'web', team: 'search', org: 'acme' }, 'chat');
     expect(limits.budgets.map((b) => b.name)).toEqual(['web', 'search', 'acme']);
     expect(limits.rateLimits.map((r) => r.scope)).toEqual([
       { key: 'web' },
@@ -29,14 +29,14 @@ describe('config policy source', () => {
   });
 
   it('hands a subject the same lists from request to request, whether from one scope or several', () => {
-    const subject = { key: 'web', team: 'search', org: 'acme' };
+    const subject = { keyName: 'web', team: 'search', org: 'acme' };
     const first = policy.limitsFor(subject, 'chat');
     const again = policy.limitsFor({ ...subject }, 'chat');
     expect(again.budgets).toBe(first.budgets);
     expect(again.rateLimits).toBe(first.rateLimits);
-    const keyOnly = policy.limitsFor({ key: 'batch' }, 'other');
+    const keyOnly = policy.limitsFor({ keyName: 'batch' }, 'other');
     expect(keyOnly.budgets.map((b) => b.name)).toEqual(['other']);
-    expect(policy.limitsFor({ key: 'batch' }, 'other').budgets).toBe(keyOnly.budgets);
+    expect(policy.limitsFor({ keyName: 'batch' }, 'other').budgets).toBe(keyOnly.budgets);
     // Another route is another list.
     expect(policy.limitsFor(subject, 'cheap').rateLimits.map((r) => r.scope)).toEqual([
       { key: 'web' },
@@ -46,12 +46,36 @@ describe('config policy source', () => {
   });
 
   it('applies only route limits to an anonymous caller, and nothing when no rule matches', () => {
-    expect(policy.limitsFor({ key: null }, 'cheap')).toEqual({ budgets: [], rateLimits: [rateLimits[3]] });
-    expect(policy.limitsFor({ key: 'nobody' }, 'other')).toEqual({ budgets: [], rateLimits: [] });
+    expect(policy.limitsFor({ keyName: null }, 'cheap')).toEqual({
+      budgets: [],
+      rateLimits: [rateLimits[3]],
+    });
+    expect(policy.limitsFor({ keyName: 'nobody' }, 'other')).toEqual({ budgets: [], rateLimits: [] });
   });
 
   it('lists every budget for status pages', () => {
     expect(policy.budgets()).toEqual(budgets);
+  });
+});
+
+describe('config policy with the control store’s budgets', () => {
+  const stored = [{ name: 'web-stored', scope: { key: 'web' }, limitTokens: 500 }].map((b) =>
+    budgetSchema.parse(b),
+  );
+  let current = configPolicy({ budgets: stored, rateLimits: [] });
+  const policy = withStoredBudgets(configPolicy({ budgets, rateLimits }), () => current);
+
+  it('applies both, as one list that stays the same from request to request until the store reloads', () => {
+    const subject = { keyName: 'web', team: 'search', org: 'acme' };
+    const first = policy.limitsFor(subject, 'chat');
+    expect(first.budgets.map((b) => b.name)).toEqual(['web', 'search', 'acme', 'web-stored']);
+    expect(policy.limitsFor({ ...subject }, 'chat').budgets).toBe(first.budgets);
+    current = configPolicy({ budgets: [], rateLimits: [] });
+    expect(policy.limitsFor(subject, 'chat').budgets.map((b) => b.name)).toEqual(['web', 'search', 'acme']);
+    current = configPolicy({ budgets: stored, rateLimits: [] });
+    const reloaded = policy.limitsFor(subject, 'chat');
+    expect(reloaded.budgets.map((b) => b.name)).toEqual(['web', 'search', 'acme', 'web-stored']);
+    expect(reloaded.budgets).not.toBe(first.budgets);
   });
 });
 

@@ -87,6 +87,6 @@ describe('rate limiter', () => {
 
   it('admits everything when no rate limit applies', async () => {
     const { grant } = setup();
-    expect(await grant([], 1_000_000)).toEqual({ takes: [], tokens: 1_000_000, quotas: {} });
+    expect(await grant([], 1_000_000)).toEqual({ takes: [], kinds: [], tokens: 1_000_000, quotas: {} });
   });
 });
