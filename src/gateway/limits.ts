@@ -206,7 +206,7 @@ export class Limits {
       return admitted;
     }
     // Whatever one side took goes back before the client hears the other side's refusal.
-    const returned: Maybe<Outcome<void>>[] = [];
+    const returned: Maybe<unknown>[] = [];
     if (grant) returned.push(attempt(() => this.limiter.refund(grant)));
     if (hold) returned.push(attempt(() => this.ledger.release(hold)));
     if (returned.some((r) => r instanceof Promise)) return Promise.all(returned).then(() => taking);
@@ -347,26 +347,13 @@ function failureOf<T>(value: Maybe<T | Failure>): Maybe<T | Failure> {
   return value instanceof Promise ? value.then(undefined, (error: unknown) => new Failure(error)) : value;
 }
 
-/** What one side of admission answered, or the error it failed with. */
-type Outcome<T> = { ok: true; value: T } | { ok: false; error: unknown };
-
-/** Runs `run`, catching what it throws at once and what its promise rejects with. */
-function attempt<T>(run: () => Maybe<T>): Maybe<Outcome<T>> {
+/** Runs `run`, its throw and its promise's rejection as a Failure: giving back must not fail the refusal. */
+function attempt<T>(run: () => Maybe<T>): Maybe<T | Failure> {
   try {
-    return outcome(run());
+    return failureOf(run());
   } catch (error) {
-    return { ok: false, error };
+    return new Failure(error);
   }
-}
-
-/** A value as an outcome; a promise's rejection too. */
-function outcome<T>(value: Maybe<T>): Maybe<Outcome<T>> {
-  if (value instanceof Promise)
-    return value.then(
-      (v): Outcome<T> => ({ ok: true, value: v }),
-      (error: unknown): Outcome<T> => ({ ok: false, error }),
-    );
-  return { ok: true, value };
 }
 
 /** Why admission refused: the shared state failed, a budget or a rate limit. */

@@ -63,31 +63,29 @@ export class MemoryState implements SharedState {
     this.tick(now);
     if (now >= this.holdsLapseFrom) this.dropLapsed(now);
     // Each counter is looked up once: checked all first, then held (all or none).
-    const found: Counter[] = new Array(counters.length);
-    let missing = false;
+    const found: (Counter | undefined)[] = new Array(counters.length);
     for (let i = 0; i < counters.length; i++) {
       const { counter, amount, limit } = counters[i] as CounterHold;
       const c = this.counter(counter, now);
       if (c === undefined) {
         if (amount > limit) return { ok: false, refused: i, balance: { spent: 0, reserved: 0 } };
-        missing = true;
-      } else {
-        if (c.spent + c.reserved + amount > limit)
-          return { ok: false, refused: i, balance: { spent: c.spent, reserved: c.reserved } };
-        found[i] = c;
+      } else if (c.spent + c.reserved + amount > limit) {
+        return { ok: false, refused: i, balance: { spent: c.spent, reserved: c.reserved } };
       }
+      found[i] = c;
     }
     const amounts: number[] = new Array(counters.length);
     for (let i = 0; i < counters.length; i++) {
       const { counter, amount, expiresAt } = counters[i] as CounterHold;
-      const c = missing ? (found[i] ?? this.create(counter, expiresAt)) : (found[i] as Counter);
+      const c = found[i] ?? this.create(counter, expiresAt);
       found[i] = c;
       c.reserved += amount;
       amounts[i] = amount;
     }
     // The same id again replaces its hold, rather than leaving the first one's room held for good.
     this.drop(hold);
-    this.holds.set(hold, { counters: found, amounts, expiresAt: holdExpiresAt });
+    // Every entry of `found` is a counter now.
+    this.holds.set(hold, { counters: found as Counter[], amounts, expiresAt: holdExpiresAt });
     if (holdExpiresAt < this.holdsLapseFrom) this.holdsLapseFrom = holdExpiresAt;
     return held;
   }
