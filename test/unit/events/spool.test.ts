@@ -89,6 +89,45 @@ describe('Spool', () => {
     await spool.close();
   });
 
+  it('splits a burst into records of at most recordBytes, so reading part of it parses little more', async () => {
+    const spool = await open({ syncIntervalMs: 20, recordBytes: 4096 });
+    const burst = events('a', 100);
+    const size = JSON.stringify(burst[0]).length;
+    for (const e of burst.slice(0, 60)) spool.append([e]);
+    spool.append(burst.slice(60)); // one call with many events is split the same way
+    expect(await spool.sync()).toBe(true);
+    await spool.close();
+
+    const reopened = await open();
+    const records = [];
+    for await (const record of reopened.replay()) records.push(record);
+    expect(size).toBeLessThan(4096 / 4);
+    expect(records.length).toBeGreaterThanOrEqual(Math.ceil((100 * size) / 4096));
+    for (const record of records.slice(0, -1)) {
+      const bytes = record.events.reduce((sum, e) => sum + JSON.stringify(e).length, 0);
+      const next = burst[record.seq + record.events.length]!;
+      expect(bytes).toBeLessThanOrEqual(4096);
+      expect(bytes + JSON.stringify(next).length).toBeGreaterThan(4096); // full: the next did not fit
+    }
+    expect(records.flatMap((record) => record.events)).toEqual(burst);
+    expect((await reopened.read(55, 10)).events).toEqual(burst.slice(55, 65));
+    await reopened.close();
+  });
+
+  it('writes an event larger than recordBytes as a record of its own', async () => {
+    const spool = await open({ recordBytes: 64 });
+    const big = [event('big-0'), event('big-1')];
+    spool.append(big);
+    expect(await spool.sync()).toBe(true);
+    const records = [];
+    for await (const record of spool.replay()) records.push(record);
+    expect(records).toEqual([
+      { seq: 0, events: [big[0]] },
+      { seq: 1, events: [big[1]] },
+    ]);
+    await spool.close();
+  });
+
   it('commits appends nobody waits for every backgroundSyncIntervalMs, within syncIntervalMs once awaited', async () => {
     const clock = new ManualClock();
     const spool = await open({ clock, syncIntervalMs: 5, backgroundSyncIntervalMs: 50 });
