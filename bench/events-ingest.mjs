@@ -88,7 +88,12 @@ if (!existsSync(cli))
   throw new Error('dist/ is missing: run `npm run build` first (npm run bench:events does)');
 
 const { duckdbStore } = await import(join(root, 'dist/events/duckdb-store.js'));
-const { clickhouseStore } = await import(join(root, 'dist/events/clickhouse-store.js'));
+const { clickhouseStore, tabSeparated } = await import(join(root, 'dist/events/clickhouse-store.js'));
+const { fillChunks, appendChunks } = await import(join(root, 'dist/events/duckdb-chunk-writer.js'));
+const { eventColumns, eventColumnReaders, duckdbType } = await import(
+  join(root, 'dist/events/event-columns.js')
+);
+const { DuckDBInstance } = await import('@duckdb/node-api');
 const { EventBus } = await import(join(root, 'dist/events/bus.js'));
 const { Spool } = await import(join(root, 'dist/events/spool.js'));
 
@@ -313,6 +318,82 @@ async function storeRun(store, events, batch, pids) {
   const cpuUsed = cpu();
   if (stored !== events.length)
     throw new Error(`${store.name}: ${stored} rows stored, ${events.length} sent`);
+  return { events: events.length, seconds, perSecond: events.length / seconds, cpu: cpuUsed };
+}
+
+/**
+ * The engine's own share of storing wide events, the floor under the store rows: the store's
+ * work done before the clock starts (DuckDB: its data chunks filled; ClickHouse: its
+ * TabSeparated text encoded, and no id check), then only what the engine does is timed. DuckDB:
+ * append, commit and the closing checkpoint, in one transaction per batch, into a table of the
+ * store's columns (CPU: the process, DuckDB's threads). ClickHouse: the same text POSTed as
+ * `INSERT … FORMAT TabSeparated` into the store's table, and the merges that follow within the
+ * run (CPU: the server, and this process sending).
+ */
+async function engineRun(kind, events, batch, clickhouseUrl, pids) {
+  const batches = [];
+  for (let i = 0; i < events.length; i += batch) {
+    const slice = events.slice(i, i + batch);
+    batches.push(
+      kind === 'duckdb' ? await fillChunks(eventColumnReaders, slice) : Buffer.from(tabSeparated(slice)),
+    );
+  }
+  if (kind === 'duckdb') {
+    const instance = await DuckDBInstance.create(
+      join(mkdtempSync(join(work, 'duckdb-engine-')), 'events.duckdb'),
+      {
+        checkpoint_threshold: '128MiB', // as the store sets it
+      },
+    );
+    const db = await instance.connect();
+    await db.run(
+      `CREATE TABLE events (${eventColumns.map((col) => `${col.name} ${duckdbType(col)}`).join(', ')})`,
+    );
+    const cpu = cpuMeter(pids);
+    const start = performance.now();
+    for (const chunks of batches) {
+      await db.run('BEGIN TRANSACTION');
+      const appender = await db.createAppender('events');
+      await appendChunks(appender, chunks);
+      appender.closeSync();
+      await db.run('COMMIT');
+    }
+    const reader = await db.runAndReadAll('SELECT count(*) AS n FROM events');
+    const stored = Number(reader.getRowObjectsJS()[0].n);
+    db.closeSync();
+    instance.closeSync(); // the checkpoint
+    const seconds = (performance.now() - start) / 1000;
+    const cpuUsed = cpu();
+    if (stored !== events.length)
+      throw new Error(`duckdb engine: ${stored} rows stored, ${events.length} sent`);
+    return { events: events.length, seconds, perSecond: events.length / seconds, cpu: cpuUsed };
+  }
+  const store = openStore('clickhouse', clickhouseUrl);
+  await store.open(); // creates the database and its tables
+  await store.close();
+  const table = `sluice_bench_${process.pid}_${databases}.events`;
+  const columns = eventColumns.map((col) => col.name).join(', ');
+  const post = async (query, body) => {
+    const response = await fetch(`${clickhouseUrl}/?query=${encodeURIComponent(query)}`, {
+      method: 'POST',
+      body,
+    });
+    const text = await response.text();
+    if (!response.ok) throw new Error(`clickhouse: ${response.status} ${text}`);
+    return text;
+  };
+  const idle = cpuMeter(pids);
+  await sleep(2000); // the server's own background work, subtracted below
+  const idleCpu = idle();
+  const cpu = cpuMeter(pids);
+  const start = performance.now();
+  for (const body of batches) await post(`INSERT INTO ${table} (${columns}) FORMAT TabSeparated`, body);
+  const seconds = (performance.now() - start) / 1000;
+  const stored = Number(await post(`SELECT count() FROM ${table}`));
+  await sleep(2000); // the merges these parts start
+  const cpuUsed = Math.max(0, cpu() - (idleCpu * (2 + seconds)) / 2);
+  if (stored !== events.length)
+    throw new Error(`clickhouse engine: ${stored} rows stored, ${events.length} sent`);
   return { events: events.length, seconds, perSecond: events.length / seconds, cpu: cpuUsed };
 }
 
@@ -548,6 +629,15 @@ async function main() {
       log(`${kind} insert, batches of ${batch}: ${fmt(result.perSecond)} events/s`);
       rows.push({ path: `${names[kind]}: store insert, batches of ${fmt(batch)}`, ...result });
     }
+    const engineBatch = Math.max(...config.batches);
+    const engine = await engineRun(kind, events, engineBatch, clickhouseUrl, storePids(kind));
+    const perEvent = (engine.cpu * 1e6) / engine.events;
+    log(`${kind} engine alone, batches of ${engineBatch}: ${perEvent.toFixed(1)} µs CPU per event`);
+    rows.push({
+      path: `${names[kind]}: the engine alone (batches of ${fmt(engineBatch)} prepared beforehand)`,
+      ...engine,
+      note: `${perEvent.toFixed(1)} µs CPU per event`,
+    });
     const bus = await busRun(openStore(kind, clickhouseUrl), events, storePids(kind));
     log(`${kind} bus: ${fmt(bus.perSecond)} events/s (written in ${bus.writtenSeconds.toFixed(2)} s)`);
     rows.push({ path: `${names[kind]}: bus (spool + batches of up to 10,000)`, ...bus });
