@@ -1,3 +1,4 @@
+import { isoMs } from '../time/iso-time.js';
 import { type CustomEvent, customEventSchema } from './custom-event.js';
 import type { EventColumn } from './event-columns.js';
 
@@ -28,8 +29,8 @@ export type CustomEventRow = Record<CustomEventColumnName, string | number | boo
 export function toCustomRow(event: CustomEvent): CustomEventRow {
   return {
     id: event.id,
-    time_ms: Date.parse(event.time),
-    received_ms: Date.parse(event.receivedAt),
+    time_ms: isoMs(event.time),
+    received_ms: isoMs(event.receivedAt),
     schema_version: event.schemaVersion,
     type: event.type,
     request_id: event.requestId,

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { EventFieldConfig, EventTypeConfig } from '../config/schema.js';
+import { isoMs, isoTime } from '../time/iso-time.js';
 import type { CustomEvent } from './custom-event.js';
 import { evaluate, expressionKind, fieldKind, fits, type Scalar, type ValueKind } from './derive.js';
 import { compileRedactor, type Redactor } from './redaction.js';
@@ -148,13 +149,13 @@ export function compileEventTypes(
         );
       }
 
-      let id = newId();
+      let id: string;
       if (event.id !== undefined) {
         if (typeof event.id !== 'string' || !ID.test(event.id)) {
           return reject('invalid_id', 'id', 'id must be a string of 1 to 128 visible ASCII characters');
         }
         id = event.id;
-      }
+      } else id = newId();
       let timeMs = receivedMs;
       if (event.time !== undefined) {
         const parsed = parseTime(event.time);
@@ -237,7 +238,8 @@ export function compileEventTypes(
 
       for (const name of type.redactFields) if (Object.hasOwn(fields, name)) fields[name] = REDACTED;
       if (type.redactor) {
-        for (const [name, value] of Object.entries(fields)) {
+        for (const name in fields) {
+          const value = fields[name];
           if (typeof value === 'string') fields[name] = type.redactor(value);
         }
       }
@@ -247,8 +249,8 @@ export function compileEventTypes(
           schemaVersion: 1,
           id,
           type: type.name,
-          time: new Date(timeMs).toISOString(),
-          receivedAt: new Date(receivedMs).toISOString(),
+          time: isoTime(timeMs),
+          receivedAt: isoTime(receivedMs),
           requestId,
           keyName: sender.keyName,
           admin: sender.admin,
@@ -290,7 +292,7 @@ function parseTime(value: unknown): number | undefined {
     typeof value === 'number'
       ? value
       : typeof value === 'string' && ISO_TIME.test(value)
-        ? Date.parse(value)
+        ? isoMs(value)
         : NaN;
   // ±8.64e15 ms is the whole range a Date can hold.
   return Number.isSafeInteger(ms) && Math.abs(ms) <= 8.64e15 ? ms : undefined;
@@ -317,9 +319,7 @@ function coerce(
       return { problem: `must be one of ${list([...(values ?? [])])}, not ${JSON.stringify(raw)}` };
     case 'timestamp': {
       const ms = parseTime(raw);
-      return ms === undefined
-        ? expected('an ISO 8601 time with a zone or epoch milliseconds')
-        : new Date(ms).toISOString();
+      return ms === undefined ? expected('an ISO 8601 time with a zone or epoch milliseconds') : isoTime(ms);
     }
   }
 }
