@@ -180,6 +180,26 @@ export function tabSeparated(events: readonly WideEvent[]): string {
 }
 
 /**
+ * Rows encoded per piece of an insert's body. Encoding is synchronous (about 17 µs an event on
+ * the benchmark machine): 512 events hold the event loop for about 9 ms, where a whole batch of
+ * 10,000 held it for 170.
+ */
+const ROWS_PER_PIECE = 512;
+
+/**
+ * An insert's TabSeparated body, encoded a piece at a time as the request sends it: the server
+ * parses one piece while the next is encoded (two cores work at once), and the event loop is
+ * handed back between pieces, so the gateway's requests never wait for a whole batch. The
+ * rows are still one insert: ClickHouse writes them as one part, or none if the body breaks off.
+ */
+async function* tabSeparatedPieces(events: readonly WideEvent[]): AsyncGenerator<Buffer> {
+  for (let start = 0; start < events.length; start += ROWS_PER_PIECE) {
+    if (start > 0) await new Promise((resolve) => setImmediate(resolve));
+    yield Buffer.from(tabSeparated(events.slice(start, start + ROWS_PER_PIECE)));
+  }
+}
+
+/**
  * Wide events in ClickHouse over HTTP. Exactly once by id takes two guards: an insert skips ids
  * already stored (so replays do not bloat the table), and reads collapse duplicates (FINAL,
  * uniqExact) because two gateways may still race the same id in before a merge dedupes it.
@@ -300,7 +320,7 @@ export function clickhouseStore(options: ClickHouseStoreOptions): EventStore & E
           await connected().insert({
             table: events,
             columns: eventColumns.map((col) => col.name) as [string, ...string[]],
-            values: Readable.from([Buffer.from(tabSeparated(chunk))], { objectMode: false }),
+            values: Readable.from(tabSeparatedPieces(chunk), { objectMode: false }),
             format: 'TabSeparated',
           });
         }

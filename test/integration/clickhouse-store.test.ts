@@ -111,6 +111,23 @@ describe('clickhouse event store schema', () => {
     await store.close();
   });
 
+  it('sends a batch encoded piece by piece as one insert: one part, every row, in order', async () => {
+    const store = clickhouseStore({ url: server.url, database: 'sluice_pieces_test' });
+    await store.open();
+    const batch = Array.from({ length: 1_300 }, (_, i) => sampleEvent(i)); // three pieces of up to 512
+    await store.insert(batch);
+    expect(
+      await sql(
+        "SELECT count() AS n FROM system.parts WHERE database = 'sluice_pieces_test' AND table = 'events' AND active",
+      ),
+    ).toEqual([{ n: '1' }]);
+    expect(await store.count()).toBe(1_300);
+    const listed = await store.list({ limit: 2_000 });
+    expect(listed.map((event) => event.id).sort()).toEqual(batch.map((event) => event.id).sort());
+    expect(listed.find((event) => event.id === batch[777]!.id)).toEqual(batch[777]);
+    await store.close();
+  });
+
   it('finds stored ids holding quotes, backslashes, control characters and unicode', async () => {
     const store = clickhouseStore({ url: server.url, database: 'sluice_odd_ids_test' });
     await store.open();
