@@ -37,8 +37,6 @@ export interface Admission {
   grant?: RateGrant;
   /** The worst case that was reserved. */
   worst: Spend;
-  /** x-ratelimit-* headers for the response. */
-  headers: Record<string, string>;
 }
 
 export interface LimitsOptions {
@@ -141,8 +139,8 @@ export class Limits {
         if (tokens >= grant.tokens) return;
         admission.worst = { ...admission.worst, tokens };
         await this.limiter.correct(grant, tokens);
+        // The response's x-ratelimit-* headers are made from these (src/http/gateway-routes.ts).
         grant.quotas = await this.limiter.quotas(grant);
-        admission.headers = rateLimitHeaders(grant.quotas);
       })
       .then(
         () => undefined,
@@ -202,7 +200,7 @@ export class Limits {
       taking = { admitted: false, budget: budget as BudgetRefusal };
     else if (grant === undefined) taking = { admitted: false, rate: rate as RateRefusal };
     else {
-      call.admission = { hold, grant, worst, headers: rateLimitHeaders(grant.quotas) };
+      call.admission = { hold, grant, worst };
       return admitted;
     }
     // Whatever one side took goes back before the client hears the other side's refusal.

@@ -24,6 +24,7 @@ import { anthropicToCanonical, canonicalToAnthropic } from './anthropic-translat
 import { type ApiError, anthropicErrorBody, apiError, isApiError, openAIErrorBody } from './api-error.js';
 import { callLabels } from './call-labels.js';
 import { ClientStream } from './client-stream.js';
+import { addRateLimitHeaders } from './rate-limit-headers.js';
 import { messagesRequestSchema } from './wire/anthropic-messages.js';
 import { parseRequest } from './wire/invalid-request.js';
 import {
@@ -47,7 +48,9 @@ function sluiceHeaders(call: Call, target?: Target): Record<string, string> {
   // Known once the call is settled; absent when a price is unknown (docs/keys-and-budgets.md).
   if (typeof call.costUsd === 'number') headers['x-sluice-cost-usd'] = formatUsd(call.costUsd);
   if (call.cacheStatus) headers['x-sluice-cache'] = cacheHeader[call.cacheStatus];
-  if (call.admission) Object.assign(headers, call.admission.headers);
+  // The rate limits' state as admission left it (or its correction): x-ratelimit-*.
+  const grant = call.admission?.grant;
+  if (grant) addRateLimitHeaders(headers, grant.quotas);
   return headers;
 }
 

@@ -6,20 +6,18 @@ import type { RateKind, RateQuota } from '../policy/rate-limiter.js';
  * the same for tokens. The reset is the time until the bucket is full again.
  */
 export function rateLimitHeaders(quotas: Partial<Record<RateKind, RateQuota>>): Record<string, string> {
+  return addRateLimitHeaders({}, quotas);
+}
+
+/**
+ * rateLimitHeaders written into `headers` (a response's other headers), which it returns: an
+ * answer's headers are made once, with no object of their own to copy over.
+ */
+export function addRateLimitHeaders(
+  headers: Record<string, string>,
+  quotas: Partial<Record<RateKind, RateQuota>>,
+): Record<string, string> {
   const { requests, tokens } = quotas;
-  // Every answer under a rate limit carries these, so the usual case (a limit of each kind) is
-  // one object literal: made whole at once, rather than grown one property at a time.
-  if (requests && tokens) {
-    return {
-      'x-ratelimit-limit-requests': String(requests.limit),
-      'x-ratelimit-remaining-requests': String(requests.remaining),
-      'x-ratelimit-reset-requests': resetDuration(requests.resetMs),
-      'x-ratelimit-limit-tokens': String(tokens.limit),
-      'x-ratelimit-remaining-tokens': String(tokens.remaining),
-      'x-ratelimit-reset-tokens': resetDuration(tokens.resetMs),
-    };
-  }
-  const headers: Record<string, string> = {};
   if (requests) {
     headers['x-ratelimit-limit-requests'] = String(requests.limit);
     headers['x-ratelimit-remaining-requests'] = String(requests.remaining);

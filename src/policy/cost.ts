@@ -50,8 +50,51 @@ export function toUsd(pico: PicoUsd): number {
 /**
  * USD as a plain decimal, never in exponent notation (for headers): 0.000001234 → "0.000001234".
  * Twelve places hold every pico-dollar, and the double from `toUsd` rounds back to it exactly.
+ * The text is `usd.toFixed(12)` without its trailing zeros (and point). A whole number of
+ * pico-dollars below $4,096 (every request's cost) is written from that integer, which is exact:
+ * its double lies within half an ulp (under 5e-13) of the pico-dollar, so toFixed(12) would
+ * round to that very pico-dollar. Any other number takes toFixed itself.
  */
 export function formatUsd(usd: number): string {
+  const pico = Math.round(usd * picoPerUsd);
+  if (pico / picoPerUsd !== usd || !(pico > -exactPico && pico < exactPico)) return formatUsdFixed(usd);
+  // -0 and every fraction under half a pico-dollar print as "0" (toFixed drops the sign of -0).
+  if (pico === 0) return '0';
+  const negative = pico < 0;
+  const abs = negative ? -pico : pico;
+  // Integers below 2^53: % and the division of an exact multiple are exact.
+  let fraction = abs % picoPerUsd;
+  const whole = (abs - fraction) / picoPerUsd;
+  const sign = negative ? '-' : '';
+  if (fraction === 0) return `${sign}${whole}`;
+  let places = 12;
+  while (fraction % 10 === 0) {
+    fraction /= 10;
+    places--;
+  }
+  const digits = `${fraction}`;
+  return `${sign}${whole}.${zeros[places - digits.length]}${digits}`;
+}
+
+/** Pico-dollars from which a dollar amount's double may be a pico-dollar or more off: $4,096. */
+const exactPico = 4096 * picoPerUsd;
+const zeros = [
+  '',
+  '0',
+  '00',
+  '000',
+  '0000',
+  '00000',
+  '000000',
+  '0000000',
+  '00000000',
+  '000000000',
+  '0000000000',
+  '00000000000',
+];
+
+/** formatUsd's definition, for the numbers its integer path does not cover. */
+export function formatUsdFixed(usd: number): string {
   return usd.toFixed(12).replace(/0+$/, '').replace(/\.$/, '');
 }
 

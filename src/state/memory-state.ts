@@ -12,6 +12,10 @@ import type {
 } from './shared-state.js';
 
 interface Counter {
+  /** Its key in the counters map. */
+  readonly name: string;
+  /** False once it left the map (expired): a hold that still points at it must look its name up again. */
+  live: boolean;
   spent: number;
   /** The sum of the live holds' amounts on this counter. */
   reserved: number;
@@ -92,11 +96,20 @@ export class MemoryState implements SharedState {
 
   settle(hold: string, charges: readonly CounterCharge[], now: number): Settled[] {
     this.tick(now);
-    this.drop(hold);
+    const h = this.holds.get(hold);
+    if (h !== undefined) {
+      this.holds.delete(hold);
+      free(h);
+    }
     const settled: Settled[] = new Array(charges.length);
     for (let i = 0; i < charges.length; i++) {
       const { counter, amount, expiresAt } = charges[i] as CounterCharge;
-      const c = this.counter(counter, now) ?? this.create(counter, expiresAt);
+      // A settlement charges the counters its hold was on, in the same order: no lookup by name then.
+      const held = h?.counters[i];
+      const c =
+        held?.live && held.name === counter && (held.expiresAt === null || held.expiresAt > now)
+          ? held
+          : (this.counter(counter, now) ?? this.create(counter, expiresAt));
       settled[i] = { before: c.spent, after: c.spent + amount };
       c.spent += amount;
     }
@@ -123,19 +136,24 @@ export class MemoryState implements SharedState {
     const nowUs = Math.round(now * 1000);
     // Arrays of their final size: grown by push, each would get a backing store of 16 or more.
     // The usual answer, every take fits, needs only each bucket's new TAT.
+    // Each bucket is looked up once: its entry (live or not) is kept to store the new TAT in.
     const tats: number[] = new Array(takes.length);
+    const entries: (Bucket | undefined)[] = new Array(takes.length);
     for (let i = 0; i < takes.length; i++) {
       const t = takes[i] as BucketTake;
-      const tat = gcraAfter(this.tat(t.bucket, now), nowUs, t.limit, t.periodMs * 1000, t.amount);
+      const b = this.buckets.get(t.bucket);
+      const live = b !== undefined && b.expiresAt > now ? b.tatUs : undefined;
+      const tat = gcraAfter(live, nowUs, t.limit, t.periodMs * 1000, t.amount);
       if (tat === -1) return this.refuse(takes, i, now, nowUs);
       tats[i] = tat;
+      entries[i] = b;
     }
     const buckets: BucketState[] = new Array(takes.length);
     for (let i = 0; i < takes.length; i++) {
       const t = takes[i] as BucketTake;
       const tat = tats[i] as number;
       const periodUs = t.periodMs * 1000;
-      this.store(t.bucket, tat, nowUs);
+      this.store(t.bucket, tat, nowUs, entries[i]);
       buckets[i] = {
         remaining: gcraRemaining(tat - nowUs, t.limit, periodUs),
         resetMs: (tat - nowUs) / 1000,
@@ -158,9 +176,10 @@ export class MemoryState implements SharedState {
     this.tick(now);
     const nowUs = Math.round(now * 1000);
     for (const t of takes) {
-      const tat = this.tat(t.bucket, now);
+      const b = this.buckets.get(t.bucket);
+      const tat = b !== undefined && b.expiresAt > now ? b.tatUs : undefined;
       if (tat === undefined && t.amount <= 0) continue;
-      this.store(t.bucket, gcraAdjust(tat, nowUs, t.limit, t.periodMs * 1000, t.amount), nowUs);
+      this.store(t.bucket, gcraAdjust(tat, nowUs, t.limit, t.periodMs * 1000, t.amount), nowUs, b);
     }
   }
 
@@ -191,6 +210,7 @@ export class MemoryState implements SharedState {
     if (!c) return undefined;
     if (c.expiresAt !== null && c.expiresAt <= now) {
       this.counters.delete(name);
+      c.live = false;
       return undefined;
     }
     return c;
@@ -215,7 +235,7 @@ export class MemoryState implements SharedState {
   }
 
   private create(name: string, expiresAt: number | null): Counter {
-    const c: Counter = { spent: 0, reserved: 0, expiresAt };
+    const c: Counter = { name, live: true, spent: 0, reserved: 0, expiresAt };
     this.counters.set(name, c);
     return c;
   }
@@ -232,10 +252,15 @@ export class MemoryState implements SharedState {
     return b && b.expiresAt > now ? b.tatUs : undefined;
   }
 
-  private store(bucket: string, tatUs: number, nowUs: number): void {
+  /**
+   * Stores a bucket's TAT. `entry`: its map entry as the caller found it in this same operation
+   * (undefined: none then), which spares a second lookup. A bucket taken twice in one operation
+   * is looked up again, so the second take updates the entry the first one made.
+   */
+  private store(bucket: string, tatUs: number, nowUs: number, entry?: Bucket): void {
     // Once the TAT is past, the bucket is full: the same as no entry at all.
     const expiresAt = Math.ceil(Math.max(tatUs, nowUs) / 1000) + 1000;
-    const b = this.buckets.get(bucket);
+    const b = entry ?? this.buckets.get(bucket);
     if (b === undefined) this.buckets.set(bucket, { tatUs, expiresAt });
     else {
       b.tatUs = tatUs;
@@ -246,7 +271,10 @@ export class MemoryState implements SharedState {
   private tick(now: number): void {
     if (++this.operations % sweepEvery !== 0) return;
     for (const [name, c] of this.counters)
-      if (c.expiresAt !== null && c.expiresAt <= now) this.counters.delete(name);
+      if (c.expiresAt !== null && c.expiresAt <= now) {
+        this.counters.delete(name);
+        c.live = false;
+      }
     for (const [name, b] of this.buckets) if (b.expiresAt <= now) this.buckets.delete(name);
   }
 }

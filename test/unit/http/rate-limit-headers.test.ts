@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { rateLimitHeaders, resetDuration } from '../../../src/http/rate-limit-headers.js';
+import {
+  addRateLimitHeaders,
+  rateLimitHeaders,
+  resetDuration,
+} from '../../../src/http/rate-limit-headers.js';
 
 describe('rate-limit headers', () => {
   it('give the tightest limit of each kind as OpenAI does', () => {
@@ -35,6 +39,23 @@ describe('rate-limit headers', () => {
       'x-ratelimit-reset-requests': '0s',
     });
     expect(rateLimitHeaders({})).toEqual({});
+  });
+
+  it('go into an answer’s other headers, the same as made on their own', () => {
+    const quotas = {
+      requests: { limit: 60, remaining: 12, resetMs: 48_000 },
+      tokens: { limit: 90_000, remaining: 1_234, resetMs: 250 },
+    };
+    const headers: Record<string, string> = { 'x-sluice-request-id': 'r1', 'x-sluice-cost-usd': '0.0001' };
+    expect(addRateLimitHeaders(headers, quotas)).toBe(headers);
+    expect(headers).toEqual({
+      'x-sluice-request-id': 'r1',
+      'x-sluice-cost-usd': '0.0001',
+      ...rateLimitHeaders(quotas),
+    });
+    expect(headers['x-ratelimit-reset-requests']).toBe('48s');
+    expect(headers['x-ratelimit-reset-tokens']).toBe('250ms');
+    expect(addRateLimitHeaders({ a: 'b' }, {})).toEqual({ a: 'b' });
   });
 
   it('write durations as Go does', () => {

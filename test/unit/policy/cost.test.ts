@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatUsd, toUsd, usageCost } from '../../../src/policy/cost.js';
+import { formatUsd, formatUsdFixed, toUsd, usageCost } from '../../../src/policy/cost.js';
 import type { ModelPrice } from '../../../src/policy/model-price.js';
 import { priceCatalog } from '../../../src/policy/price-catalog.js';
 import { anthropicAdapter } from '../../../src/providers/anthropic.js';
@@ -127,5 +127,78 @@ describe('the cost of one answer', () => {
     expect(formatUsd(toUsd(4_500_000_000))).toBe('0.0045');
     expect(formatUsd(0)).toBe('0');
     expect(formatUsd(toUsd(12_000_000_000_000))).toBe('12');
+  });
+
+  it('writes every amount as toFixed(12) without trailing zeros did', () => {
+    // The integer path (whole pico-dollars under $4,096) and toFixed, compared value by value.
+    const values: number[] = [
+      0,
+      -0,
+      1,
+      -1,
+      0.1,
+      0.2,
+      0.1 + 0.2,
+      1 / 3,
+      2 / 3,
+      1e-12,
+      5e-13,
+      4.9e-13,
+      1.5e-12,
+      1e-13,
+      -1e-13,
+      1e-21,
+      1e-300,
+      Number.MIN_VALUE,
+      4095.999999999999,
+      4096,
+      4096.000000000001,
+      4095,
+      9007.199254740992,
+      1e15,
+      1e20,
+      1e21,
+      1.5e21,
+      1e300,
+      Number.MAX_VALUE,
+      Number.MAX_SAFE_INTEGER,
+      Number.EPSILON,
+      Number.NaN,
+      Number.POSITIVE_INFINITY,
+      Number.NEGATIVE_INFINITY,
+      0.0000075,
+      0.0000114,
+      123.456,
+    ];
+    // A fixed seed: the same values on every run, and a failure can be replayed.
+    let seed = 20261130;
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed / 2147483648;
+    };
+    for (let i = 0; i < 20_000; i++) {
+      const digits = Math.floor(random() * 17);
+      const pico = Math.floor(random() * 10 ** digits);
+      values.push(toUsd(pico), -toUsd(pico), toUsd(pico * 10 ** Math.floor(random() * 6)));
+      // Doubles that are no whole pico-dollar, small and large.
+      values.push(
+        random() * 10 ** (Math.floor(random() * 30) - 15),
+        -random() * 10 ** Math.floor(random() * 25),
+      );
+      // Neighbours of a pico-dollar: one ulp either side.
+      const exact = toUsd(pico);
+      const ulp = exact === 0 ? Number.MIN_VALUE : exact * Number.EPSILON;
+      values.push(exact + ulp, exact - ulp);
+    }
+    for (let pico = 4_095_999_999_000_000; pico <= 4_096_000_000_001_000; pico += 997)
+      values.push(toUsd(pico));
+    for (const value of values) {
+      if (formatUsd(value) !== formatUsdFixed(value))
+        expect([value, formatUsd(value)]).toEqual([value, formatUsdFixed(value)]);
+    }
+    expect(formatUsd(-0)).toBe('0');
+    expect(formatUsd(1e21)).toBe('1e+21');
+    expect(formatUsd(Number.NaN)).toBe('NaN');
+    expect(formatUsd(-toUsd(7_500_000))).toBe('-0.0000075');
   });
 });

@@ -24,6 +24,62 @@ describe('memory state answers', () => {
   });
 });
 
+describe('memory state settlement', () => {
+  const now = Date.parse('2026-03-14T10:00:00.000Z');
+
+  it('charges the counters its hold was on, or the ones that replaced them once they expired', () => {
+    const state = new MemoryState();
+    // A hold on a counter whose period ends in a second, and one on a counter that stays.
+    state.reserve(
+      'a',
+      [
+        { counter: 'day', amount: 5, limit: 100, expiresAt: now + 1000 },
+        { counter: 'month', amount: 5, limit: 100, expiresAt: null },
+      ],
+      now + 60_000,
+      now,
+    );
+    // Past its expiry another request's hold forgets the day counter and makes a new one.
+    state.reserve(
+      'b',
+      [{ counter: 'day', amount: 7, limit: 100, expiresAt: now + 90_000 }],
+      now + 60_000,
+      now + 1500,
+    );
+    // The first request settles with a clock behind the second's (another timer, a clock stepped back):
+    // its hold still points at the forgotten counter, which must not take the spend.
+    expect(
+      state.settle(
+        'a',
+        [
+          { counter: 'day', amount: 3, expiresAt: now + 90_000 },
+          { counter: 'month', amount: 3, expiresAt: null },
+        ],
+        now + 900,
+      ),
+    ).toEqual([
+      { before: 0, after: 3 },
+      { before: 0, after: 3 },
+    ]);
+    expect(state.balances(['day', 'month'], now + 900)).toEqual([
+      { spent: 3, reserved: 7 },
+      { spent: 3, reserved: 0 },
+    ]);
+    // A settlement whose charges name other counters than its hold was on charges those.
+    state.reserve(
+      'c',
+      [{ counter: 'month', amount: 4, limit: 100, expiresAt: null }],
+      now + 60_000,
+      now + 1000,
+    );
+    state.settle('c', [{ counter: 'other', amount: 2, expiresAt: null }], now + 1000);
+    expect(state.balances(['month', 'other'], now + 1000)).toEqual([
+      { spent: 3, reserved: 0 },
+      { spent: 2, reserved: 0 },
+    ]);
+  });
+});
+
 describe('memory state snapshot', () => {
   const now = Date.parse('2026-03-14T10:00:00.000Z');
   const dayEnd = Date.parse('2026-03-15T00:00:00.000Z');
