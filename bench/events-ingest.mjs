@@ -91,6 +91,8 @@ const { duckdbStore } = await import(join(root, 'dist/events/duckdb-store.js'));
 const { clickhouseStore } = await import(join(root, 'dist/events/clickhouse-store.js'));
 const { EventBus } = await import(join(root, 'dist/events/bus.js'));
 const { Spool } = await import(join(root, 'dist/events/spool.js'));
+// The gateway's wide events are spooled by this codec (src/events/event-sink.ts): so are the bench's.
+const { wideEventCodec } = await import(join(root, 'dist/events/wide-event-codec.js'));
 
 const log = (message) => process.stderr.write(`[events-ingest] ${message}\n`);
 const work = mkdtempSync(join(tmpdir(), 'sluice-bench-events-'));
@@ -318,7 +320,7 @@ async function storeRun(store, events, batch, pids) {
 
 /** Writes every event to the bus one by one, then waits until the bus has stored them all. */
 async function busRun(store, events, pids) {
-  const spool = await Spool.open({ dir: mkdtempSync(join(work, 'spool-')) });
+  const spool = await Spool.open({ dir: mkdtempSync(join(work, 'spool-')), codec: wideEventCodec });
   const bus = new EventBus({ store, spool });
   await store.open();
   const cpu = cpuMeter(pids);
@@ -367,7 +369,7 @@ async function pacedRun(store, events, pids) {
   const idle = cpuMeter(pids);
   await pace(() => {});
   const idleCpu = idle();
-  const spool = await Spool.open({ dir: mkdtempSync(join(work, 'spool-')) });
+  const spool = await Spool.open({ dir: mkdtempSync(join(work, 'spool-')), codec: wideEventCodec });
   const bus = new EventBus({ store, spool });
   await store.open();
   const cpu = cpuMeter(pids);

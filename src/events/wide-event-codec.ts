@@ -201,14 +201,14 @@ function decodeFields(r: Reader): WideEvent {
     errorCode: r.str(),
     errorMessage: r.str(),
     clientAborted: r.bool(),
-    timings: absentRemoved({ totalMs: r.num(), firstTokenMs: r.num(), upstreamMs: r.num() }),
-    tokens: absentRemoved({
+    timings: { totalMs: r.num(), firstTokenMs: r.num(), upstreamMs: r.num() },
+    tokens: {
       input: r.num(),
       output: r.num(),
       cachedInput: r.num(),
       cacheWrite: r.num(),
       reasoning: r.num(),
-    }),
+    },
     costUsd: r.num(),
     cacheStatus: r.str(),
     attempts: new Array(r.u32()),
@@ -224,7 +224,7 @@ function decodeFields(r: Reader): WideEvent {
     responseBody: null as string | null | undefined,
   };
   for (let i = 0; i < event.attempts.length; i++) {
-    event.attempts[i] = absentRemoved({
+    const attempt: Record<string, unknown> = {
       target: r.str(),
       reason: r.str(),
       outcome: r.str(),
@@ -234,10 +234,17 @@ function decodeFields(r: Reader): WideEvent {
       durationMs: r.num(),
       firstByteMs: r.num(),
       error: r.str(),
-      costUsd: r.num(),
-      priceVersion: r.str(),
-      usageEstimated: r.bool(),
-    });
+    };
+    // Optional in the schema, absent from most attempts: added when present.
+    const seen = r.sawUndefined;
+    const costUsd = r.num();
+    const priceVersion = r.str();
+    const usageEstimated = r.bool();
+    r.sawUndefined = seen;
+    if (costUsd !== undefined) attempt.costUsd = costUsd;
+    if (priceVersion !== undefined) attempt.priceVersion = priceVersion;
+    if (usageEstimated !== undefined) attempt.usageEstimated = usageEstimated;
+    event.attempts[i] = attempt;
   }
   event.retries = r.num();
   event.fallbacks = r.num();
@@ -254,13 +261,19 @@ function decodeFields(r: Reader): WideEvent {
   }
   event.requestBody = r.str();
   event.responseBody = r.str();
-  return absentRemoved(event) as unknown as WideEvent;
+  if (r.sawUndefined) {
+    absentRemoved(event);
+    absentRemoved(event.timings);
+    absentRemoved(event.tokens);
+    for (const attempt of event.attempts) absentRemoved(attempt);
+  }
+  return event as unknown as WideEvent;
 }
 
 /** Deletes the keys whose value is undefined, as a JSON round trip would. */
-function absentRemoved<T extends object>(record: T): T {
-  for (const key in record) if (record[key] === undefined) delete record[key];
-  return record;
+function absentRemoved(record: object): void {
+  const fields = record as Record<string, unknown>;
+  for (const key in fields) if (fields[key] === undefined) delete fields[key];
 }
 
 function u32(out: ByteWriter, value: number): void {
@@ -326,6 +339,8 @@ function str(out: ByteWriter, text: string | null | undefined): void {
 
 class Reader {
   at = 0;
+  /** Whether a field read as undefined (to be left out of the event). */
+  sawUndefined = false;
   private readonly view: DataView;
 
   constructor(private readonly bytes: Buffer) {
@@ -347,7 +362,10 @@ class Reader {
   num(): number | null | undefined {
     const tag = this.u8();
     if (tag === N_NULL) return null;
-    if (tag === N_UNDEFINED) return undefined;
+    if (tag === N_UNDEFINED) {
+      this.sawUndefined = true;
+      return undefined;
+    }
     if (tag !== N_VALUE) throw new Error(`wide event codec: bad number tag ${tag} at byte ${this.at - 1}`);
     this.need(8);
     const value = this.view.getFloat64(this.at, true);
@@ -357,7 +375,10 @@ class Reader {
 
   bool(): boolean | undefined {
     const tag = this.u8();
-    if (tag === N_UNDEFINED) return undefined;
+    if (tag === N_UNDEFINED) {
+      this.sawUndefined = true;
+      return undefined;
+    }
     if (tag === B_TRUE || tag === B_FALSE) return tag === B_TRUE;
     throw new Error(`wide event codec: bad boolean tag ${tag} at byte ${this.at - 1}`);
   }
@@ -365,7 +386,10 @@ class Reader {
   str(): string | null | undefined {
     const header = this.u32();
     if (header === S_NULL) return null;
-    if (header === S_UNDEFINED) return undefined;
+    if (header === S_UNDEFINED) {
+      this.sawUndefined = true;
+      return undefined;
+    }
     const length = (header - 2) >>> 1;
     this.need(length);
     const text = this.bytes.toString('utf8', this.at, this.at + length);
