@@ -144,11 +144,11 @@ function encodeFields(e: WideEvent, out: ByteWriter): void {
     str(out, a.target);
     str(out, a.reason);
     str(out, a.outcome);
-    num(out, a.queuedMs);
     num(out, a.status);
     num(out, a.startMs);
     num(out, a.durationMs);
     num(out, a.firstByteMs);
+    num(out, a.queuedMs);
     str(out, a.error);
     num(out, a.costUsd);
     str(out, a.priceVersion);
@@ -172,7 +172,7 @@ function encodeFields(e: WideEvent, out: ByteWriter): void {
   str(out, e.responseBody);
 }
 
-/** Object literals in the schema's order, as the record stage builds them; absent fields removed after. */
+/** Object literals in the record stage's order (src/gateway/record.ts); absent fields removed after. */
 function decodeFields(r: Reader): WideEvent {
   const event = {
     schemaVersion: r.num(),
@@ -228,11 +228,11 @@ function decodeFields(r: Reader): WideEvent {
       target: r.str(),
       reason: r.str(),
       outcome: r.str(),
-      queuedMs: r.num(),
       status: r.num(),
       startMs: r.num(),
       durationMs: r.num(),
       firstByteMs: r.num(),
+      queuedMs: r.num(),
       error: r.str(),
     };
     // Optional in the schema, absent from most attempts: added when present.
