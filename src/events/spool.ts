@@ -114,6 +114,8 @@ const HEADER_BYTES = 8;
 const RECORD_OVERHEAD = HEADER_BYTES + '{"seq":,"count":,"events":[]}'.length + 24;
 const SEGMENT_NAME = /^(\d+)\.seg$/;
 const PAYLOAD_HEAD = /^\{"seq":(\d+),"count":(\d+),(?:"events":\[|"codec":"([^"]*)"\})/;
+/** Enough for either head with 16-digit sequence numbers and counts (a codec's head is the longer). */
+const HEAD_SCAN_BYTES = 96;
 const ACK_FILE = 'ack';
 
 /**
@@ -584,7 +586,7 @@ export class Spool<E = WideEvent> {
 
   /** A record's events: JSON, or bytes of the codec its head names. */
   private decode(payload: Buffer, count: number): E[] {
-    const head = PAYLOAD_HEAD.exec(payload.subarray(0, 96).toString('latin1'));
+    const head = PAYLOAD_HEAD.exec(payload.subarray(0, HEAD_SCAN_BYTES).toString('latin1'));
     const name = head?.[3];
     if (name === undefined) return (JSON.parse(payload.toString('utf8')) as { events: E[] }).events;
     if (name !== this.codec?.name)
@@ -677,7 +679,7 @@ function scanSegment(id: number, path: string, bytes: Buffer, warn: (message: st
       break;
     }
     const payload = bytes.subarray(offset + HEADER_BYTES, end);
-    const head = PAYLOAD_HEAD.exec(payload.subarray(0, 64).toString('latin1'));
+    const head = PAYLOAD_HEAD.exec(payload.subarray(0, HEAD_SCAN_BYTES).toString('latin1'));
     if (bytes.readUInt32LE(offset + 4) !== crc32(payload) || !head) {
       warn(corruptMessage(path, offset, 'checksum'));
     } else {

@@ -294,6 +294,18 @@ describe('Spool, from JSON to the wide event codec', () => {
     expect(warnings).toEqual([]);
   });
 
+  it('reads back records whose sequence numbers run to 16 digits (the longest heads)', async () => {
+    const far = 1_000_000_000_000_000;
+    await writeFile(join(dir, 'ack'), String(far));
+    const spool = await Spool.open({ dir, codec: wideEventCodec });
+    expect(spool.append(events('far', 1000))).toBe(far);
+    await spool.close();
+    const reopened = await Spool.open({ dir, codec: wideEventCodec });
+    expect(reopened.stats().nextSeq).toBe(far + 1000);
+    expect((await replayedIds(reopened)).slice(-2)).toEqual(['far-998', 'far-999']);
+    await reopened.close();
+  });
+
   it('skips, with a warning, records of a codec it does not have rather than misreading them', async () => {
     const withCodec = await Spool.open({ dir, codec: wideEventCodec });
     withCodec.append(events('a', 2));
