@@ -96,6 +96,8 @@ const { eventColumns, eventColumnReaders, duckdbType } = await import(
 const { DuckDBInstance } = await import('@duckdb/node-api');
 const { EventBus } = await import(join(root, 'dist/events/bus.js'));
 const { Spool } = await import(join(root, 'dist/events/spool.js'));
+// The gateway's wide events are spooled by this codec (src/events/event-sink.ts): so are the bench's.
+const { wideEventCodec } = await import(join(root, 'dist/events/wide-event-codec.js'));
 
 const log = (message) => process.stderr.write(`[events-ingest] ${message}\n`);
 const work = mkdtempSync(join(tmpdir(), 'sluice-bench-events-'));
@@ -399,7 +401,7 @@ async function engineRun(kind, events, batch, clickhouseUrl, pids) {
 
 /** Writes every event to the bus one by one, then waits until the bus has stored them all. */
 async function busRun(store, events, pids) {
-  const spool = await Spool.open({ dir: mkdtempSync(join(work, 'spool-')) });
+  const spool = await Spool.open({ dir: mkdtempSync(join(work, 'spool-')), codec: wideEventCodec });
   const bus = new EventBus({ store, spool });
   await store.open();
   const cpu = cpuMeter(pids);
@@ -448,7 +450,7 @@ async function pacedRun(store, events, pids) {
   const idle = cpuMeter(pids);
   await pace(() => {});
   const idleCpu = idle();
-  const spool = await Spool.open({ dir: mkdtempSync(join(work, 'spool-')) });
+  const spool = await Spool.open({ dir: mkdtempSync(join(work, 'spool-')), codec: wideEventCodec });
   const bus = new EventBus({ store, spool });
   await store.open();
   const cpu = cpuMeter(pids);

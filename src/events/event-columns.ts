@@ -1,3 +1,4 @@
+import { attemptsJson } from './attempts-json.js';
 import { type WideEvent, wideEventSchema } from './wide-event.js';
 
 /** What a column holds, independent of the engine; each store maps it to its own type. */
@@ -179,7 +180,7 @@ export const columnValues: { readonly [Name in EventColumnName]: (event: WideEve
   tokens_cached_input: (e) => e.tokens.cachedInput,
   tokens_cache_write: (e) => e.tokens.cacheWrite,
   tokens_reasoning: (e) => e.tokens.reasoning,
-  attempts: (e) => JSON.stringify(e.attempts),
+  attempts: (e) => attemptsJson(e.attempts),
   retries: (e) => e.retries,
   fallbacks: (e) => e.fallbacks,
   hedges: (e) => e.hedges,

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { type Clock, systemClock, type Timer } from '../time/clock.js';
 import type { WideEvent } from './wide-event.js';
+import { ByteWriter, type SpoolCodec } from './wide-event-codec.js';
 
 /**
  * What the spool does when its disk budget is full. Neither blocks the caller:
@@ -20,7 +21,7 @@ export interface SpoolAlarm {
   message: string;
 }
 
-export interface SpoolOptions {
+export interface SpoolOptions<E = WideEvent> {
   dir: string;
   /** A segment file is closed and a new one started once it would exceed this. Default 16 MiB. */
   segmentBytes?: number;
@@ -49,6 +50,11 @@ export interface SpoolOptions {
   alarmIntervalMs?: number;
   /** A torn or corrupt record was skipped (typically the tail of a crash mid-write). */
   onWarning?: (message: string) => void;
+  /**
+   * How events are written (the gateway's wide events: `wideEventCodec`). Default: JSON. Records
+   * name their format, so a spool written before either way is still read back.
+   */
+  codec?: SpoolCodec<E>;
   clock?: Clock;
 }
 
@@ -93,10 +99,15 @@ interface Segment {
 
 interface PendingRun {
   seq: number;
+  count: number;
+  /** Without a codec: the events' JSON. */
   jsons: string[];
-  /** UTF-8 bytes of `jsons`, and whether every one is ASCII (one byte a character). */
+  /** UTF-8 bytes of the events (`jsons`, or `encoded` from `start`), and whether every JSON is ASCII. */
   bytes: number;
   ascii: boolean;
+  /** With a codec: the bytes it wrote, from `start`. */
+  encoded: ByteWriter | undefined;
+  start: number;
 }
 
 interface Deferred {
@@ -107,13 +118,16 @@ interface Deferred {
 const HEADER_BYTES = 8;
 const RECORD_OVERHEAD = HEADER_BYTES + '{"seq":,"count":,"events":[]}'.length + 24;
 const SEGMENT_NAME = /^(\d+)\.seg$/;
-const PAYLOAD_HEAD = /^\{"seq":(\d+),"count":(\d+),"events":\[/;
+const PAYLOAD_HEAD = /^\{"seq":(\d+),"count":(\d+),(?:"events":\[|"codec":"([^"]*)"\})/;
+/** Enough for either head with 16-digit sequence numbers and counts (a codec's head is the longer). */
+const HEAD_SCAN_BYTES = 96;
 const ACK_FILE = 'ack';
 
 /**
  * An append-only spool of events (wide or custom) on disk, so that neither a crash nor a store outage loses
  * an event the gateway has acknowledged. Segment files (`000001.seg`, …) hold records framed as
- * [length u32 LE][crc32 u32 LE][payload], the payload being `{"seq","count","events":[…]}`.
+ * [length u32 LE][crc32 u32 LE][payload], the payload being `{"seq","count","events":[…]}`, or
+ * with a codec `{"seq","count","codec":"<name>"}` followed by the bytes it wrote.
  * Every event gets a sequence number; `ack(seq)` records (in the `ack` file) that everything
  * below `seq` is stored, and deletes segments that hold nothing else.
  *
@@ -132,12 +146,15 @@ export class Spool<E = WideEvent> {
   private readonly onAlarm: (alarm: SpoolAlarm) => void;
   private readonly onWarning: (message: string) => void;
   private readonly clock: Clock;
+  private readonly codec: SpoolCodec<E> | undefined;
   private readonly warned = new Set<string>();
 
   private active: { segment: Segment; handle: FileHandle } | undefined;
   private rollBeforeNextWrite = false;
   private diskBytes = 0;
   private pending: PendingRun[] = [];
+  /** With a codec: where it encodes the pending events (a new one for each commit). */
+  private encoded: ByteWriter | undefined;
   private pendingBytes = 0;
   private group: Deferred | undefined;
   private inflight: Promise<boolean> | undefined;
@@ -156,7 +173,7 @@ export class Spool<E = WideEvent> {
     private segments: Segment[],
     private ackSeq: number,
     private nextSeq: number,
-    options: SpoolOptions,
+    options: SpoolOptions<E>,
   ) {
     this.segmentBytes = options.segmentBytes ?? 16 * 1024 * 1024;
     this.recordBytes = options.recordBytes ?? 1024 * 1024;
@@ -168,6 +185,7 @@ export class Spool<E = WideEvent> {
     this.onAlarm = options.onAlarm ?? ((alarm) => process.emitWarning(alarm.message, 'SluiceSpoolAlarm'));
     this.onWarning = options.onWarning ?? ((message) => process.emitWarning(message, 'SluiceSpoolWarning'));
     this.clock = options.clock ?? systemClock;
+    this.codec = options.codec;
     for (const segment of segments) this.diskBytes += segment.size;
   }
 
@@ -175,7 +193,7 @@ export class Spool<E = WideEvent> {
    * Opens (or creates) the spool in `options.dir`: indexes the segments left by earlier runs,
    * skipping torn or corrupt records with a warning, and starts a fresh segment for new appends.
    */
-  static async open<E = WideEvent>(options: SpoolOptions): Promise<Spool<E>> {
+  static async open<E = WideEvent>(options: SpoolOptions<E>): Promise<Spool<E>> {
     const warnings: string[] = [];
     await mkdir(options.dir, { recursive: true });
     const ids = (await readdir(options.dir))
@@ -208,24 +226,46 @@ export class Spool<E = WideEvent> {
    */
   append(events: readonly E[]): number {
     if (this.closed || events.length === 0) return -1;
-    const jsons: string[] = new Array(events.length);
-    const lengths: number[] = new Array(events.length);
+    const codec = this.codec;
+    // Each event's bytes, and without a codec its JSON.
+    const sizes: number[] = new Array(events.length);
+    let jsons: string[] | undefined;
     let jsonBytes = 0;
-    for (let i = 0; i < events.length; i++) {
-      const json = JSON.stringify(events[i]);
-      const length = Buffer.byteLength(json);
-      jsonBytes += length;
-      jsons[i] = json;
-      lengths[i] = length;
+    let encoded: ByteWriter | undefined;
+    let start = 0;
+    if (codec) {
+      encoded = this.encoded ??= new ByteWriter();
+      start = encoded.length;
+      try {
+        for (let i = 0; i < events.length; i++) {
+          const before = encoded.length;
+          codec.encode(events[i]!, encoded);
+          sizes[i] = encoded.length - before;
+        }
+      } catch (error) {
+        encoded.length = start;
+        throw error;
+      }
+      jsonBytes = encoded.length - start;
+    } else {
+      jsons = new Array(events.length);
+      for (let i = 0; i < events.length; i++) {
+        const json = JSON.stringify(events[i]);
+        const length = Buffer.byteLength(json);
+        jsonBytes += length;
+        jsons[i] = json;
+        sizes[i] = length;
+      }
     }
-    const bytes = RECORD_OVERHEAD + jsonBytes + jsons.length;
+    const bytes = RECORD_OVERHEAD + (codec ? codec.name.length : 0) + jsonBytes + events.length;
     if (!this.makeRoom(bytes)) {
+      if (encoded) encoded.length = start;
       this.lose(events.length, 'budget-exhausted');
       return -1;
     }
     const seq = this.nextSeq;
     this.nextSeq += events.length;
-    this.addToRuns(seq, jsons, lengths);
+    this.addToRuns(seq, sizes, jsons, encoded, start);
     this.pendingBytes += bytes;
     this.commitWithin(this.group ? this.syncIntervalMs : this.backgroundSyncIntervalMs);
     return seq;
@@ -237,19 +277,31 @@ export class Spool<E = WideEvent> {
    * read of part of a backlog cheap: it parses whole records, so one record of a whole burst
    * (150,000 events at 1.1 kB) made every batch read back parse the burst again.
    */
-  private addToRuns(seq: number, jsons: readonly string[], lengths: readonly number[]): void {
+  private addToRuns(
+    seq: number,
+    sizes: readonly number[],
+    jsons: readonly string[] | undefined,
+    encoded: ByteWriter | undefined,
+    start: number,
+  ): void {
     let run = this.pending.at(-1);
-    if (run && run.seq + run.jsons.length !== seq) run = undefined;
-    for (let i = 0; i < jsons.length; i++) {
-      const json = jsons[i]!;
-      const length = lengths[i]!;
-      if (!run || (run.jsons.length > 0 && run.bytes + length > this.recordBytes)) {
-        run = { seq: seq + i, jsons: [], bytes: 0, ascii: true };
+    // Consecutive events go on in the last run (encoded ones follow its bytes in the same writer).
+    if (run && (run.seq + run.count !== seq || run.encoded !== encoded)) run = undefined;
+    let offset = start;
+    for (let i = 0; i < sizes.length; i++) {
+      const size = sizes[i]!;
+      if (!run || (run.count > 0 && run.bytes + size > this.recordBytes)) {
+        run = { seq: seq + i, count: 0, jsons: [], bytes: 0, ascii: true, encoded, start: offset };
         this.pending.push(run);
       }
-      run.jsons.push(json);
-      run.bytes += length;
-      if (length !== json.length) run.ascii = false;
+      if (jsons) {
+        const json = jsons[i]!;
+        run.jsons.push(json);
+        if (size !== json.length) run.ascii = false;
+      }
+      run.count++;
+      run.bytes += size;
+      offset += size;
     }
   }
 
@@ -362,6 +414,7 @@ export class Spool<E = WideEvent> {
     const runs = this.pending;
     const group = this.group ?? deferred();
     this.pending = [];
+    this.encoded = undefined;
     this.pendingBytes = 0;
     this.group = undefined;
     this.inflight = group.promise;
@@ -371,7 +424,7 @@ export class Spool<E = WideEvent> {
       let batch: { run: PendingRun; index: RecordIndex }[] = [];
       let batchBytes = 0;
       for (const run of runs) {
-        const length = payloadBytes(run);
+        const length = payloadBytes(run, this.codec?.name);
         const active = await this.writable();
         if (
           active.segment.size + batchBytes > 0 &&
@@ -384,7 +437,7 @@ export class Spool<E = WideEvent> {
           if (active.segment.size > 0) await this.roll(active.segment.id + 1);
         }
         const offset = this.active!.segment.size + batchBytes;
-        batch.push({ run, index: { offset, length, seq: run.seq, count: run.jsons.length } });
+        batch.push({ run, index: { offset, length, seq: run.seq, count: run.count } });
         batchBytes += HEADER_BYTES + length;
       }
       await this.writeRecords(batch);
@@ -392,7 +445,7 @@ export class Spool<E = WideEvent> {
     } catch (error) {
       durable = false;
       this.rollBeforeNextWrite = true;
-      const lost = runs.slice(written).reduce((sum, run) => sum + run.jsons.length, 0);
+      const lost = runs.slice(written).reduce((sum, run) => sum + run.count, 0);
       this.lose(lost, 'write-failed', error);
     }
     group.resolve(durable);
@@ -413,7 +466,8 @@ export class Spool<E = WideEvent> {
     const start = records[0]!.index.offset;
     const last = records.at(-1)!.index;
     const buffer = Buffer.allocUnsafe(last.offset + HEADER_BYTES + last.length - start);
-    for (const { run, index } of records) writeFrame(buffer, index.offset - start, index.length, run);
+    for (const { run, index } of records)
+      writeFrame(buffer, index.offset - start, index.length, run, this.codec?.name);
     for (let done = 0; done < buffer.length; ) {
       done += (await handle.write(buffer, done)).bytesWritten;
     }
@@ -548,9 +602,18 @@ export class Spool<E = WideEvent> {
           );
           continue;
         }
-        const parsed = JSON.parse(payload.toString('utf8')) as { events: E[] };
+        let all: E[];
+        try {
+          all = this.decode(payload, index.count);
+        } catch (error) {
+          this.warnOnce(
+            `${segment.id}:${index.offset}`,
+            `event spool ${segment.path}: record at byte ${index.offset} cannot be read (${String(error)}); skipping it`,
+          );
+          continue;
+        }
         const skip = Math.max(0, fromSeq - index.seq);
-        const events = parsed.events.slice(skip, skip + wanted);
+        const events = all.slice(skip, skip + wanted);
         if (events.length === 0) continue;
         out.push({ seq: index.seq + skip, events });
         wanted -= events.length;
@@ -558,6 +621,16 @@ export class Spool<E = WideEvent> {
       }
     }
     return out;
+  }
+
+  /** A record's events: JSON, or bytes of the codec its head names. */
+  private decode(payload: Buffer, count: number): E[] {
+    const head = PAYLOAD_HEAD.exec(payload.subarray(0, HEAD_SCAN_BYTES).toString('latin1'));
+    const name = head?.[3];
+    if (name === undefined) return (JSON.parse(payload.toString('utf8')) as { events: E[] }).events;
+    if (name !== this.codec?.name)
+      throw new Error(`written with codec ${name}, which this spool does not have`);
+    return this.codec.decode(payload.subarray(head![0].length), count);
   }
 
   private warnOnce(key: string, message: string): void {
@@ -579,31 +652,45 @@ function segmentPath(dir: string, id: number): string {
   return join(dir, `${String(id).padStart(6, '0')}.seg`);
 }
 
-function payloadHead(run: PendingRun): string {
-  return `{"seq":${run.seq},"count":${run.jsons.length},"events":[`;
+function payloadHead(run: PendingRun, codec: string | undefined): string {
+  return codec === undefined
+    ? `{"seq":${run.seq},"count":${run.count},"events":[`
+    : `{"seq":${run.seq},"count":${run.count},"codec":"${codec}"}`;
 }
 
-/** Bytes of a run's payload, `{"seq":…,"count":…,"events":[…]}`. */
-function payloadBytes(run: PendingRun): number {
-  return payloadHead(run).length + run.bytes + Math.max(0, run.jsons.length - 1) + 2;
+/** Bytes of a run's payload, `{"seq":…,"count":…,"events":[…]}`, or the codec's head and bytes. */
+function payloadBytes(run: PendingRun, codec: string | undefined): number {
+  if (codec !== undefined) return payloadHead(run, codec).length + run.bytes;
+  return payloadHead(run, codec).length + run.bytes + Math.max(0, run.count - 1) + 2;
 }
 
 /**
  * Writes a run's record (header, then payload) into `buffer` at `at`. Each JSON is encoded
  * straight into the group's one buffer: joining them into one string, encoding that and
  * concatenating frames copied every event three more times. ASCII JSON (the usual case) is
- * copied as Latin-1, byte for byte, which skips the UTF-8 encoder's work.
+ * copied as Latin-1, byte for byte, which skips the UTF-8 encoder's work. A codec's bytes are
+ * copied as they are, after the head.
  */
-function writeFrame(buffer: Buffer, at: number, length: number, run: PendingRun): void {
-  const encoding = run.ascii ? 'latin1' : 'utf8';
+function writeFrame(
+  buffer: Buffer,
+  at: number,
+  length: number,
+  run: PendingRun,
+  codec: string | undefined,
+): void {
   let pos = at + HEADER_BYTES;
-  pos += buffer.write(payloadHead(run), pos, 'latin1');
-  for (let i = 0; i < run.jsons.length; i++) {
-    if (i > 0) buffer[pos++] = 0x2c; // ,
-    pos += buffer.write(run.jsons[i]!, pos, encoding);
+  pos += buffer.write(payloadHead(run, codec), pos, 'latin1');
+  if (codec !== undefined && run.encoded) {
+    pos += run.encoded.bytes.copy(buffer, pos, run.start, run.start + run.bytes);
+  } else {
+    const encoding = run.ascii ? 'latin1' : 'utf8';
+    for (let i = 0; i < run.jsons.length; i++) {
+      if (i > 0) buffer[pos++] = 0x2c; // ,
+      pos += buffer.write(run.jsons[i]!, pos, encoding);
+    }
+    buffer[pos++] = 0x5d; // ]
+    buffer[pos++] = 0x7d; // }
   }
-  buffer[pos++] = 0x5d; // ]
-  buffer[pos++] = 0x7d; // }
   const payload = buffer.subarray(at + HEADER_BYTES, pos);
   if (payload.length !== length)
     throw new Error(`event spool: a record of ${length} bytes came out as ${payload.length}`);
@@ -631,7 +718,7 @@ function scanSegment(id: number, path: string, bytes: Buffer, warn: (message: st
       break;
     }
     const payload = bytes.subarray(offset + HEADER_BYTES, end);
-    const head = PAYLOAD_HEAD.exec(payload.subarray(0, 64).toString('latin1'));
+    const head = PAYLOAD_HEAD.exec(payload.subarray(0, HEAD_SCAN_BYTES).toString('latin1'));
     if (bytes.readUInt32LE(offset + 4) !== crc32(payload) || !head) {
       warn(corruptMessage(path, offset, 'checksum'));
     } else {

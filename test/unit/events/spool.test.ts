@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Spool, type SpoolAlarm, type SpoolOptions } from '../../../src/events/spool.js';
 import type { WideEvent } from '../../../src/events/wide-event.js';
+import { ByteWriter, wideEventCodec } from '../../../src/events/wide-event-codec.js';
 import { ManualClock } from '../../../src/time/manual-clock.js';
 import { plainEvent } from '../../support/wide-events.js';
 
@@ -22,7 +23,11 @@ async function segmentFiles(dir: string): Promise<string[]> {
   return (await readdir(dir)).filter((name) => name.endsWith('.seg')).sort();
 }
 
-describe('Spool', () => {
+// Every behaviour holds whether events are written as JSON or by the wide events' codec.
+describe.each([
+  { format: 'JSON', codec: undefined },
+  { format: 'the wide event codec', codec: wideEventCodec },
+])('Spool, events as $format', ({ codec }) => {
   let dir: string;
   const warnings: string[] = [];
   const alarms: SpoolAlarm[] = [];
@@ -31,6 +36,7 @@ describe('Spool', () => {
       dir,
       onWarning: (message) => warnings.push(message),
       onAlarm: (alarm) => alarms.push(alarm),
+      ...(codec ? { codec } : {}),
       ...options,
     });
 
@@ -92,7 +98,14 @@ describe('Spool', () => {
   it('splits a burst into records of at most recordBytes, so reading part of it parses little more', async () => {
     const spool = await open({ syncIntervalMs: 20, recordBytes: 4096 });
     const burst = events('a', 100);
-    const size = JSON.stringify(burst[0]).length;
+    // An event's bytes in a record, in this spool's format.
+    const sizeOf = (e: WideEvent) => {
+      if (!codec) return Buffer.byteLength(JSON.stringify(e));
+      const out = new ByteWriter(16);
+      codec.encode(e, out);
+      return out.length;
+    };
+    const size = sizeOf(burst[0]!);
     for (const e of burst.slice(0, 60)) spool.append([e]);
     spool.append(burst.slice(60)); // one call with many events is split the same way
     expect(await spool.sync()).toBe(true);
@@ -104,10 +117,10 @@ describe('Spool', () => {
     expect(size).toBeLessThan(4096 / 4);
     expect(records.length).toBeGreaterThanOrEqual(Math.ceil((100 * size) / 4096));
     for (const record of records.slice(0, -1)) {
-      const bytes = record.events.reduce((sum, e) => sum + JSON.stringify(e).length, 0);
+      const bytes = record.events.reduce((sum, e) => sum + sizeOf(e), 0);
       const next = burst[record.seq + record.events.length]!;
       expect(bytes).toBeLessThanOrEqual(4096);
-      expect(bytes + JSON.stringify(next).length).toBeGreaterThan(4096); // full: the next did not fit
+      expect(bytes + sizeOf(next)).toBeGreaterThan(4096); // full: the next did not fit
     }
     expect(records.flatMap((record) => record.events)).toEqual(burst);
     expect((await reopened.read(55, 10)).events).toEqual(burst.slice(55, 65));
@@ -215,7 +228,9 @@ describe('Spool', () => {
   });
 
   it('rolls segments at segmentBytes and deletes the ones fully acknowledged', async () => {
-    const spool = await open({ segmentBytes: 4096 });
+    // About one record of three events a segment (the codec writes them in about half the bytes).
+    const segmentBytes = codec ? 2048 : 4096;
+    const spool = await open({ segmentBytes });
     for (let i = 0; i < 12; i++) {
       spool.append(events(`r${i}`, 3));
       await spool.sync();
@@ -229,7 +244,7 @@ describe('Spool', () => {
     expect(after.length).toBeLessThan(before.length);
     expect(after[0]! > before[0]!).toBe(true);
 
-    const reopened = await open({ segmentBytes: 4096 });
+    const reopened = await open({ segmentBytes });
     expect(await replayedIds(reopened)).toEqual(['r10-0', 'r10-1', 'r10-2', 'r11-0', 'r11-1', 'r11-2']);
     expect(reopened.stats()).toMatchObject({ ackSeq: 30, nextSeq: 36 });
     await reopened.close();
@@ -283,5 +298,68 @@ describe('Spool', () => {
     expect(ids.at(-1)).toBe('e-39');
     expect(ids[0]).toBe(`e-${droppedEvents}`);
     await spool.close();
+  });
+});
+
+describe('Spool, from JSON to the wide event codec', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'sluice-spool-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('replays the JSON records of an earlier release and its own, in order, and stores the new ones as bytes', async () => {
+    const warnings: string[] = [];
+    const before = await Spool.open({ dir, onWarning: (message) => warnings.push(message) });
+    before.append(events('json', 3));
+    await before.close();
+    const sizeOf = async () => {
+      let size = 0;
+      for (const name of await segmentFiles(dir)) size += (await readFile(join(dir, name))).length;
+      return size;
+    };
+    const jsonBytes = await sizeOf();
+
+    const after = await Spool.open({
+      dir,
+      codec: wideEventCodec,
+      onWarning: (message) => warnings.push(message),
+    });
+    expect(after.append(events('bytes', 3))).toBe(3);
+    await after.close();
+    expect((await sizeOf()) - jsonBytes).toBeLessThan(jsonBytes);
+
+    const reopened = await Spool.open({ dir, codec: wideEventCodec });
+    const replayed: WideEvent[] = [];
+    for await (const record of reopened.replay()) replayed.push(...record.events);
+    expect(replayed).toEqual([...events('json', 3), ...events('bytes', 3)]);
+    expect((await reopened.read(4, 10)).events.map((e) => e.id)).toEqual(['bytes-1', 'bytes-2']);
+    await reopened.close();
+    expect(warnings).toEqual([]);
+  });
+
+  it('reads back records whose sequence numbers run to 16 digits (the longest heads)', async () => {
+    const far = 1_000_000_000_000_000;
+    await writeFile(join(dir, 'ack'), String(far));
+    const spool = await Spool.open({ dir, codec: wideEventCodec });
+    expect(spool.append(events('far', 1000))).toBe(far);
+    await spool.close();
+    const reopened = await Spool.open({ dir, codec: wideEventCodec });
+    expect(reopened.stats().nextSeq).toBe(far + 1000);
+    expect((await replayedIds(reopened)).slice(-2)).toEqual(['far-998', 'far-999']);
+    await reopened.close();
+  });
+
+  it('skips, with a warning, records of a codec it does not have rather than misreading them', async () => {
+    const withCodec = await Spool.open({ dir, codec: wideEventCodec });
+    withCodec.append(events('a', 2));
+    await withCodec.close();
+    const warnings: string[] = [];
+    const without = await Spool.open({ dir, onWarning: (message) => warnings.push(message) });
+    expect(await replayedIds(without)).toEqual([]);
+    expect(warnings.join('\n')).toMatch(/codec wide-event-1, which this spool does not have/);
+    await without.close();
   });
 });
