@@ -1,3 +1,4 @@
+import { isoMs } from '../time/iso-time.js';
 import { attemptsJson } from './attempts-json.js';
 import { type WideEvent, wideEventSchema } from './wide-event.js';
 
@@ -105,50 +106,14 @@ export function clickhouseType(col: EventColumn): string {
   return col.nullable ? `Nullable(${CLICKHOUSE_TYPES[col.kind]})` : CLICKHOUSE_TYPES[col.kind];
 }
 
-/** ISO text as `Date.prototype.toISOString` writes it: `YYYY-MM-DDTHH:MM:SS.sssZ`. */
-const ISO_UTC = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})\.(\d{3})Z$/;
-let hourText = '';
-let hourMs = 0;
-
 /**
- * Epoch ms of an event's time. Hot: every stored event needs it. Events written close together
- * share their hour, so the hour's epoch is computed once and the rest is read from the digits;
- * any other ISO form goes through `Date.parse`.
+ * Epoch ms of an event's time. Hot: every stored event needs it; `isoMs` reads the text the
+ * record stage writes with integer arithmetic, anything else as `Date.parse` does.
  */
 export function eventTimeMs(event: { id: string; time: string }): number {
-  const text = event.time;
-  if (text.length === 24 && text.charCodeAt(23) === 90 /* Z */) {
-    if (hourText !== '' && text.startsWith(hourText)) {
-      const minutes = digits(text, 14, 2);
-      const seconds = digits(text, 17, 2);
-      const millis = digits(text, 20, 3);
-      const separators = text.charCodeAt(16) === 58 /* : */ && text.charCodeAt(19) === 46; /* . */
-      if (separators && minutes >= 0 && minutes < 60 && seconds >= 0 && seconds < 60 && millis >= 0) {
-        return hourMs + minutes * 60_000 + seconds * 1000 + millis;
-      }
-    } else if (ISO_UTC.test(text)) {
-      const ms = Date.parse(text);
-      if (ms >= 0) {
-        hourText = text.slice(0, 14);
-        hourMs = ms - (ms % 3_600_000);
-        return ms;
-      }
-    }
-  }
-  const ms = Date.parse(text);
-  if (Number.isNaN(ms)) throw new Error(`wide event ${event.id} has an unreadable time: ${text}`);
+  const ms = isoMs(event.time);
+  if (Number.isNaN(ms)) throw new Error(`wide event ${event.id} has an unreadable time: ${event.time}`);
   return ms;
-}
-
-/** The decimal number in `length` characters of `text` from `at`; negative when one is not a digit. */
-function digits(text: string, at: number, length: number): number {
-  let value = 0;
-  for (let i = at; i < at + length; i++) {
-    const digit = text.charCodeAt(i) - 48;
-    if (digit < 0 || digit > 9) return -1;
-    value = value * 10 + digit;
-  }
-  return value;
 }
 
 /**
