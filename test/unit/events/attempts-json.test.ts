@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { attemptsJson, jsonNumber, quote } from '../../../src/events/attempts-json.js';
 import type { WideEvent } from '../../../src/events/wide-event.js';
+import { seededRandom } from '../../support/seeded-random.js';
 
 type Attempt = WideEvent['attempts'][number];
 
@@ -16,18 +17,6 @@ const attempt = (overrides: Partial<Attempt> = {}): Attempt => ({
   error: null,
   ...overrides,
 });
-
-/** A deterministic stream of numbers in [0, 1). */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('attemptsJson', () => {
   it('writes exactly what JSON.stringify writes for the record stage’s attempts', () => {
@@ -61,7 +50,7 @@ describe('attemptsJson', () => {
 
 describe('jsonNumber', () => {
   it('writes every number as JavaScript does: hundredths, other fractions, integers, tiny and huge', () => {
-    const random = prng(7);
+    const random = seededRandom(7);
     const values = [0, -0, 1, -1, 0.1, 0.29, 1.005, 100, 833.07, 2 ** 53, 1e13, 1e15, 1e21, 1e-7, 5e-324];
     for (let i = 0; i < 200_000; i++) {
       const scale = 10 ** Math.floor(random() * 14);

@@ -6,6 +6,7 @@ import { anthropicAdapter } from '../../../src/providers/anthropic.js';
 import type { ChatCompletion, TokenUsage } from '../../../src/providers/canonical.js';
 import { tokenUsage } from '../../../src/providers/canonical.js';
 import { geminiAdapter } from '../../../src/providers/gemini.js';
+import { seededRandom } from '../../support/seeded-random.js';
 
 const usage = (fields: Partial<TokenUsage>): TokenUsage => ({
   inputTokens: 0,
@@ -171,11 +172,7 @@ describe('the cost of one answer', () => {
       123.456,
     ];
     // A fixed seed: the same values on every run, and a failure can be replayed.
-    let seed = 20261130;
-    const random = () => {
-      seed = (seed * 1103515245 + 12345) % 2147483648;
-      return seed / 2147483648;
-    };
+    const random = seededRandom(20261130);
     for (let i = 0; i < 20_000; i++) {
       const digits = Math.floor(random() * 17);
       const pico = Math.floor(random() * 10 ** digits);

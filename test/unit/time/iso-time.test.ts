@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isoMs, isoTime } from '../../../src/time/iso-time.js';
+import { seededRandom } from '../../support/seeded-random.js';
 
 describe('isoTime: the event time as toISOString writes it', () => {
   it('matches toISOString within a minute, across minutes, hours and years, and for fractional times', () => {
@@ -31,11 +32,7 @@ describe('isoTime: the event time as toISOString writes it', () => {
   });
 
   it('matches toISOString for times all over 1970 to 9999 AD, leap days and century years included', () => {
-    let seed = 12345;
-    const random = () => {
-      seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
-      return seed / 2_147_483_648;
-    };
+    const random = seededRandom(12345);
     const times = [
       Date.parse('2000-02-29T23:59:59.999Z'),
       Date.parse('2100-02-28T23:59:59.999Z'),
@@ -51,11 +48,7 @@ describe('isoTime: the event time as toISOString writes it', () => {
 
 describe('isoMs: ISO text as Date.parse reads it', () => {
   it('reads the text toISOString writes, all over 1970 to 9999 AD', () => {
-    let seed = 777;
-    const random = () => {
-      seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
-      return seed / 2_147_483_648;
-    };
+    const random = seededRandom(777);
     for (let i = 0; i < 20_000; i++) {
       const ms = Math.floor(random() * 253_402_300_800_000);
       expect(isoMs(new Date(ms).toISOString())).toBe(ms);

@@ -1,0 +1,14 @@
+/**
+ * A deterministic stream of numbers in [0, 1) (mulberry32): tests that compare a fast routine
+ * against its reference over many generated values use a fixed seed, so a failure replays.
+ */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
