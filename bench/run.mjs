@@ -50,6 +50,8 @@ const { values: flags } = parseArgs({
     'no-portkey': { type: 'boolean', default: false },
     'no-variants': { type: 'boolean', default: false },
     'no-docs': { type: 'boolean', default: false },
+    'side-rounds': { type: 'string', default: '12' },
+    'side-seconds': { type: 'string', default: '5' },
     profile: { type: 'boolean', default: false },
     'profile-variant': { type: 'string' },
     render: { type: 'string' },
@@ -70,6 +72,8 @@ if (flags.help) {
   --no-portkey       skip the Portkey gateway
   --no-variants      skip Sluice with events on and with key + budget + rate limit
   --no-docs          do not rewrite the table in docs/benchmarks.md
+  --side-rounds N    rounds of the side-by-side target checks (default 12; 0 skips them)
+  --side-seconds S   length of each side-by-side run (default 5)
   --profile          instead: CPU-profile Sluice under load and print where the time goes
   --profile-variant V  which Sluice to profile: sluice (default), sluice-events, sluice-policy
   --render FILE      instead: print (and write to the docs) the table of a saved results file
@@ -86,7 +90,11 @@ const config = {
   concurrency: positive('concurrency'),
   rate: positive('rate'),
   streamRate: positive('stream-rate'),
+  sideRounds: quick ? 2 : Number(flags['side-rounds']),
+  sideSeconds: quick ? 2 : positive('side-seconds'),
 };
+if (!Number.isInteger(config.sideRounds) || config.sideRounds < 0)
+  fail(`--side-rounds must be a whole number, got ${flags['side-rounds']}`);
 const withPortkey = !flags['no-portkey'];
 const writeDocs = !flags['no-docs'] && !quick;
 
@@ -511,8 +519,8 @@ const median = (xs) => {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 };
 
-function wrk(path, mode, seconds) {
-  const args = ['-t1', `-c${config.concurrency}`, `-d${seconds}s`, '--timeout', '10s'];
+function wrk(path, mode, seconds, connections = config.concurrency) {
+  const args = ['-t1', `-c${connections}`, `-d${seconds}s`, '--timeout', '10s'];
   args.push('-s', join(root, 'bench/post.lua'), `${path.url}/v1/chat/completions`);
   const headers = Object.entries(path.headers)
     .map(([name, value]) => `${name}: ${value}`)
@@ -559,6 +567,34 @@ async function throughput(path, mode, sim) {
     closedLoopP99Ms: result.p99Us / 1000,
     simCpuUs: perRequest(sim.child.pid),
     proxyCpuUs: path.key === 'direct' ? null : perRequest(path.child.pid),
+    backgroundCores: cpu.backgroundCores,
+  };
+}
+
+/**
+ * A target check run side by side: plain Sluice and a variant served at the same time on the same
+ * core, each under its own wrk with half the connections. Whatever disturbs a run (the
+ * hypervisor taking the CPU, a neighbour's burst, a collection in the simulator) then disturbs
+ * both alike, where runs one after the other moved the same path's CPU a request by a third.
+ * The core is shared fairly, so the ratio of CPU a request is also the ratio of throughputs.
+ */
+async function sideBySide(base, variant) {
+  const half = Math.max(1, Math.floor(config.concurrency / 2));
+  await Promise.all([wrk(base, 'plain', config.warmup, half), wrk(variant, 'plain', config.warmup, half)]);
+  const stop = cpuMeter(serverPids);
+  const [baseRun, variantRun] = await Promise.all([
+    wrk(base, 'plain', config.sideSeconds, half),
+    wrk(variant, 'plain', config.sideSeconds, half),
+  ]);
+  const cpu = stop();
+  const perRequest = (path, run) => ((cpu.used.get(path.child.pid) ?? 0) * 1e6) / Math.max(1, run.requests);
+  const errors = (run) => run.connect + run.read + run.write + run.timeout + run.status;
+  return {
+    baseCpuUs: perRequest(base, baseRun),
+    cpuUs: perRequest(variant, variantRun),
+    baseRps: baseRun.requests / (baseRun.durationUs / 1e6),
+    rps: variantRun.requests / (variantRun.durationUs / 1e6),
+    errors: errors(baseRun) + errors(variantRun),
     backgroundCores: cpu.backgroundCores,
   };
 }
@@ -717,6 +753,19 @@ async function benchmark() {
       }
     }
   }
+  /** @type {Record<string, any[]>} */
+  const sideBySideRuns = {};
+  const base = paths.find((p) => p.key === 'sluice');
+  for (let round = 0; round < config.sideRounds; round++) {
+    // Each round starts with a different variant, as the rounds above do.
+    const order = variants.map((_, i) => variants[(i + round) % variants.length]);
+    for (const variant of order) {
+      if (variant.unavailable.plain || base.unavailable.plain) continue;
+      log(`side by side ${round + 1}/${config.sideRounds}: Sluice and ${variant.label}`);
+      sideBySideRuns[variant.key] ??= [];
+      sideBySideRuns[variant.key].push(await leastDisturbed(() => sideBySide(base, variant)));
+    }
+  }
   const memory = Object.fromEntries(
     paths
       .filter((p) => p.url)
@@ -741,6 +790,7 @@ async function benchmark() {
     paths: paths.map(({ key, label, unavailable }) => ({ key, label, unavailable })),
     notes,
     results,
+    sideBySide: sideBySideRuns,
     memory,
   };
 }
@@ -982,11 +1032,27 @@ function renderTable(report) {
       return base ? run.rps / base.rps : null;
     });
     const perCoreVs = s.plain[key].proxyCpuUs ? sl.proxyCpuUs / s.plain[key].proxyCpuUs : null;
+    // Older saved results have no side-by-side runs.
+    const side = report.sideBySide?.[key] ?? [];
+    const sideRatios = side.map((run) => run.baseCpuUs / run.cpuUs);
+    const sideRatio = median(sideRatios);
+    const sideText =
+      side.length === 0
+        ? ''
+        : `; side by side ${ratio(sideRatio)}, ${verdict(sideRatio, sideRatio !== null && sideRatio >= 0.9)}`;
+    const sideDetail =
+      side.length === 0
+        ? ''
+        : ` Side by side (both served at once on CPU 1, ${side.length} runs of ${c.sideSeconds} s): the median of ` +
+          `the runs' ratios of CPU per request, which ranged ${fixed(Math.min(...sideRatios), 2)} to ` +
+          `${fixed(Math.max(...sideRatios), 2)}; ${fixed(median(side.map((run) => run.baseCpuUs)))} µs vs ` +
+          `${fixed(median(side.map((run) => run.cpuUs)))} µs a request (medians), ` +
+          `${side.reduce((sum, run) => sum + run.errors, 0)} errors.`;
     lines.push(
       '',
       `Target (${issue}): Sluice with ${what} ≥ 0.9× the throughput of plain Sluice: **measured ${ratio(vsSluice)}, ` +
         `${verdict(vsSluice, vsSluice !== null && vsSluice >= 0.9)}; per core ${ratio(perCoreVs)}, ` +
-        `${verdict(perCoreVs, perCoreVs !== null && perCoreVs >= 0.9)}** (CPU per request ${fixed(sl.proxyCpuUs)} µs vs ${fixed(s.plain[key].proxyCpuUs)} µs).`,
+        `${verdict(perCoreVs, perCoreVs !== null && perCoreVs >= 0.9)}${sideText}** (CPU per request ${fixed(sl.proxyCpuUs)} µs vs ${fixed(s.plain[key].proxyCpuUs)} µs).${sideDetail}`,
     );
   }
   const failures = [];
