@@ -26,7 +26,7 @@ import {
   uniqueById,
 } from './event-columns.js';
 import type { EventReader } from './event-reader.js';
-import type { EventStore } from './event-store.js';
+import type { EventStore, InsertOptions } from './event-store.js';
 import { type TimeWindow, timeWindows } from './time-windows.js';
 import type { WideEvent } from './wide-event.js';
 
@@ -201,8 +201,9 @@ async function* tabSeparatedPieces(events: readonly WideEvent[]): AsyncGenerator
 
 /**
  * Wide events in ClickHouse over HTTP. Exactly once by id takes two guards: an insert skips ids
- * already stored (so replays do not bloat the table), and reads collapse duplicates (FINAL,
- * uniqExact) because two gateways may still race the same id in before a merge dedupes it.
+ * already stored (so replays and retries do not bloat the table; a first delivery has none to
+ * skip and is not checked), and reads collapse duplicates (FINAL, uniqExact) because two
+ * gateways may still race the same id in before a merge dedupes it.
  */
 export function clickhouseStore(options: ClickHouseStoreOptions): EventStore & EventReader {
   const database = options.database ?? 'sluice';
@@ -309,12 +310,14 @@ export function clickhouseStore(options: ClickHouseStoreOptions): EventStore & E
       return opening;
     },
 
-    insert(batch: readonly WideEvent[]) {
+    insert(batch: readonly WideEvent[], options?: InsertOptions) {
       const run = writes.then(async () => {
         if (batch.length === 0) return;
         const unique = uniqueById(batch);
-        const times = unique.map(eventTimeMs);
-        const stored = await storedEventIds(unique, times);
+        // A first delivery's ids cannot be stored yet: no lookup (a query and its server CPU).
+        const stored = options?.firstDelivery
+          ? new Set<string>()
+          : await storedEventIds(unique, unique.map(eventTimeMs));
         const fresh = stored.size === 0 ? unique : unique.filter((event) => !stored.has(event.id));
         for (const chunk of chunks(fresh, INSERT_CHUNK)) {
           await connected().insert({

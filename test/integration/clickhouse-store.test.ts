@@ -1,3 +1,5 @@
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { createClient } from '@clickhouse/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clickhouseStore } from '../../src/events/clickhouse-store.js';
@@ -109,6 +111,55 @@ describe('clickhouse event store schema', () => {
     expect(await store.count()).toBe(10_000);
     expect(await sql('SELECT count() AS n FROM sluice_long_ids_test.events')).toEqual([{ n: '10000' }]);
     await store.close();
+  });
+
+  it('sends a first delivery as its insert alone, and checks a retry of it first', async () => {
+    // A proxy in front of the server noting each statement the store sends.
+    const statements: string[] = [];
+    const target = new URL(server.url);
+    const proxy = createServer((incoming, outgoing) => {
+      const query = new URL(incoming.url ?? '/', server.url).searchParams.get('query');
+      const body: Buffer[] = [];
+      incoming.on('data', (part: Buffer) => body.push(part));
+      incoming.on('end', () => {
+        const sent = Buffer.concat(body);
+        statements.push((query ?? sent.toString()).trim().split(/\s+/).slice(0, 2).join(' '));
+        const forward = request(
+          {
+            host: target.hostname,
+            port: target.port,
+            path: incoming.url,
+            method: incoming.method,
+            headers: incoming.headers,
+          },
+          (reply) => {
+            outgoing.writeHead(reply.statusCode ?? 502, reply.headers);
+            reply.pipe(outgoing);
+          },
+        );
+        forward.end(sent);
+      });
+    });
+    await new Promise<void>((listening) => proxy.listen(0, '127.0.0.1', listening));
+    const { port } = proxy.address() as AddressInfo;
+    const store = clickhouseStore({
+      url: `http://127.0.0.1:${port}`,
+      database: 'sluice_first_delivery_test',
+    });
+    try {
+      await store.open();
+      const batch = Array.from({ length: 20 }, (_, i) => sampleEvent(i));
+      statements.length = 0;
+      await store.insert(batch, { firstDelivery: true });
+      expect(statements).toEqual(['INSERT INTO']);
+      statements.length = 0;
+      await store.insert(batch);
+      expect(statements).toEqual(['SELECT id']); // every id found: nothing left to insert
+      expect(await sql('SELECT count() AS n FROM sluice_first_delivery_test.events')).toEqual([{ n: '20' }]);
+    } finally {
+      await store.close();
+      await new Promise((closed) => proxy.close(closed));
+    }
   });
 
   it('sends a batch encoded piece by piece as one insert: one part, every row, in order', async () => {
