@@ -179,6 +179,67 @@ describe('clickhouse event store schema', () => {
     await store.close();
   });
 
+  it('stores every column exactly: escapes, lengths, extremes of each number type, nulls, booleans', async () => {
+    const store = clickhouseStore({ url: server.url, database: 'sluice_row_binary_test' });
+    await store.open();
+    const odd = 'nul\u0000 tab\t nl\n cr\r back\\slash \'q\' "dq" é 日本 🌊';
+    const events = [
+      sampleEvent(1, {
+        id: `id ${odd}`,
+        time: '2100-01-01T00:00:00.123Z', // over 2^32 ms
+        stream: true,
+        keyName: odd,
+        keyId: 'a'.repeat(127),
+        team: 'b'.repeat(128),
+        org: `${'c'.repeat(126)}é`,
+        route: 'd'.repeat(16_384),
+        region: '',
+        status: -2_147_483_648,
+        errorMessage: `${odd} ${'x'.repeat(300)}`,
+        clientAborted: true,
+        // 3.47 read as text by 18.16 came back 3.4699999999999998: binary floats arrive exact.
+        timings: { totalMs: 3.47, firstTokenMs: 0.1 + 0.2, upstreamMs: 5e-324 },
+        tokens: { input: 2_147_483_647, output: -1, cachedInput: 0, cacheWrite: 1e9, reasoning: 7 },
+        costUsd: 1.7976931348623157e308,
+        queuedMs: -123.456,
+        shed: true,
+        shedReason: 'overload',
+        tags: { note: odd },
+        requestBody: odd,
+        responseBody: odd,
+      }),
+      sampleEvent(2, {
+        traceId: null,
+        keyName: null,
+        keyId: null,
+        errorClass: null,
+        timings: { totalMs: 0, firstTokenMs: null, upstreamMs: null },
+        costUsd: null,
+        tags: {},
+      }),
+    ];
+    await store.insert(events, { firstDelivery: true });
+    const listed = await store.list({ limit: 10 });
+    expect(listed).toEqual([events[0], events[1]]);
+    await store.close();
+  });
+
+  it('stores nothing of a batch whose body breaks off: a value it cannot encode in the third piece', async () => {
+    const store = clickhouseStore({ url: server.url, database: 'sluice_broken_body_test' });
+    await store.open();
+    const batch = Array.from({ length: 1_300 }, (_, i) => sampleEvent(i));
+    // Pieces of 512: the first two are sent before the third fails to encode.
+    batch[1_200] = sampleEvent(1_200, { status: 200.5 });
+    await expect(store.insert(batch, { firstDelivery: true })).rejects.toThrowError(
+      'column status must be a 32-bit integer',
+    );
+    expect(await sql('SELECT count() AS n FROM sluice_broken_body_test.events')).toEqual([{ n: '0' }]);
+    batch[1_200] = sampleEvent(1_200);
+    await store.insert(batch);
+    expect(await store.count()).toBe(1_300);
+    await store.close();
+  });
+
   it('finds stored ids holding quotes, backslashes, control characters and unicode', async () => {
     const store = clickhouseStore({ url: server.url, database: 'sluice_odd_ids_test' });
     await store.open();
