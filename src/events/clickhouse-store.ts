@@ -284,12 +284,16 @@ export function clickhouseStore(options: ClickHouseStoreOptions): EventStore & E
     insert(batch: readonly WideEvent[], options?: InsertOptions) {
       const run = writes.then(async () => {
         if (batch.length === 0) return;
-        const unique = uniqueById(batch);
-        // A first delivery's ids cannot be stored yet: no lookup (a query and its server CPU).
-        const stored = options?.firstDelivery
-          ? new Set<string>()
-          : await storedEventIds(unique, unique.map(eventTimeMs));
-        const fresh = stored.size === 0 ? unique : unique.filter((event) => !stored.has(event.id));
+        let fresh: readonly WideEvent[];
+        if (options?.firstDelivery) {
+          // Ids the gateway made, each once and none stored yet: no lookup (a query, and its
+          // server CPU), and no pass for repeats either (2 µs an event in a Set of 10,000).
+          fresh = batch;
+        } else {
+          const unique = uniqueById(batch);
+          const stored = await storedEventIds(unique, unique.map(eventTimeMs));
+          fresh = stored.size === 0 ? unique : unique.filter((event) => !stored.has(event.id));
+        }
         for (const chunk of chunks(fresh, INSERT_CHUNK)) {
           // exec, not insert: the client's insert() does not offer RowBinary.
           const result = await connected().exec({
