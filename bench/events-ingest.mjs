@@ -88,7 +88,8 @@ if (!existsSync(cli))
   throw new Error('dist/ is missing: run `npm run build` first (npm run bench:events does)');
 
 const { duckdbStore } = await import(join(root, 'dist/events/duckdb-store.js'));
-const { clickhouseStore, tabSeparated } = await import(join(root, 'dist/events/clickhouse-store.js'));
+const { clickhouseStore } = await import(join(root, 'dist/events/clickhouse-store.js'));
+const { rowBinary } = await import(join(root, 'dist/events/clickhouse-row-binary.js'));
 const { fillChunks, appendChunks } = await import(join(root, 'dist/events/duckdb-chunk-writer.js'));
 const { eventColumns, eventColumnReaders, duckdbType } = await import(
   join(root, 'dist/events/event-columns.js')
@@ -307,12 +308,16 @@ function openStore(kind, clickhouseUrl) {
   return clickhouseStore({ url: clickhouseUrl, database: `sluice_bench_${process.pid}_${++databases}` });
 }
 
-/** Inserts every event in batches of `batch`, as the bus does; the rows are counted after. */
+/**
+ * Inserts every event in batches of `batch`, as the bus does a first delivery (new events from
+ * its memory: ClickHouse does not look their ids up); the rows are counted after.
+ */
 async function storeRun(store, events, batch, pids) {
   await store.open();
   const cpu = cpuMeter(pids);
   const start = performance.now();
-  for (let i = 0; i < events.length; i += batch) await store.insert(events.slice(i, i + batch));
+  for (let i = 0; i < events.length; i += batch)
+    await store.insert(events.slice(i, i + batch), { firstDelivery: true });
   const stored = await store.count();
   // Closing DuckDB checkpoints what its write-ahead log still holds: part of storing the events.
   await store.close();
@@ -326,19 +331,17 @@ async function storeRun(store, events, batch, pids) {
 /**
  * The engine's own share of storing wide events, the floor under the store rows: the store's
  * work done before the clock starts (DuckDB: its data chunks filled; ClickHouse: its
- * TabSeparated text encoded, and no id check), then only what the engine does is timed. DuckDB:
+ * RowBinary body encoded, and no id check), then only what the engine does is timed. DuckDB:
  * append, commit and the closing checkpoint, in one transaction per batch, into a table of the
- * store's columns (CPU: the process, DuckDB's threads). ClickHouse: the same text POSTed as
- * `INSERT … FORMAT TabSeparated` into the store's table, and the merges that follow within the
+ * store's columns (CPU: the process, DuckDB's threads). ClickHouse: the same bytes POSTed as
+ * `INSERT … FORMAT RowBinary` into the store's table, and the merges that follow within the
  * run (CPU: the server, and this process sending).
  */
 async function engineRun(kind, events, batch, clickhouseUrl, pids) {
   const batches = [];
   for (let i = 0; i < events.length; i += batch) {
     const slice = events.slice(i, i + batch);
-    batches.push(
-      kind === 'duckdb' ? await fillChunks(eventColumnReaders, slice) : Buffer.from(tabSeparated(slice)),
-    );
+    batches.push(kind === 'duckdb' ? await fillChunks(eventColumnReaders, slice) : rowBinary(slice));
   }
   if (kind === 'duckdb') {
     const instance = await DuckDBInstance.create(
@@ -389,7 +392,7 @@ async function engineRun(kind, events, batch, clickhouseUrl, pids) {
   const idleCpu = idle();
   const cpu = cpuMeter(pids);
   const start = performance.now();
-  for (const body of batches) await post(`INSERT INTO ${table} (${columns}) FORMAT TabSeparated`, body);
+  for (const body of batches) await post(`INSERT INTO ${table} (${columns}) FORMAT RowBinary`, body);
   const seconds = (performance.now() - start) / 1000;
   const stored = Number(await post(`SELECT count() FROM ${table}`));
   await sleep(2000); // the merges these parts start

@@ -1,12 +1,17 @@
 import type { Clock, Timer } from '../time/clock.js';
+import type { InsertOptions } from './event-store.js';
 import type { EventSink } from './sink.js';
 import type { Spool } from './spool.js';
 import type { WideEvent } from './wide-event.js';
 
-/** What the bus hands batches to: a store's insert for one kind of event, idempotent by id. */
+/**
+ * What the bus hands batches to: a store's insert for one kind of event, idempotent by id. The
+ * bus says whether a batch is its first delivery (see `InsertOptions`); whether that lets the
+ * store skip its id check depends on who made the ids, which only the store's kind knows.
+ */
 export interface BatchStore<E> {
   open(): Promise<void>;
-  insert(events: readonly E[]): Promise<void>;
+  insert(events: readonly E[], options: Required<InsertOptions>): Promise<void>;
 }
 
 export interface EventBusOptions<E = WideEvent> {
@@ -79,6 +84,8 @@ export class EventBus<E = WideEvent> implements EventSink<E> {
 
   /** Every event with a lower sequence number is stored. */
   private next: number;
+  /** Every event with a lower sequence number was handed to the store at least once by this process. */
+  private delivered: number;
   /** The sequence number after the last event written. */
   private written: number;
   private started = false;
@@ -113,6 +120,8 @@ export class EventBus<E = WideEvent> implements EventSink<E> {
     const { ackSeq, nextSeq } = this.spool.stats();
     this.next = ackSeq;
     this.written = nextSeq;
+    // What an earlier run left in the spool may be stored already: never a first delivery.
+    this.delivered = nextSeq;
   }
 
   /**
@@ -239,7 +248,11 @@ export class EventBus<E = WideEvent> implements EventSink<E> {
           return;
         const batch = await this.takeBatch();
         if (!batch) return;
-        await this.store.insert(batch.events);
+        // First delivery: from memory and past everything handed over before. A retry (the last
+        // insert failed, maybe after the store kept some rows) or a replay from the spool is not.
+        const firstDelivery = batch.fromRing && batch.endSeq - batch.events.length >= this.delivered;
+        this.delivered = Math.max(this.delivered, batch.endSeq);
+        await this.store.insert(batch.events, { firstDelivery });
         this.stored(batch);
       }
     } catch (error) {
@@ -251,12 +264,13 @@ export class EventBus<E = WideEvent> implements EventSink<E> {
    * The next events to store: from the ring when it holds them, otherwise from the spool. Everything
    * waiting, up to `maxBatchSize`: a backlog drains in large batches.
    */
-  private async takeBatch(): Promise<{ events: E[]; endSeq: number } | undefined> {
+  private async takeBatch(): Promise<{ events: E[]; endSeq: number; fromRing: boolean } | undefined> {
     for (;;) {
       if (this.next >= this.written) return undefined;
       const size = Math.min(this.maxBatchSize, this.written - this.next);
       this.ring.dropBelow(this.next);
-      if (this.ring.length > 0 && this.ring.lo === this.next) return this.ring.take(size);
+      if (this.ring.length > 0 && this.ring.lo === this.next)
+        return { ...this.ring.take(size), fromRing: true };
       const until = this.ring.length > 0 ? this.ring.lo : this.written;
       let batch = await this.spool.read(this.next, Math.min(size, until - this.next));
       if (batch.events.length === 0) {
@@ -264,7 +278,7 @@ export class EventBus<E = WideEvent> implements EventSink<E> {
         await this.spool.sync();
         batch = await this.spool.read(this.next, Math.min(size, until - this.next));
       }
-      if (batch.events.length > 0) return batch;
+      if (batch.events.length > 0) return { ...batch, fromRing: false };
       this.next = until;
       this.spool.ack(this.next);
     }

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { SluiceConfig } from '../config/schema.js';
-import { EventBus, type EventBusStats } from './bus.js';
+import { type BatchStore, EventBus, type EventBusStats } from './bus.js';
 import { clickhouseStore } from './clickhouse-store.js';
 import type { CustomEvent } from './custom-event.js';
 import { duckdbStore } from './duckdb-store.js';
@@ -73,7 +73,7 @@ export async function openEventPipeline(config: SluiceConfig, log: PipelineLog):
       const openBus = async <E>(
         kind: string,
         dir: string,
-        insert: (batch: readonly E[]) => Promise<void>,
+        insert: BatchStore<E>['insert'],
         codec?: SpoolCodec<E>,
       ) => {
         const spool = await Spool.open<E>({
@@ -98,8 +98,15 @@ export async function openEventPipeline(config: SluiceConfig, log: PipelineLog):
         return bus;
       };
       // Wide events are spooled as bytes (a third of JSON's CPU); custom events as JSON.
-      const wide = await openBus<WideEvent>('wide', spoolDir, (batch) => store.insert(batch), wideEventCodec);
+      // Wide events come only from the gateway, with ids it made: a first delivery skips the id check.
+      const wide = await openBus<WideEvent>(
+        'wide',
+        spoolDir,
+        (batch, options) => store.insert(batch, options),
+        wideEventCodec,
+      );
       // Its own spool (a directory inside the wide events' one), with the same budget and policy.
+      // Custom events carry ids their clients chose (a client may post one twice): always checked.
       const custom = await openBus<CustomEvent>('custom', join(spoolDir, 'custom'), (batch) =>
         store.insertCustom(batch),
       );

@@ -1,6 +1,18 @@
 import type { CustomEvent } from './custom-event.js';
 import type { WideEvent } from './wide-event.js';
 
+/** How a batch reaches `insert`. */
+export interface InsertOptions {
+  /**
+   * The batch's first delivery: the bus took it from memory and has never handed any of its
+   * events to a store before (not a retry after a failed insert, not a replay from the spool).
+   * Wide events carry ids the gateway made (UUIDv7: time plus 74 random bits), so none of a
+   * first delivery's ids can be stored yet and the store may skip looking for them. Absent or
+   * false: the store checks, as it must for anything that may have been stored before.
+   */
+  firstDelivery?: boolean;
+}
+
 /**
  * Where wide events are kept for analytics: an embedded columnar file (DuckDB) or a cluster
  * (ClickHouse). The bus hands it batches; it must be idempotent by event id, because a batch
@@ -11,7 +23,7 @@ export interface EventStore {
   /** Creates or migrates the schema. Safe to call on every start. */
   open(): Promise<void>;
   /** Stores a batch; events whose id is already stored are skipped (exactly once by id). */
-  insert(events: readonly WideEvent[]): Promise<void>;
+  insert(events: readonly WideEvent[], options?: InsertOptions): Promise<void>;
   /** Events in a time range, newest first, for tests and the request list (cursor = last id seen). */
   list(query: { from?: string; to?: string; limit: number }): Promise<WideEvent[]>;
   /** How many events are stored. */

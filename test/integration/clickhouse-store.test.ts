@@ -1,3 +1,5 @@
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { createClient } from '@clickhouse/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clickhouseStore } from '../../src/events/clickhouse-store.js';
@@ -111,6 +113,55 @@ describe('clickhouse event store schema', () => {
     await store.close();
   });
 
+  it('sends a first delivery as its insert alone, and checks a retry of it first', async () => {
+    // A proxy in front of the server noting each statement the store sends.
+    const statements: string[] = [];
+    const target = new URL(server.url);
+    const proxy = createServer((incoming, outgoing) => {
+      const query = new URL(incoming.url ?? '/', server.url).searchParams.get('query');
+      const body: Buffer[] = [];
+      incoming.on('data', (part: Buffer) => body.push(part));
+      incoming.on('end', () => {
+        const sent = Buffer.concat(body);
+        statements.push((query ?? sent.toString()).trim().split(/\s+/).slice(0, 2).join(' '));
+        const forward = request(
+          {
+            host: target.hostname,
+            port: target.port,
+            path: incoming.url,
+            method: incoming.method,
+            headers: incoming.headers,
+          },
+          (reply) => {
+            outgoing.writeHead(reply.statusCode ?? 502, reply.headers);
+            reply.pipe(outgoing);
+          },
+        );
+        forward.end(sent);
+      });
+    });
+    await new Promise<void>((listening) => proxy.listen(0, '127.0.0.1', listening));
+    const { port } = proxy.address() as AddressInfo;
+    const store = clickhouseStore({
+      url: `http://127.0.0.1:${port}`,
+      database: 'sluice_first_delivery_test',
+    });
+    try {
+      await store.open();
+      const batch = Array.from({ length: 20 }, (_, i) => sampleEvent(i));
+      statements.length = 0;
+      await store.insert(batch, { firstDelivery: true });
+      expect(statements).toEqual(['INSERT INTO']);
+      statements.length = 0;
+      await store.insert(batch);
+      expect(statements).toEqual(['SELECT id']); // every id found: nothing left to insert
+      expect(await sql('SELECT count() AS n FROM sluice_first_delivery_test.events')).toEqual([{ n: '20' }]);
+    } finally {
+      await store.close();
+      await new Promise((closed) => proxy.close(closed));
+    }
+  });
+
   it('sends a batch encoded piece by piece as one insert: one part, every row, in order', async () => {
     const store = clickhouseStore({ url: server.url, database: 'sluice_pieces_test' });
     await store.open();
@@ -125,6 +176,67 @@ describe('clickhouse event store schema', () => {
     const listed = await store.list({ limit: 2_000 });
     expect(listed.map((event) => event.id).sort()).toEqual(batch.map((event) => event.id).sort());
     expect(listed.find((event) => event.id === batch[777]!.id)).toEqual(batch[777]);
+    await store.close();
+  });
+
+  it('stores every column exactly: escapes, lengths, extremes of each number type, nulls, booleans', async () => {
+    const store = clickhouseStore({ url: server.url, database: 'sluice_row_binary_test' });
+    await store.open();
+    const odd = 'nul\u0000 tab\t nl\n cr\r back\\slash \'q\' "dq" é 日本 🌊';
+    const events = [
+      sampleEvent(1, {
+        id: `id ${odd}`,
+        time: '2100-01-01T00:00:00.123Z', // over 2^32 ms
+        stream: true,
+        keyName: odd,
+        keyId: 'a'.repeat(127),
+        team: 'b'.repeat(128),
+        org: `${'c'.repeat(126)}é`,
+        route: 'd'.repeat(16_384),
+        region: '',
+        status: -2_147_483_648,
+        errorMessage: `${odd} ${'x'.repeat(300)}`,
+        clientAborted: true,
+        // 3.47 read as text by 18.16 came back 3.4699999999999998: binary floats arrive exact.
+        timings: { totalMs: 3.47, firstTokenMs: 0.1 + 0.2, upstreamMs: 5e-324 },
+        tokens: { input: 2_147_483_647, output: -1, cachedInput: 0, cacheWrite: 1e9, reasoning: 7 },
+        costUsd: 1.7976931348623157e308,
+        queuedMs: -123.456,
+        shed: true,
+        shedReason: 'overload',
+        tags: { note: odd },
+        requestBody: odd,
+        responseBody: odd,
+      }),
+      sampleEvent(2, {
+        traceId: null,
+        keyName: null,
+        keyId: null,
+        errorClass: null,
+        timings: { totalMs: 0, firstTokenMs: null, upstreamMs: null },
+        costUsd: null,
+        tags: {},
+      }),
+    ];
+    await store.insert(events, { firstDelivery: true });
+    const listed = await store.list({ limit: 10 });
+    expect(listed).toEqual([events[0], events[1]]);
+    await store.close();
+  });
+
+  it('stores nothing of a batch whose body breaks off: a value it cannot encode in the third piece', async () => {
+    const store = clickhouseStore({ url: server.url, database: 'sluice_broken_body_test' });
+    await store.open();
+    const batch = Array.from({ length: 1_300 }, (_, i) => sampleEvent(i));
+    // Pieces of 512: the first two are sent before the third fails to encode.
+    batch[1_200] = sampleEvent(1_200, { status: 200.5 });
+    await expect(store.insert(batch, { firstDelivery: true })).rejects.toThrowError(
+      'column status must be a 32-bit integer',
+    );
+    expect(await sql('SELECT count() AS n FROM sluice_broken_body_test.events')).toEqual([{ n: '0' }]);
+    batch[1_200] = sampleEvent(1_200);
+    await store.insert(batch);
+    expect(await store.count()).toBe(1_300);
     await store.close();
   });
 

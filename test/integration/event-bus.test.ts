@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type BatchStore, EventBus, type EventBusOptions } from '../../src/events/bus.js';
+import type { InsertOptions } from '../../src/events/event-store.js';
 import { Spool, type SpoolAlarm, type SpoolOptions } from '../../src/events/spool.js';
 import type { WideEvent } from '../../src/events/wide-event.js';
 import type { Clock } from '../../src/time/clock.js';
@@ -15,21 +16,36 @@ const event = (id: string): WideEvent => plainEvent(id);
 
 const ids = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
 
-/** Keyed by id like a real store's idempotent insert; can be switched into an outage. */
+/**
+ * Keyed by id like a real store's idempotent insert; can be switched into an outage. Like the
+ * ClickHouse store, it does not look for the ids of a first delivery: an id it already held is
+ * then counted in `duplicates`, so a bus that calls a retry or a replay a first delivery fails.
+ */
 class FakeStore implements BatchStore<WideEvent> {
   readonly name = 'fake';
   readonly rows = new Map<string, WideEvent>();
   readonly batchSizes: number[] = [];
+  readonly firstDeliveries: boolean[] = [];
+  duplicates = 0;
   outage: Error | null = null;
+  /** The next insert keeps its rows and then fails, as when a reply is lost after the commit. */
+  failAfterWrite: Error | null = null;
   hang = false;
 
   async open(): Promise<void> {}
 
-  async insert(events: readonly WideEvent[]): Promise<void> {
+  async insert(events: readonly WideEvent[], options?: InsertOptions): Promise<void> {
     if (this.hang) return new Promise(() => {});
     if (this.outage) throw this.outage;
     this.batchSizes.push(events.length);
-    for (const e of events) if (!this.rows.has(e.id)) this.rows.set(e.id, e);
+    this.firstDeliveries.push(options?.firstDelivery === true);
+    for (const e of events) {
+      if (!this.rows.has(e.id)) this.rows.set(e.id, e);
+      else if (options?.firstDelivery) this.duplicates++;
+    }
+    const failure = this.failAfterWrite;
+    this.failAfterWrite = null;
+    if (failure) throw failure;
   }
 
   async list(query: { limit: number }): Promise<WideEvent[]> {
@@ -171,9 +187,36 @@ describe('EventBus', () => {
     expect(await bus.drain()).toBe(true);
     expect(store.rows.size).toBe(2000);
     expect([...store.rows.keys()].sort()).toEqual([...written].sort());
+    expect(store.duplicates).toBe(0);
     expect(errors.length).toBeGreaterThan(0);
     expect(bus.stats()).toMatchObject({ pending: 0, storeHealthy: true, dropped: 0 });
     expect(bus.stats().failedBatches).toBe(errors.length);
+  });
+
+  it('calls a batch a first delivery only when none of its events was handed to the store before', async () => {
+    const store = new FakeStore();
+    const bus = await openBus(store, { batchSize: 100 });
+    bus.start();
+    for (const id of ids('a', 100)) bus.write(event(id));
+    expect(await bus.drain()).toBe(true);
+    // The store keeps the rows but the insert fails (its reply lost): the retry must check them.
+    store.failAfterWrite = new Error('socket hang up');
+    for (const id of ids('b', 100)) bus.write(event(id));
+    await vi.waitFor(() => expect(bus.stats().failedBatches).toBe(1));
+    for (const id of ids('c', 100)) bus.write(event(id));
+    expect(await bus.drain()).toBe(true);
+    for (const id of ids('d', 100)) bus.write(event(id));
+    expect(await bus.drain()).toBe(true);
+    expect(store.batchSizes[0]).toBe(100);
+    expect(store.firstDeliveries[0]).toBe(true); // a
+    expect(store.firstDeliveries[1]).toBe(true); // b, failed after writing
+    // b again (with whatever of c came meanwhile): a retry, checked.
+    expect(store.firstDeliveries[2]).toBe(false);
+    expect(store.firstDeliveries.at(-1)).toBe(true); // d, new again
+    expect(store.duplicates).toBe(0);
+    expect([...store.rows.keys()].sort()).toEqual(
+      [...ids('a', 100), ...ids('b', 100), ...ids('c', 100), ...ids('d', 100)].sort(),
+    );
   });
 
   it('reads events that overflowed the in-memory ring back from the spool', async () => {
@@ -187,6 +230,7 @@ describe('EventBus', () => {
     store.outage = null;
     expect(await bus.drain()).toBe(true);
     expect([...store.rows.keys()].sort()).toEqual(ids('e', 500).sort());
+    expect(store.duplicates).toBe(0);
   });
 
   it('replays on restart what a closed bus could not store, and nothing that was stored', async () => {
@@ -202,6 +246,9 @@ describe('EventBus', () => {
     second.start();
     expect(await second.drain()).toBe(true);
     expect([...store.rows.keys()]).toEqual(ids('e', 300));
+    // Read back from the spool: maybe stored before, so never a first delivery.
+    expect(store.firstDeliveries.length).toBeGreaterThan(0);
+    expect(store.firstDeliveries.every((first) => !first)).toBe(true);
     await second.close();
 
     const later = new FakeStore();

@@ -20,12 +20,14 @@ function fileStore(path) {
         if (line) ids.add(JSON.parse(line).id);
       }
     },
-    async insert(events) {
+    async insert(events, options) {
       // A slow store (at most 1,000 events/s): at the kill, many acknowledged events are only in the spool.
       await sleep(200);
       const lines = [];
       for (const event of events) {
-        if (ids.has(event.id)) continue;
+        // Like the ClickHouse store, a first delivery is not checked: a replay the bus called one
+        // would be stored twice, and the test's count would catch it.
+        if (!options?.firstDelivery && ids.has(event.id)) continue;
         ids.add(event.id);
         lines.push(`${JSON.stringify(event)}\n`);
       }

@@ -209,6 +209,23 @@ export function describeEventStoreContract(
       );
     });
 
+    it('stores a first delivery, and of a retry overlapping it only the new ids', async () => {
+      await store.insert(
+        range(0, 10).map((i) => sampleEvent(i)),
+        { firstDelivery: true },
+      );
+      // The retry of a batch whose insert failed after the store kept part of it: not a first delivery.
+      await store.insert(range(5, 15).map((i) => sampleEvent(i, { keyName: 'retried' })));
+      expect(await store.count()).toBe(15);
+      const listed = await store.list({ limit: 100 });
+      expect(listed.filter((event) => event.keyName === 'retried').map((event) => event.id)).toEqual(
+        range(10, 15)
+          .reverse()
+          .map((i) => sampleEvent(i).id),
+      );
+      expect(listed.find((event) => event.id === sampleEvent(3).id)).toEqual(sampleEvent(3));
+    });
+
     it('stores an id repeated within one batch once', async () => {
       await store.insert([sampleEvent(1), sampleEvent(2), sampleEvent(1)]);
       expect(await store.count()).toBe(2);

@@ -1,0 +1,148 @@
+import { describe, expect, it } from 'vitest';
+import { rowBinary } from '../../../src/events/clickhouse-row-binary.js';
+import { eventColumns, toRow } from '../../../src/events/event-columns.js';
+import type { WideEvent } from '../../../src/events/wide-event.js';
+import { plainEvent } from '../../support/wide-events.js';
+
+/** Reads RowBinary back as ClickHouse does, by the columns' declared types (an independent decoder). */
+function readRows(bytes: Buffer, rows: number): Record<string, unknown>[] {
+  let at = 0;
+  const leb = (): number => {
+    let value = 0;
+    for (let shift = 0; ; shift += 7) {
+      const byte = bytes[at++]!;
+      value += (byte & 0x7f) * 2 ** shift;
+      if (byte < 0x80) return value;
+    }
+  };
+  const result: Record<string, unknown>[] = [];
+  for (let r = 0; r < rows; r++) {
+    const row: Record<string, unknown> = {};
+    for (const col of eventColumns) {
+      if (col.nullable && bytes[at++] === 1) {
+        row[col.name] = null;
+        continue;
+      }
+      if (col.kind === 'string') {
+        const length = leb();
+        row[col.name] = bytes.toString('utf8', at, at + length);
+        at += length;
+      } else if (col.kind === 'int') {
+        row[col.name] = bytes.readInt32LE(at);
+        at += 4;
+      } else if (col.kind === 'bigint') {
+        row[col.name] = Number(bytes.readBigInt64LE(at));
+        at += 8;
+      } else if (col.kind === 'float') {
+        row[col.name] = bytes.readDoubleLE(at);
+        at += 8;
+      } else {
+        const byte = bytes[at++];
+        expect(byte === 0 || byte === 1).toBe(true);
+        row[col.name] = byte === 1;
+      }
+    }
+    result.push(row);
+  }
+  expect(at).toBe(bytes.length);
+  return result;
+}
+
+const odd = 'nul\u0000 tab\t nl\n cr\r back\\slash \'q\' "dq" é 日本 🌊';
+
+const events: WideEvent[] = [
+  plainEvent('plain'),
+  plainEvent('every-field', {
+    traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+    time: '2100-01-01T00:00:00.123Z', // over 2^32 ms: the Int64's high half is used
+    stream: true,
+    keyName: odd,
+    keyId: 'a'.repeat(127), // the longest one-byte length
+    team: 'b'.repeat(128), // the shortest two-byte length
+    org: `${'c'.repeat(126)}é`, // 127 characters, 128 bytes
+    route: 'd'.repeat(16_384), // a three-byte length
+    region: '',
+    status: -2_147_483_648,
+    errorMessage: `${odd} ${'x'.repeat(300)}`,
+    clientAborted: true,
+    timings: { totalMs: 3.47, firstTokenMs: 0.1 + 0.2, upstreamMs: 5e-324 },
+    tokens: { input: 2_147_483_647, output: -1, cachedInput: 0, cacheWrite: 1e9, reasoning: 7 },
+    costUsd: 1e308,
+    queuedMs: -123.456,
+    shed: true,
+    shedReason: 'overload',
+    tags: { note: odd },
+    requestBody: '{"lone":"\ud800"}',
+    responseBody: odd,
+  }),
+  plainEvent('before-1970', { time: '1969-12-31T23:59:59.999Z' }), // a negative Int64
+  // A different value in every column, so two columns written in each other's place show.
+  plainEvent('distinct', {
+    traceId: 'trace',
+    operation: 'embeddings',
+    wire: 'anthropic',
+    keyName: 'key-name',
+    keyId: 'key-id',
+    team: 'team',
+    org: 'org',
+    requestedModel: 'requested',
+    route: 'route',
+    target: 'target',
+    provider: 'provider',
+    model: 'model',
+    region: 'region',
+    routeVersion: 'route-version',
+    promptId: 'prompt-id',
+    promptVersion: 'prompt-version',
+    retrievalIndexHash: 'retrieval',
+    status: 429,
+    errorClass: 'rate_limited',
+    errorCode: 'error-code',
+    errorMessage: 'error-message',
+    timings: { totalMs: 1.5, firstTokenMs: 2.5, upstreamMs: 3.5 },
+    tokens: { input: 11, output: 12, cachedInput: 13, cacheWrite: 14, reasoning: 15 },
+    costUsd: 4.5,
+    cacheStatus: 'hit',
+    retries: 21,
+    fallbacks: 22,
+    hedges: 23,
+    priority: 'batch',
+    queuedMs: 5.5,
+    shedReason: 'shed-reason',
+    tags: { a: 'b' },
+    requestBody: 'request-body',
+    responseBody: 'response-body',
+  }),
+];
+
+describe('rowBinary', () => {
+  it('writes every column by its declared type, in table order, rows back to back', () => {
+    const rows = readRows(rowBinary(events), events.length);
+    const expected = events.map((event) => {
+      const row = toRow(event) as Record<string, unknown>;
+      // UTF-8 cannot carry a lone surrogate: it is written as U+FFFD, as any UTF-8 encoder writes it.
+      if (typeof row.request_body === 'string') row.request_body = Buffer.from(row.request_body).toString();
+      return row;
+    });
+    expect(rows).toEqual(expected);
+    expect(rows[1]!.request_body).toBe('{"lone":"\ufffd"}');
+    expect(rows[2]!.time_ms).toBe(-1);
+  });
+
+  it('writes an empty batch as no bytes', () => {
+    expect(rowBinary([]).length).toBe(0);
+  });
+
+  it('refuses a value of the wrong type, naming the event and the column', () => {
+    const bad = (overrides: object) => () => rowBinary([plainEvent('bad', overrides as Partial<WideEvent>)]);
+    expect(bad({ status: 200.5 })).toThrowError('wide event bad: column status must be a 32-bit integer');
+    expect(bad({ status: 2 ** 31 })).toThrowError('column status must be a 32-bit integer');
+    expect(bad({ operation: 7 })).toThrowError('column operation must be text, not number 7');
+    expect(bad({ stream: 'yes' })).toThrowError('column stream must be a boolean');
+    expect(bad({ time: '1e400' })).toThrowError('unreadable time');
+    expect(bad({ timings: { totalMs: '12', firstTokenMs: null } })).toThrowError(
+      'column timings_total_ms must be a number',
+    );
+    expect(bad({ operation: null })).toThrowError('column operation must be text, not object null');
+  });
+});
