@@ -85,6 +85,20 @@ describe.each([
     expect(warnings).toEqual([]);
   });
 
+  it('writes commits of any size one after another (small after large, over 1 MiB too), each record intact', async () => {
+    const spool = await open();
+    const sizes = [400, 3, 2500, 5, 60];
+    for (const [i, n] of sizes.entries()) {
+      spool.append(events(`c${i}`, n));
+      expect(await spool.sync()).toBe(true);
+    }
+    await spool.close();
+    const reopened = await open();
+    expect(await replayedIds(reopened)).toEqual(sizes.flatMap((n, i) => events(`c${i}`, n).map((e) => e.id)));
+    await reopened.close();
+    expect(warnings).toEqual([]);
+  });
+
   it('group-commits appends made within one sync interval into a single record', async () => {
     const spool = await open({ syncIntervalMs: 20 });
     for (const e of events('a', 5)) spool.append([e]);
