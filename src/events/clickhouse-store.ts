@@ -41,6 +41,16 @@ export interface ClickHouseStoreOptions {
 
 const INSERT_CHUNK = 10_000;
 
+/**
+ * A first delivery of at least this many events goes as two inserts at once. The server parses
+ * an insert on one thread, about 12 µs a wide event here: one insert at a time can never pass
+ * about 80,000 events a second, and left the second core half idle (1.4 cores busy at 70,000 a
+ * second). Two halves of at least 2,048 rows are still large parts. Only a first delivery: it
+ * needs no id check, so the halves need no order; if one fails, the bus retries the whole batch,
+ * checked, and the half that was stored is skipped.
+ */
+const SPLIT_FROM = 4_096;
+
 const COLUMN_LIST = eventColumns.map((col) => col.name).join(', ');
 
 /** Schema changes in order; `open()` applies those newer than the highest recorded version. */
@@ -162,14 +172,34 @@ const ROWS_PER_PIECE = 512;
  * An insert's RowBinary body, encoded a piece at a time as the request sends it: the server
  * parses one piece while the next is encoded (two cores work at once), and the event loop is
  * handed back between pieces, so the gateway's requests never wait for a whole batch. The
- * rows are still one insert: ClickHouse writes them as one part, or none if the body breaks off.
+ * rows are still one insert, one part.
+ *
+ * A piece that cannot be encoded (a value of the wrong type) must not simply end the request:
+ * 18.16 takes a body cut off at a row's end as a shorter body, and kept the rows of the pieces
+ * already sent, committed after the client had seen the insert fail, so the retry's lookup
+ * missed them. The body goes on with bytes no row can be read from instead, and ends: the
+ * server refuses the insert whole. `broken` keeps the encoding's error for the caller.
  */
-async function* rowBinaryPieces(events: readonly WideEvent[]): AsyncGenerator<Buffer> {
+async function* rowBinaryPieces(
+  events: readonly WideEvent[],
+  broken: { error?: unknown },
+): AsyncGenerator<Buffer> {
   for (let start = 0; start < events.length; start += ROWS_PER_PIECE) {
     if (start > 0) await new Promise((resolve) => setImmediate(resolve));
-    yield rowBinary(events.slice(start, start + ROWS_PER_PIECE));
+    let piece: Buffer;
+    try {
+      piece = rowBinary(events.slice(start, start + ROWS_PER_PIECE));
+    } catch (error) {
+      broken.error = error;
+      yield UNREADABLE_ROW;
+      return;
+    }
+    yield piece;
   }
 }
+
+/** A row's first column (`id`, a String) announcing 1 MiB of text that never comes (LEB128 2^20). */
+const UNREADABLE_ROW = Buffer.from([0x80, 0x80, 0x40]);
 
 /**
  * Wide events in ClickHouse over HTTP. Exactly once by id takes two guards: an insert skips ids
@@ -237,6 +267,24 @@ export function clickhouseStore(options: ClickHouseStoreOptions): EventStore & E
     return stored;
   }
 
+  /** One insert of wide events: one part. */
+  async function insertRows(rows: readonly WideEvent[]): Promise<void> {
+    const broken: { error?: unknown } = {};
+    try {
+      // exec, not insert: the client's insert() does not offer RowBinary.
+      const result = await connected().exec({
+        query: `INSERT INTO ${events} (${COLUMN_LIST}) FORMAT RowBinary`,
+        values: Readable.from(rowBinaryPieces(rows, broken), { objectMode: false }),
+      });
+      result.stream.resume(); // an insert answers with an empty body: read it to free the socket
+      await finished(result.stream);
+    } catch (error) {
+      // The server's "cannot read" says less than what could not be encoded.
+      throw broken.error ?? error;
+    }
+    if (broken.error !== undefined) throw broken.error;
+  }
+
   async function migrate(): Promise<void> {
     const db = connected();
     await db.command({ query: `CREATE DATABASE IF NOT EXISTS ${database}` });
@@ -296,13 +344,17 @@ export function clickhouseStore(options: ClickHouseStoreOptions): EventStore & E
           fresh = stored.size === 0 ? unique : unique.filter((event) => !stored.has(event.id));
         }
         for (const chunk of chunks(fresh, INSERT_CHUNK)) {
-          // exec, not insert: the client's insert() does not offer RowBinary.
-          const result = await connected().exec({
-            query: `INSERT INTO ${events} (${COLUMN_LIST}) FORMAT RowBinary`,
-            values: Readable.from(rowBinaryPieces(chunk), { objectMode: false }),
-          });
-          result.stream.resume(); // an insert answers with an empty body: read it to free the socket
-          await finished(result.stream);
+          if (!options?.firstDelivery || chunk.length < SPLIT_FROM) {
+            await insertRows(chunk);
+            continue;
+          }
+          const half = Math.ceil(chunk.length / 2);
+          const sent = await Promise.allSettled([
+            insertRows(chunk.slice(0, half)),
+            insertRows(chunk.slice(half)),
+          ]);
+          // Both have finished: a failure leaves no insert of this batch still running.
+          for (const outcome of sent) if (outcome.status === 'rejected') throw outcome.reason;
         }
       });
       writes = run.catch(() => undefined);
