@@ -41,16 +41,6 @@ export interface ClickHouseStoreOptions {
 
 const INSERT_CHUNK = 10_000;
 
-/**
- * A first delivery of at least this many events goes as two inserts at once. The server parses
- * an insert on one thread, about 12 µs a wide event here: one insert at a time can never pass
- * about 80,000 events a second, and left the second core half idle (1.4 cores busy at 70,000 a
- * second). Two halves of at least 2,048 rows are still large parts. Only a first delivery: it
- * needs no id check, so the halves need no order; if one fails, the bus retries the whole batch,
- * checked, and the half that was stored is skipped.
- */
-const SPLIT_FROM = 4_096;
-
 const COLUMN_LIST = eventColumns.map((col) => col.name).join(', ');
 
 /** Schema changes in order; `open()` applies those newer than the highest recorded version. */
@@ -344,17 +334,7 @@ export function clickhouseStore(options: ClickHouseStoreOptions): EventStore & E
           fresh = stored.size === 0 ? unique : unique.filter((event) => !stored.has(event.id));
         }
         for (const chunk of chunks(fresh, INSERT_CHUNK)) {
-          if (!options?.firstDelivery || chunk.length < SPLIT_FROM) {
-            await insertRows(chunk);
-            continue;
-          }
-          const half = Math.ceil(chunk.length / 2);
-          const sent = await Promise.allSettled([
-            insertRows(chunk.slice(0, half)),
-            insertRows(chunk.slice(half)),
-          ]);
-          // Both have finished: a failure leaves no insert of this batch still running.
-          for (const outcome of sent) if (outcome.status === 'rejected') throw outcome.reason;
+          await insertRows(chunk);
         }
       });
       writes = run.catch(() => undefined);

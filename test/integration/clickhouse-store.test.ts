@@ -179,34 +179,6 @@ describe('clickhouse event store schema', () => {
     await store.close();
   });
 
-  it('sends a large first delivery as two inserts at once, and a retry after one half failed stores each id once', async () => {
-    const store = clickhouseStore({ url: server.url, database: 'sluice_split_test' });
-    await store.open();
-    const parts = async () =>
-      sql(
-        "SELECT count() AS n FROM system.parts WHERE database = 'sluice_split_test' AND table = 'events' AND active",
-      );
-    const first = Array.from({ length: 5_000 }, (_, i) => sampleEvent(i, { id: `first-${i}` }));
-    await store.insert(first, { firstDelivery: true });
-    expect(await parts()).toEqual([{ n: '2' }]);
-    expect(await store.count()).toBe(5_000);
-
-    // The second half cannot be encoded (row 1,500 of it, in its third piece): the first half is
-    // stored, none of the second, and the insert fails.
-    const second = Array.from({ length: 5_000 }, (_, i) => sampleEvent(i, { id: `second-${i}` }));
-    second[4_000] = sampleEvent(4_000, { id: 'second-4000', status: 200.5 });
-    await expect(store.insert(second, { firstDelivery: true })).rejects.toThrowError(
-      'column status must be a 32-bit integer',
-    );
-    expect(await sql('SELECT count() AS n FROM sluice_split_test.events')).toEqual([{ n: '7500' }]);
-    // The bus retries the whole batch, not as a first delivery: the stored half is skipped.
-    second[4_000] = sampleEvent(4_000, { id: 'second-4000' });
-    await store.insert(second);
-    expect(await sql('SELECT count() AS n FROM sluice_split_test.events')).toEqual([{ n: '10000' }]);
-    expect(await store.count()).toBe(10_000);
-    await store.close();
-  });
-
   it('stores every column exactly: escapes, lengths, extremes of each number type, nulls, booleans', async () => {
     const store = clickhouseStore({ url: server.url, database: 'sluice_row_binary_test' });
     await store.open();
