@@ -209,17 +209,10 @@ function str(out: ByteWriter, text: string): void {
   const length = text.length;
   if (length < LOOP_MAX) {
     out.reserve(1 + length);
-    const bytes = out.bytes;
-    const at = out.length + 1;
-    let i = 0;
-    for (; i < length; i++) {
-      const code = text.charCodeAt(i);
-      if (code > 0x7f) break;
-      bytes[at + i] = code;
-    }
-    if (i === length) {
-      bytes[at - 1] = length; // under 128: a one-byte LEB128
-      out.length = at + length;
+    const at = out.length;
+    if (out.asciiAt(at + 1, text)) {
+      out.bytes[at] = length; // under 128: a one-byte LEB128
+      out.length = at + 1 + length;
       return;
     }
   }

@@ -19,6 +19,21 @@ export class ByteWriter {
     this.bytes = grown;
     this.view = new DataView(grown.buffer, grown.byteOffset, grown.length);
   }
+
+  /**
+   * Copies `text` to `at` (room reserved by the caller) when every character is ASCII, in a loop:
+   * for short strings (ids, names, models, times) cheaper than a native call. False, with the
+   * bytes from `at` left undefined, at the first character that is not.
+   */
+  asciiAt(at: number, text: string): boolean {
+    const bytes = this.bytes;
+    for (let i = 0; i < text.length; i++) {
+      const code = text.charCodeAt(i);
+      if (code > 0x7f) return false;
+      bytes[at + i] = code;
+    }
+    return true;
+  }
 }
 
 /** How a spool writes events of one kind as bytes, and reads them back. */
@@ -313,19 +328,11 @@ function str(out: ByteWriter, text: string | null | undefined): void {
   const length = text.length;
   const header = out.length;
   if (length <= LOOP_MAX) {
-    // Short ASCII (ids, names, models, times), the usual case: copied in a loop, no native call.
+    // Short ASCII (ids, names, models, times), the usual case: no native call.
     out.reserve(4 + length);
-    const bytes = out.bytes;
-    const at = header + 4;
-    let i = 0;
-    for (; i < length; i++) {
-      const code = text.charCodeAt(i);
-      if (code > 0x7f) break;
-      bytes[at + i] = code;
-    }
-    if (i === length) {
+    if (out.asciiAt(header + 4, text)) {
       out.view.setUint32(header, 2 + 2 * length, true);
-      out.length = at + length;
+      out.length = header + 4 + length;
       return;
     }
   }
