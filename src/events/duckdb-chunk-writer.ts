@@ -58,87 +58,9 @@ export async function fillChunks<E>(
   events: readonly E[],
 ): Promise<DuckDBDataChunk[]> {
   const chunks: DuckDBDataChunk[] = [];
-  const types = columns.map((col) => TYPES[col.kind]);
-  const data = new ArrayBuffer(ROWS_PER_CHUNK * 16);
-  const bytes = new Uint8Array(data);
-  const view = new DataView(data);
-  const validity = new BigUint64Array(ROWS_PER_CHUNK / 64);
-  const words = new Uint32Array(validity.buffer);
-  // Per string column and chunk: the rows whose long string takes a native call, and the rows
-  // that repeat one of them (pairs of row, first row).
-  const longRows: number[] = [];
-  const longTexts: string[] = [];
-  const repeats: number[] = [];
-  const firstRow = new Map<string, number>();
   for (let start = 0; start < events.length; start += ROWS_PER_CHUNK) {
     const rows = Math.min(ROWS_PER_CHUNK, events.length - start);
-    const dataChunk = DuckDBDataChunk.create(types, rows);
-    const chunk = dataChunk.chunk;
-    for (let c = 0; c < columns.length; c++) {
-      const { kind, value } = columns[c]!;
-      const vector = duckdb.data_chunk_get_vector(chunk, c);
-      const width = WIDTH[kind];
-      bytes.fill(0, 0, rows * width);
-      words.fill(0xffffffff);
-      let nulls = 0;
-      longRows.length = 0;
-      longTexts.length = 0;
-      repeats.length = 0;
-      firstRow.clear();
-      for (let i = 0; i < rows; i++) {
-        const item = value(events[start + i]!);
-        if (item === null) {
-          words[i >>> 5]! &= ~(1 << (i & 31));
-          nulls++;
-          continue;
-        }
-        switch (kind) {
-          case 'string': {
-            const text = item as string;
-            if (writeInline(bytes, view, i * 16, text)) break;
-            // Ids and JSON never repeat: once the first few long strings have not, stop looking.
-            const looking = repeats.length > 0 || longRows.length < 32;
-            const first = looking ? firstRow.get(text) : undefined;
-            if (first === undefined) {
-              if (looking) firstRow.set(text, i);
-              longRows.push(i);
-              longTexts.push(text);
-            } else repeats.push(i, first);
-            break;
-          }
-          case 'int':
-            view.setInt32(i * 4, item as number, true);
-            break;
-          case 'bigint':
-            view.setBigInt64(i * 8, BigInt(item as number), true);
-            break;
-          case 'float':
-            view.setFloat64(i * 8, item as number, true);
-            break;
-          case 'bool':
-            bytes[i] = item ? 1 : 0;
-            break;
-        }
-      }
-      duckdb.copy_data_to_vector(vector, 0, data, 0, rows * width);
-      for (let k = 0; k < longRows.length; k++) {
-        duckdb.vector_assign_string_element(vector, longRows[k]!, longTexts[k]!);
-      }
-      if (repeats.length > 0) {
-        // The vector's slots as DuckDB filled them (a copy): repeat each first string_t, write back.
-        const slots = duckdb.vector_get_data(vector, rows * 16);
-        for (let k = 0; k < repeats.length; k += 2) {
-          const from = repeats[k + 1]! * 16;
-          slots.copyWithin(repeats[k]! * 16, from, from + 16);
-        }
-        duckdb.copy_data_to_vector(vector, 0, slots.buffer as ArrayBuffer, slots.byteOffset, rows * 16);
-      }
-      if (nulls > 0) {
-        duckdb.vector_ensure_validity_writable(vector);
-        duckdb.copy_data_to_vector_validity(vector, 0, validity.buffer, 0, Math.ceil(rows / 64) * 8);
-      }
-    }
-    chunks.push(dataChunk);
+    chunks.push(fillChunk(columns, events, start, rows));
     // Filling is synchronous: hand the event loop back between chunks, so a large batch never
     // stalls the gateway's requests for more than one chunk's work.
     if (start + rows < events.length) await nextTurn();
@@ -146,20 +68,128 @@ export async function fillChunks<E>(
   return chunks;
 }
 
+/** `fillChunks` without handing the event loop back: for a few events (a bus's staging). */
+export function fillChunksNow<E>(
+  columns: readonly ChunkColumn<E>[],
+  events: readonly E[],
+): DuckDBDataChunk[] {
+  const chunks: DuckDBDataChunk[] = [];
+  for (let start = 0; start < events.length; start += ROWS_PER_CHUNK) {
+    chunks.push(fillChunk(columns, events, start, Math.min(ROWS_PER_CHUNK, events.length - start)));
+  }
+  return chunks;
+}
+
+// Scratch for one chunk's column at a time; filling a chunk is synchronous, so they are shared.
+const data = new ArrayBuffer(ROWS_PER_CHUNK * 16);
+const bytes = new Uint8Array(data);
+const view = new DataView(data);
+const validity = new BigUint64Array(ROWS_PER_CHUNK / 64);
+const words = new Uint32Array(validity.buffer);
+// Per string column: the rows whose long string takes a native call, and the rows that repeat
+// one of them (pairs of row, first row).
+const longRows: number[] = [];
+const longTexts: string[] = [];
+const repeats: number[] = [];
+const firstRow = new Map<string, number>();
+
+/** A data chunk of `rows` events from `start` (at most `ROWS_PER_CHUNK`). */
+function fillChunk<E>(
+  columns: readonly ChunkColumn<E>[],
+  events: readonly E[],
+  start: number,
+  rows: number,
+): DuckDBDataChunk {
+  const dataChunk = DuckDBDataChunk.create(
+    columns.map((col) => TYPES[col.kind]),
+    rows,
+  );
+  const chunk = dataChunk.chunk;
+  for (let c = 0; c < columns.length; c++) {
+    const { kind, value } = columns[c]!;
+    const vector = duckdb.data_chunk_get_vector(chunk, c);
+    const width = WIDTH[kind];
+    bytes.fill(0, 0, rows * width);
+    words.fill(0xffffffff);
+    let nulls = 0;
+    longRows.length = 0;
+    longTexts.length = 0;
+    repeats.length = 0;
+    firstRow.clear();
+    for (let i = 0; i < rows; i++) {
+      const item = value(events[start + i]!);
+      if (item === null) {
+        words[i >>> 5]! &= ~(1 << (i & 31));
+        nulls++;
+        continue;
+      }
+      switch (kind) {
+        case 'string': {
+          const text = item as string;
+          if (writeInline(bytes, view, i * 16, text)) break;
+          // Ids and JSON never repeat: once the first few long strings have not, stop looking.
+          const looking = repeats.length > 0 || longRows.length < 32;
+          const first = looking ? firstRow.get(text) : undefined;
+          if (first === undefined) {
+            if (looking) firstRow.set(text, i);
+            longRows.push(i);
+            longTexts.push(text);
+          } else repeats.push(i, first);
+          break;
+        }
+        case 'int':
+          view.setInt32(i * 4, item as number, true);
+          break;
+        case 'bigint':
+          view.setBigInt64(i * 8, BigInt(item as number), true);
+          break;
+        case 'float':
+          view.setFloat64(i * 8, item as number, true);
+          break;
+        case 'bool':
+          bytes[i] = item ? 1 : 0;
+          break;
+      }
+    }
+    duckdb.copy_data_to_vector(vector, 0, data, 0, rows * width);
+    for (let k = 0; k < longRows.length; k++) {
+      duckdb.vector_assign_string_element(vector, longRows[k]!, longTexts[k]!);
+    }
+    if (repeats.length > 0) {
+      // The vector's slots as DuckDB filled them (a copy): repeat each first string_t, write back.
+      const slots = duckdb.vector_get_data(vector, rows * 16);
+      for (let k = 0; k < repeats.length; k += 2) {
+        const from = repeats[k + 1]! * 16;
+        slots.copyWithin(repeats[k]! * 16, from, from + 16);
+      }
+      duckdb.copy_data_to_vector(vector, 0, slots.buffer as ArrayBuffer, slots.byteOffset, rows * 16);
+    }
+    if (nulls > 0) {
+      duckdb.vector_ensure_validity_writable(vector);
+      duckdb.copy_data_to_vector_validity(vector, 0, validity.buffer, 0, Math.ceil(rows / 64) * 8);
+    }
+  }
+  // Drop the last chunk's strings: they would otherwise stay alive until the next fill.
+  longTexts.length = 0;
+  firstRow.clear();
+  return dataChunk;
+}
+
 /**
- * Appends filled chunks, flushing every `ROWS_PER_FLUSH` rows (synchronous, like filling: the
+ * Appends filled chunks, flushing once `ROWS_PER_FLUSH` rows are appended (synchronous, like filling: the
  * event loop is handed back after each flush); the caller's `closeSync` flushes the rest.
  */
 export async function appendChunks(
   appender: DuckDBAppender,
   chunks: readonly DuckDBDataChunk[],
 ): Promise<void> {
-  let appended = 0;
+  let unflushed = 0;
   for (const chunk of chunks) {
     appender.appendDataChunk(chunk);
-    appended += chunk.rowCount;
-    if (appended % ROWS_PER_FLUSH === 0) {
+    unflushed += chunk.rowCount;
+    if (unflushed >= ROWS_PER_FLUSH) {
       appender.flushSync();
+      unflushed = 0;
       await nextTurn();
     }
   }

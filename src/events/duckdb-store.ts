@@ -1,4 +1,9 @@
-import { type DuckDBConnection, DuckDBInstance, type DuckDBValue } from '@duckdb/node-api';
+import {
+  type DuckDBConnection,
+  type DuckDBDataChunk,
+  DuckDBInstance,
+  type DuckDBValue,
+} from '@duckdb/node-api';
 import type { CustomEvent } from './custom-event.js';
 import {
   type CustomEventRow,
@@ -7,7 +12,7 @@ import {
   toCustomRow,
   uniqueCustomById,
 } from './custom-event-columns.js';
-import { appendChunks, appendInChunks, fillChunks } from './duckdb-chunk-writer.js';
+import { appendChunks, appendInChunks, fillChunks, fillChunksNow } from './duckdb-chunk-writer.js';
 import { duckdbQuery } from './duckdb-query.js';
 import {
   columnsAddedInVersion2,
@@ -20,13 +25,20 @@ import {
   uniqueById,
 } from './event-columns.js';
 import type { EventReader } from './event-reader.js';
-import type { EventStore } from './event-store.js';
+import { type EventStore, type StagedEvents, StagedUnusable } from './event-store.js';
 import { type TimeWindow, timeWindows } from './time-windows.js';
 import type { WideEvent } from './wide-event.js';
 
 export interface DuckDBStoreOptions {
   /** A file under the data dir, or `:memory:` (tests). */
   path: string;
+}
+
+/** Wide events staged for DuckDB: their data chunks, filled, and what the id lookup needs. */
+interface DuckDBStaged extends StagedEvents {
+  readonly ids: readonly string[];
+  readonly times: readonly number[];
+  readonly chunks: readonly DuckDBDataChunk[];
 }
 
 const COLUMN_LIST = eventColumns.map((col) => col.name).join(', ');
@@ -250,6 +262,59 @@ export function duckdbStore(options: DuckDBStoreOptions): EventStore & EventRead
     return run;
   };
 
+  /**
+   * Appends what `fill` gives (the rows of `ids`, at `times`) to `events` in one transaction with
+   * the lookup of the ids that may be stored already; when some are, appends `refill(stored)`
+   * instead. Call in turn.
+   */
+  const appendInTransaction = async (
+    ids: readonly string[],
+    times: readonly number[],
+    fill: () => Promise<DuckDBDataChunk[]>,
+    refill: (stored: Set<string>) => Promise<DuckDBDataChunk[]>,
+  ): Promise<void> => {
+    const db = connected();
+    await db.run('BEGIN TRANSACTION');
+    try {
+      const newest = newestMs ?? (await newestStoredMs(db));
+      const candidateIds: string[] = [];
+      const candidateTimes: number[] = [];
+      let latest = newest;
+      for (let i = 0; i < ids.length; i++) {
+        const time = times[i]!;
+        if (time > latest) latest = time;
+        if (time > newest) continue;
+        candidateIds.push(ids[i]!);
+        candidateTimes.push(time);
+      }
+      // The lookup runs on a DuckDB thread while this one fills the batch's data chunks: on
+      // two cores the two overlap.
+      const lookup =
+        candidateIds.length === 0
+          ? Promise.resolve(new Set<string>())
+          : storedIds(db, candidateIds, timeWindows(candidateTimes));
+      const filled = fill();
+      // Both settle before the transaction goes on or rolls back (a failed fill must not
+      // leave the lookup running on the connection).
+      await Promise.allSettled([lookup, filled]);
+      const stored = await lookup;
+      const chunks = stored.size === 0 ? await filled : await refill(stored);
+      if (chunks.length > 0) {
+        const appender = await db.createAppender('events');
+        try {
+          await appendChunks(appender, chunks);
+        } finally {
+          appender.closeSync();
+        }
+      }
+      await db.run('COMMIT');
+      newestMs = latest;
+    } catch (error) {
+      await db.run('ROLLBACK');
+      throw error;
+    }
+  };
+
   return {
     name: 'duckdb',
 
@@ -270,56 +335,56 @@ export function duckdbStore(options: DuckDBStoreOptions): EventStore & EventRead
     insert: (events: readonly WideEvent[]) =>
       inTurn(async () => {
         if (events.length === 0) return;
-        const db = connected();
         const unique = uniqueById(events);
+        const ids = unique.map((event) => event.id);
         const times = unique.map(eventTimeMs);
-        await db.run('BEGIN TRANSACTION');
-        try {
-          const newest = newestMs ?? (await newestStoredMs(db));
-          const candidateIds: string[] = [];
-          const candidateTimes: number[] = [];
-          let latest = newest;
-          for (let i = 0; i < unique.length; i++) {
-            const time = times[i]!;
-            if (time > latest) latest = time;
-            if (time > newest) continue;
-            candidateIds.push(unique[i]!.id);
-            candidateTimes.push(time);
+        await appendInTransaction(
+          ids,
+          times,
+          () => fillChunks(eventColumnReaders, unique),
+          (stored) =>
+            // Chunks are filled again only when some ids were stored (a replay), the rare case.
+            fillChunks(
+              eventColumnReaders,
+              unique.filter((event) => !stored.has(event.id)),
+            ),
+        );
+      }),
+
+    stage: (events: readonly WideEvent[]): DuckDBStaged => {
+      const unique = uniqueById(events);
+      return {
+        rows: unique.length,
+        ids: unique.map((event) => event.id),
+        times: unique.map(eventTimeMs),
+        chunks: fillChunksNow(eventColumnReaders, unique),
+      };
+    },
+
+    insertStaged: (staged) =>
+      inTurn(async () => {
+        const batches = staged as readonly DuckDBStaged[];
+        const ids: string[] = [];
+        const times: number[] = [];
+        const chunks: DuckDBDataChunk[] = [];
+        for (const batch of batches) {
+          for (let i = 0; i < batch.ids.length; i++) {
+            ids.push(batch.ids[i]!);
+            times.push(batch.times[i]!);
           }
-          // The lookup runs on a DuckDB thread while this one fills the batch's data chunks: on
-          // two cores the two overlap. Chunks are filled again only when some ids were stored
-          // (a replay), the rare case.
-          const lookup =
-            candidateIds.length === 0
-              ? Promise.resolve(new Set<string>())
-              : storedIds(db, candidateIds, timeWindows(candidateTimes));
-          const filling = fillChunks(eventColumnReaders, unique);
-          // Both settle before the transaction goes on or rolls back (a failed fill must not
-          // leave the lookup running on the connection).
-          await Promise.allSettled([lookup, filling]);
-          const stored = await lookup;
-          const filled = await filling;
-          const chunks =
-            stored.size === 0
-              ? filled
-              : await fillChunks(
-                  eventColumnReaders,
-                  unique.filter((event) => !stored.has(event.id)),
-                );
-          if (chunks.length > 0) {
-            const appender = await db.createAppender('events');
-            try {
-              await appendChunks(appender, chunks);
-            } finally {
-              appender.closeSync();
-            }
-          }
-          await db.run('COMMIT');
-          newestMs = latest;
-        } catch (error) {
-          await db.run('ROLLBACK');
-          throw error;
+          for (const chunk of batch.chunks) chunks.push(chunk);
         }
+        if (ids.length === 0) return;
+        // Each batch staged its ids once; the same id in two of them cannot be appended twice.
+        if (new Set(ids).size !== ids.length) throw new StagedUnusable('an id is staged twice');
+        await appendInTransaction(
+          ids,
+          times,
+          async () => chunks,
+          () => {
+            throw new StagedUnusable('some staged events are stored already');
+          },
+        );
       }),
 
     insertCustom: (events) =>

@@ -75,6 +75,7 @@ export async function openEventPipeline(config: SluiceConfig, log: PipelineLog):
         dir: string,
         insert: BatchStore<E>['insert'],
         codec?: SpoolCodec<E>,
+        staging?: Pick<BatchStore<E>, 'stage' | 'insertStaged'>,
       ) => {
         const spool = await Spool.open<E>({
           dir,
@@ -86,7 +87,7 @@ export async function openEventPipeline(config: SluiceConfig, log: PipelineLog):
           onWarning: (message: string) => log.warn({ kind }, message),
         });
         const bus = new EventBus<E>({
-          store: { open, insert },
+          store: { open, insert, ...staging },
           spool,
           onStoreError: (error: unknown, failures: number) =>
             log.warn(
@@ -99,11 +100,19 @@ export async function openEventPipeline(config: SluiceConfig, log: PipelineLog):
       };
       // Wide events are spooled as bytes (a third of JSON's CPU); custom events as JSON.
       // Wide events come only from the gateway, with ids it made: a first delivery skips the id check.
+      // A store that stages its events (DuckDB) gets them within 250 ms: the bus holds that, not the events.
+      const { stage, insertStaged } = store;
       const wide = await openBus<WideEvent>(
         'wide',
         spoolDir,
         (batch, options) => store.insert(batch, options),
         wideEventCodec,
+        stage && insertStaged
+          ? {
+              stage: (events) => stage(events),
+              insertStaged: (staged, options) => insertStaged(staged, options),
+            }
+          : undefined,
       );
       // Its own spool (a directory inside the wide events' one), with the same budget and policy.
       // Custom events carry ids their clients chose (a client may post one twice): always checked.

@@ -5,6 +5,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { duckdbStore } from '../../src/events/duckdb-store.js';
 import { duckdbType, eventColumns } from '../../src/events/event-columns.js';
+import { StagedUnusable } from '../../src/events/event-store.js';
 import type { WideEvent } from '../../src/events/wide-event.js';
 import { describeEventStoreContract, sampleEvent } from '../support/event-store-contract.js';
 
@@ -77,6 +78,53 @@ describe('duckdb event store ingest', () => {
     await second.open();
     onTestFinished(() => second.close());
     expect(await second.list({ limit: 3000 })).toEqual([...events].reverse());
+  });
+});
+
+describe('duckdb event store staging', () => {
+  it('stores staged events as insert does, each staging filled once at staging', async () => {
+    const store = duckdbStore({ path: ':memory:' });
+    const events: WideEvent[] = Array.from({ length: 1300 }, (_, i) =>
+      sampleEvent(i, {
+        keyName: i % 7 === 0 ? null : ['Ω', 'twelve-bytes', 'thirteen-byte', ''][i % 4]!,
+        target: i % 3 === 0 ? 'anthropic/claude-3-5-haiku' : 'openai/gpt-4o-mini',
+        costUsd: i % 2 === 0 ? null : i / 1000,
+      }),
+    );
+    // Staged before the store is open (the bus stages as events are written), in uneven parts,
+    // one of them with an id twice, which is staged once.
+    const stagings = [
+      store.stage!(events.slice(0, 700)),
+      store.stage!([...events.slice(700, 701), ...events.slice(700, 1000)]),
+      store.stage!(events.slice(1000)),
+    ];
+    expect(stagings.map((staged) => staged.rows)).toEqual([700, 300, 300]);
+    await store.open();
+    onTestFinished(() => store.close());
+    await store.insertStaged!(stagings);
+    expect(await store.count()).toBe(1300);
+    expect(await store.list({ limit: 1300 })).toEqual([...events].reverse());
+  });
+
+  it('stores nothing of staged events and says so when some are stored already or staged twice', async () => {
+    const store = duckdbStore({ path: ':memory:' });
+    await store.open();
+    onTestFinished(() => store.close());
+    await store.insert([sampleEvent(1), sampleEvent(5)]);
+    // 3 is earlier than the newest stored time, so looked up, and 1 is stored: unusable.
+    await expect(
+      store.insertStaged!([store.stage!([sampleEvent(6), sampleEvent(3), sampleEvent(1)])]),
+    ).rejects.toThrow(StagedUnusable);
+    // The same id in two stagings.
+    await expect(
+      store.insertStaged!([store.stage!([sampleEvent(7)]), store.stage!([sampleEvent(8), sampleEvent(7)])]),
+    ).rejects.toThrow(StagedUnusable);
+    expect(await store.count()).toBe(2);
+    // Later events staged are stored, and the store goes on.
+    await store.insertStaged!([store.stage!([sampleEvent(6), sampleEvent(7)])]);
+    expect((await store.list({ limit: 10 })).map((event) => event.id)).toEqual(
+      [7, 6, 5, 1].map((i) => sampleEvent(i).id),
+    );
   });
 });
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type BatchStore, EventBus, type EventBusOptions } from '../../src/events/bus.js';
-import type { InsertOptions } from '../../src/events/event-store.js';
+import { type InsertOptions, type StagedEvents, StagedUnusable } from '../../src/events/event-store.js';
 import { Spool, type SpoolAlarm, type SpoolOptions } from '../../src/events/spool.js';
 import type { WideEvent } from '../../src/events/wide-event.js';
 import type { Clock } from '../../src/time/clock.js';
@@ -57,6 +57,40 @@ class FakeStore implements BatchStore<WideEvent> {
   }
 
   async close(): Promise<void> {}
+}
+
+/** Staged events as `StagingStore` makes them: their ids. */
+interface FakeStaged extends StagedEvents {
+  ids: string[];
+}
+
+/** A FakeStore that stages: `stage` keeps the ids, `insertStaged` stores those ids' events. */
+class StagingStore extends FakeStore {
+  readonly stagings: number[] = [];
+  readonly stagedBatches: number[] = [];
+  readonly events = new Map<string, WideEvent>();
+  /** The next insertStaged throws this (StagedUnusable: as when some are stored already). */
+  refuseStaged: Error | null = null;
+  /** The next stage throws this. */
+  refuseStage: Error | null = null;
+
+  stage(events: readonly WideEvent[]): FakeStaged {
+    const failure = this.refuseStage;
+    this.refuseStage = null;
+    if (failure) throw failure;
+    this.stagings.push(events.length);
+    for (const e of events) this.events.set(e.id, e);
+    return { rows: events.length, ids: events.map((e) => e.id) };
+  }
+
+  async insertStaged(staged: readonly StagedEvents[], options?: InsertOptions): Promise<void> {
+    const refusal = this.refuseStaged;
+    this.refuseStaged = null;
+    if (refusal) throw refusal;
+    const events = (staged as FakeStaged[]).flatMap((batch) => batch.ids.map((id) => this.events.get(id)!));
+    await this.insert(events, options);
+    this.stagedBatches.push(events.length);
+  }
 }
 
 describe('EventBus', () => {
@@ -387,5 +421,103 @@ describe('EventBus', () => {
     const missing = acknowledged.filter((id) => !stored.has(id));
     expect(missing).toEqual([]);
     expect([...stored.values()].every((n) => n === 1)).toBe(true);
+  });
+  describe('with a store that stages', () => {
+    it('stages events within stageIntervalMs, or stageSize at once, and stores whole stagings', async () => {
+      const store = new StagingStore();
+      const clock = new ManualClock();
+      const bus = await openBus(store, {
+        clock,
+        batchSize: 100,
+        flushIntervalMs: 1000,
+        stageIntervalMs: 50,
+        stageSize: 4,
+      });
+      bus.start();
+      await sleep(20); // the start-up pass, finding nothing to replay
+      for (const id of ids('a', 10)) bus.write(event(id));
+      expect(store.stagings).toEqual([4, 4]); // two waiting
+      clock.advance(49);
+      expect(store.stagings).toEqual([4, 4]);
+      clock.advance(1);
+      expect(store.stagings).toEqual([4, 4, 2]);
+      expect(bus.stats().buffered).toBe(10);
+      clock.advance(1000); // the flush timer
+      await vi.waitFor(() => expect(store.rows.size).toBe(10));
+      expect(store.stagedBatches).toEqual([10]);
+      expect(store.firstDeliveries).toEqual([true]);
+      expect(bus.stats()).toMatchObject({ buffered: 0, pending: 0, inserted: 10 });
+    });
+
+    it('stages what waits when a batch is due, and never splits a staging between batches', async () => {
+      const store = new StagingStore();
+      const bus = await openBus(store, {
+        batchSize: 20,
+        maxBatchSize: 30,
+        stageSize: 8,
+        stageIntervalMs: 10_000,
+      });
+      for (const id of ids('e', 45)) bus.write(event(id));
+      bus.start();
+      expect(await bus.drain()).toBe(true);
+      expect(store.stagings).toEqual([8, 8, 8, 8, 8, 5]);
+      expect(store.stagedBatches).toEqual([24, 21]);
+      expect([...store.rows.keys()]).toEqual(ids('e', 45));
+    });
+
+    it('inserts the events read back from the spool when the store cannot use what it staged', async () => {
+      const store = new StagingStore();
+      const bus = await openBus(store, { batchSize: 50, stageSize: 16 });
+      bus.start();
+      store.refuseStaged = new StagedUnusable('some staged events are stored already');
+      for (const id of ids('e', 50)) bus.write(event(id));
+      expect(await bus.drain()).toBe(true);
+      expect(store.stagedBatches).toEqual([]);
+      expect(store.batchSizes).toEqual([50]);
+      expect(store.firstDeliveries).toEqual([false]); // read back: checked
+      expect(bus.stats()).toMatchObject({ failedBatches: 0, inserted: 50 });
+      // What comes next is staged again.
+      for (const id of ids('f', 50)) bus.write(event(id));
+      expect(await bus.drain()).toBe(true);
+      expect(store.stagedBatches).toEqual([50]);
+      expect(store.rows.size).toBe(100);
+    });
+
+    it('reads back from the spool the events a failed staging held, and stores the rest staged', async () => {
+      const store = new StagingStore();
+      const errors: unknown[] = [];
+      const bus = await openBus(store, {
+        batchSize: 1000,
+        stageSize: 10,
+        onStoreError: (error) => errors.push(error),
+      });
+      bus.start();
+      for (const id of ids('a', 10)) bus.write(event(id));
+      const refusal = new Error('cannot stage');
+      store.refuseStage = refusal;
+      for (const id of ids('b', 10)) bus.write(event(id));
+      for (const id of ids('c', 10)) bus.write(event(id));
+      expect(errors).toEqual([refusal]);
+      expect(bus.stats().buffered).toBe(10); // only c: a was forgotten with b
+      expect(await bus.drain()).toBe(true);
+      expect(store.batchSizes).toEqual([20, 10]); // a and b read back, then c staged
+      expect(store.stagedBatches).toEqual([10]);
+      expect([...store.rows.keys()]).toEqual([...ids('a', 10), ...ids('b', 10), ...ids('c', 10)]);
+    });
+
+    it('retries its stagings through an outage and stores each event once', async () => {
+      const store = new StagingStore();
+      store.outage = new Error('down');
+      const bus = await openBus(store, { batchSize: 40, stageSize: 8, ringCapacity: 64 });
+      bus.start();
+      for (const id of ids('e', 300)) bus.write(event(id));
+      expect(bus.stats().buffered).toBeLessThanOrEqual(64);
+      await vi.waitFor(() => expect(bus.stats().failedBatches).toBeGreaterThan(1));
+      store.outage = null;
+      expect(await bus.drain()).toBe(true);
+      expect([...store.rows.keys()].sort()).toEqual(ids('e', 300).sort());
+      expect(store.duplicates).toBe(0);
+      expect(store.stagedBatches.length).toBeGreaterThan(0);
+    });
   });
 });
