@@ -535,6 +535,12 @@ function wrk(path, mode, seconds, connections = config.concurrency) {
 const serverPids = [];
 
 /**
+ * Rounds whose CPU a request, for one path, spans more than this (largest over smallest) make a
+ * ratio of its medians inconclusive: the targets' margins are 10 and 25%.
+ */
+const UNSTEADY_ROUNDS = 1.25;
+
+/**
  * Runs a measurement after waiting for quiet; when other processes still took more than
  * `NOISY` cores during it, runs it once more and keeps the less disturbed of the two.
  */
@@ -964,6 +970,21 @@ function renderTable(report) {
   const sl = s.plain.sluice;
   const perCore = sl.proxyCpuUs ? s.plain.minimal.proxyCpuUs / sl.proxyCpuUs : null;
   const verdict = (x, ok) => (x === null ? 'n/a' : ok ? 'met' : 'missed');
+  // A ratio of medians compares each path's rounds; when a path's CPU a request moved by more
+  // than a target's margin from one round to the next (the machine's speed changes under it),
+  // the medians mix fast and slow phases and the ratio says nothing either way.
+  const roundSpread = (key) => {
+    const cpu = (report.results[key]?.plain?.throughput ?? [])
+      .map((run) => run.proxyCpuUs)
+      .filter((x) => x > 0);
+    return cpu.length > 1 ? Math.max(...cpu) / Math.min(...cpu) : 1;
+  };
+  const inTurnVerdict = (keys, x, ok) => {
+    const worst = Math.max(...keys.map(roundSpread));
+    return worst > UNSTEADY_ROUNDS
+      ? `inconclusive: a path's CPU a request moved by up to ${fixed(worst, 2)}× between rounds`
+      : verdict(x, ok);
+  };
   // An added latency is only meaningful when the baseline itself kept up with the rate, and only
   // resolves 1 ms when the baseline's own p99 moved less than that from round to round.
   const baseline = report.results.direct?.plain?.latency ?? [];
@@ -985,8 +1006,8 @@ function renderTable(report) {
       : '';
   lines.push(
     `Targets: Sluice throughput ≥ 0.75× the minimal proxy: **measured ${ratio(sl.vsMinimal)}, ` +
-      `${verdict(sl.vsMinimal, sl.vsMinimal !== null && sl.vsMinimal >= 0.75)}; per core ${ratio(perCore)}, ` +
-      `${verdict(perCore, perCore !== null && perCore >= 0.75)}** (CPU per request ${fixed(s.plain.minimal.proxyCpuUs)} µs ` +
+      `${inTurnVerdict(['sluice', 'minimal'], sl.vsMinimal, sl.vsMinimal !== null && sl.vsMinimal >= 0.75)}; per core ${ratio(perCore)}, ` +
+      `${inTurnVerdict(['sluice', 'minimal'], perCore, perCore !== null && perCore >= 0.75)}** (CPU per request ${fixed(s.plain.minimal.proxyCpuUs)} µs ` +
       `minimal vs ${fixed(sl.proxyCpuUs)} µs Sluice; the measured ratio is capped when the simulator's core saturates first). ` +
       `Added p99 latency < 1 ms at ${c.rate} requests/s: **${latencyVerdict}**${floorNote}.`,
   );
@@ -1051,8 +1072,8 @@ function renderTable(report) {
     lines.push(
       '',
       `Target (${issue}): Sluice with ${what} ≥ 0.9× the throughput of plain Sluice: **measured ${ratio(vsSluice)}, ` +
-        `${verdict(vsSluice, vsSluice !== null && vsSluice >= 0.9)}; per core ${ratio(perCoreVs)}, ` +
-        `${verdict(perCoreVs, perCoreVs !== null && perCoreVs >= 0.9)}${sideText}** (CPU per request ${fixed(sl.proxyCpuUs)} µs vs ${fixed(s.plain[key].proxyCpuUs)} µs).${sideDetail}`,
+        `${inTurnVerdict(['sluice', key], vsSluice, vsSluice !== null && vsSluice >= 0.9)}; per core ${ratio(perCoreVs)}, ` +
+        `${inTurnVerdict(['sluice', key], perCoreVs, perCoreVs !== null && perCoreVs >= 0.9)}${sideText}** (CPU per request ${fixed(sl.proxyCpuUs)} µs vs ${fixed(s.plain[key].proxyCpuUs)} µs).${sideDetail}`,
     );
   }
   const failures = [];
