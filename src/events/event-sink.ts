@@ -107,12 +107,7 @@ export async function openEventPipeline(config: SluiceConfig, log: PipelineLog):
         spoolDir,
         (batch, options) => store.insert(batch, options),
         wideEventCodec,
-        stage && insertStaged
-          ? {
-              stage: (events) => stage(events),
-              insertStaged: (staged, options) => insertStaged(staged, options),
-            }
-          : undefined,
+        stage && insertStaged ? { stage, insertStaged } : undefined,
       );
       // Its own spool (a directory inside the wide events' one), with the same budget and policy.
       // Custom events carry ids their clients chose (a client may post one twice): always checked.
