@@ -93,6 +93,37 @@ const longTexts: string[] = [];
 const repeats: number[] = [];
 const firstRow = new Map<string, number>();
 
+/**
+ * Chunks given back once appended (see `recycleChunks`), per list of columns, for the next fill.
+ * A data chunk holds its vectors at DuckDB's full vector size whatever its rows (about 1 MiB for
+ * a wide event's 47 columns); made anew for every fill, that memory was allocated, touched page
+ * by page (a page fault each) and freed again for every 512 events: 4% of a gateway's throughput.
+ */
+const spareChunks = new WeakMap<readonly ChunkColumn<never>[], DuckDBDataChunk[]>();
+/** Spare chunks kept per list of columns: a bus's batch of 10,000 events fills 20. */
+const SPARE_CHUNKS = 24;
+
+/**
+ * Gives appended chunks back for reuse. Only once the appender holds their rows (it copies a
+ * chunk's values when it is appended) and nothing else refers to them.
+ */
+export function recycleChunks<E>(
+  columns: readonly ChunkColumn<E>[],
+  chunks: readonly DuckDBDataChunk[],
+): void {
+  let spare = spareChunks.get(columns);
+  if (spare === undefined) {
+    spare = [];
+    spareChunks.set(columns, spare);
+  }
+  for (const chunk of chunks) {
+    if (spare.length >= SPARE_CHUNKS) return;
+    // Back to empty: its vectors keep their memory, its strings' heap is let go.
+    chunk.reset();
+    spare.push(chunk);
+  }
+}
+
 /** A data chunk of `rows` events from `start` (at most `ROWS_PER_CHUNK`). */
 function fillChunk<E>(
   columns: readonly ChunkColumn<E>[],
@@ -100,10 +131,14 @@ function fillChunk<E>(
   start: number,
   rows: number,
 ): DuckDBDataChunk {
-  const dataChunk = DuckDBDataChunk.create(
-    columns.map((col) => TYPES[col.kind]),
-    rows,
-  );
+  const spare = spareChunks.get(columns)?.pop();
+  if (spare !== undefined) spare.rowCount = rows;
+  const dataChunk =
+    spare ??
+    DuckDBDataChunk.create(
+      columns.map((col) => TYPES[col.kind]),
+      rows,
+    );
   const chunk = dataChunk.chunk;
   for (let c = 0; c < columns.length; c++) {
     const { kind, value } = columns[c]!;
@@ -201,7 +236,9 @@ export async function appendInChunks<E>(
   columns: readonly ChunkColumn<E>[],
   events: readonly E[],
 ): Promise<void> {
-  await appendChunks(appender, await fillChunks(columns, events));
+  const chunks = await fillChunks(columns, events);
+  await appendChunks(appender, chunks);
+  recycleChunks(columns, chunks);
 }
 
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));

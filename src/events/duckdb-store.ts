@@ -12,7 +12,13 @@ import {
   toCustomRow,
   uniqueCustomById,
 } from './custom-event-columns.js';
-import { appendChunks, appendInChunks, fillChunks, fillChunksNow } from './duckdb-chunk-writer.js';
+import {
+  appendChunks,
+  appendInChunks,
+  fillChunks,
+  fillChunksNow,
+  recycleChunks,
+} from './duckdb-chunk-writer.js';
 import { duckdbQuery } from './duckdb-query.js';
 import {
   columnsAddedInVersion2,
@@ -309,6 +315,9 @@ export function duckdbStore(options: DuckDBStoreOptions): EventStore & EventRead
       }
       await db.run('COMMIT');
       newestMs = latest;
+      // Committed: nobody stores these chunks again (a batch that failed could be retried with
+      // its staged chunks, so only now), and the next stagings can fill them.
+      recycleChunks(eventColumnReaders, chunks);
     } catch (error) {
       await db.run('ROLLBACK');
       throw error;

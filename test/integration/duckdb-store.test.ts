@@ -106,6 +106,32 @@ describe('duckdb event store staging', () => {
     expect(await store.list({ limit: 1300 })).toEqual([...events].reverse());
   });
 
+  it('fills the chunks of earlier batches again with nothing of theirs left: nulls, strings, values', async () => {
+    const store = duckdbStore({ path: ':memory:' });
+    await store.open();
+    onTestFinished(() => store.close());
+    // Appended chunks are filled again by the next batches (inserted or staged): a batch with
+    // nulls in every other row is followed by one with none, and long strings by short ones.
+    const batch = (from: number, nulls: boolean) =>
+      Array.from({ length: 1100 }, (_, i) =>
+        sampleEvent(from + i, {
+          keyName:
+            nulls && i % 2 === 0 ? null : nulls ? `a-key-name-longer-than-twelve-${from + i}` : 'short',
+          costUsd: nulls && i % 2 === 1 ? null : from + i,
+          timings: { totalMs: i, firstTokenMs: nulls && i % 2 === 0 ? null : 2.5, upstreamMs: null },
+        }),
+      );
+    const first = batch(0, true);
+    const second = batch(2000, false);
+    const third = batch(4000, true);
+    const fourth = batch(6000, false);
+    await store.insert(first);
+    await store.insert(second);
+    await store.insertStaged!([store.stage!(third.slice(0, 512)), store.stage!(third.slice(512))]);
+    await store.insertStaged!([store.stage!(fourth)]);
+    expect(await store.list({ limit: 5000 })).toEqual([...first, ...second, ...third, ...fourth].reverse());
+  });
+
   it('stores nothing of staged events and says so when some are stored already or staged twice', async () => {
     const store = duckdbStore({ path: ':memory:' });
     await store.open();
