@@ -122,14 +122,17 @@ export async function fillDuckdbEvents(dist, { path, count, days, nowMs, cache, 
   const { createAnalytics, analyticsSettings } = await import(join(dist, 'analytics', 'analytics.js'));
   const { duckdbStore } = await import(join(dist, 'events', 'duckdb-store.js'));
   const { eventsSchema } = await import(join(dist, 'config', 'schema.js'));
-  const settings = analyticsSettings(eventsSchema.parse({ retention: { rawDays: days + 1 } }));
+  const events = eventsSchema.parse({ retention: { rawDays: days + 1 } });
+  const settings = analyticsSettings(events);
+  // The gateway's store as configured by default, memory limit included.
+  const storeOptions = { path, memoryLimit: events.duckdb.memoryLimit };
   const cached = cache ? join(cache, `events-${count}-${days}d.duckdb`) : undefined;
   const meta = cached ? `${cached}.json` : undefined;
   if (cached && existsSync(cached) && existsSync(meta)) {
     const started = performance.now();
     copyFileSync(cached, path);
     let endMs = JSON.parse(readFileSync(meta, 'utf8')).nowMs;
-    const store = duckdbStore({ path });
+    const store = duckdbStore(storeOptions);
     await store.open();
     if (shift && endMs < nowMs) {
       const delta = Math.ceil((nowMs - endMs) / HOUR_MS) * HOUR_MS;
@@ -171,7 +174,7 @@ export async function fillDuckdbEvents(dist, { path, count, days, nowMs, cache, 
   }
   const startMs = nowMs - days * DAY_MS;
   rmSync(path, { force: true });
-  const store = duckdbStore({ path });
+  const store = duckdbStore(storeOptions);
   await store.open();
   const started = performance.now();
   const chunk = 1_000_000;

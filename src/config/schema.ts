@@ -443,6 +443,18 @@ export const eventsSchema = z
       })
       .optional()
       .describe('Required when sink is clickhouse.'),
+    duckdb: z
+      .strictObject({
+        memoryLimit: z
+          .string()
+          .regex(/^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/, 'a size such as 512MiB or 2GB')
+          .default('1GiB')
+          .describe(
+            "What DuckDB may hold in memory: its cache of the file's blocks, the rows not yet checkpointed and queries' working memory. Beyond it, it evicts blocks, spills to disk or fails the query. DuckDB's own default is 80% of the machine's memory.",
+          ),
+      })
+      .default({ memoryLimit: '1GiB' })
+      .describe('The embedded store (sink: duckdb).'),
     spool: z
       .strictObject({
         dir: z.string().optional().describe('Default <dataDir>/spool.'),

@@ -38,6 +38,12 @@ import type { WideEvent } from './wide-event.js';
 export interface DuckDBStoreOptions {
   /** A file under the data dir, or `:memory:` (tests). */
   path: string;
+  /**
+   * DuckDB's `memory_limit` (e.g. "1GiB"). Without one DuckDB allows itself 80% of the machine's
+   * memory, and in a gateway that stores events all day its cache of the file's blocks kept
+   * growing: 400 to 780 MB of resident memory over 2 million events.
+   */
+  memoryLimit?: string;
 }
 
 /** Wide events staged for DuckDB: their data chunks, filled, and what the id lookup needs. */
@@ -331,7 +337,10 @@ export function duckdbStore(options: DuckDBStoreOptions): EventStore & EventRead
       changing(async () => {
         if (connection) return;
         newestMs = undefined;
-        instance = await DuckDBInstance.create(options.path, { checkpoint_threshold: CHECKPOINT_THRESHOLD });
+        instance = await DuckDBInstance.create(options.path, {
+          checkpoint_threshold: CHECKPOINT_THRESHOLD,
+          ...(options.memoryLimit !== undefined && { memory_limit: options.memoryLimit }),
+        });
         connection = await instance.connect();
         await migrate(connection);
         await connection.run(CREATE_CUSTOM_EVENTS);

@@ -60,7 +60,10 @@ export async function openEventPipeline(config: SluiceConfig, log: PipelineLog):
     case 'clickhouse': {
       const store =
         events.sink === 'duckdb'
-          ? duckdbStore({ path: events.path ?? join(dataDir, 'events.duckdb') })
+          ? duckdbStore({
+              path: events.path ?? join(dataDir, 'events.duckdb'),
+              memoryLimit: events.duckdb.memoryLimit,
+            })
           : clickhouseStore(events.clickhouse as NonNullable<typeof events.clickhouse>);
       const spoolDir = events.spool.dir ?? join(dataDir, 'spool');
       // Both buses open the store; one open at a time (ClickHouse migrations must not run twice at once).

@@ -34,6 +34,19 @@ describe('duckdb event store file', () => {
   });
 });
 
+describe('duckdb event store memory', () => {
+  it('gives DuckDB the memory limit it is configured with', async () => {
+    const store = duckdbStore({ path: ':memory:', memoryLimit: '300MiB' });
+    await store.open();
+    onTestFinished(() => store.close());
+    const result = await store.query(
+      { sql: "SELECT current_setting('memory_limit') AS limit_" },
+      { timeoutMs: 10_000 },
+    );
+    expect(result.rows).toEqual([['300.0 MiB']]);
+  });
+});
+
 describe('duckdb event store ingest', () => {
   it('stores chunks of any size with nulls, short non-ASCII and 12-byte strings intact', async () => {
     const store = duckdbStore({ path: ':memory:' });

@@ -233,6 +233,16 @@ describe('parseConfig', () => {
     ]);
   });
 
+  it("bounds DuckDB's memory by default and explains a limit that is not a size", () => {
+    expect(parseConfig(minimal, {}).events.duckdb.memoryLimit).toBe('1GiB');
+    const set = parseConfig({ ...minimal, events: { duckdb: { memoryLimit: '512MiB' } } }, {});
+    expect(set.events.duckdb.memoryLimit).toBe('512MiB');
+    const problems = problemsOf({ ...minimal, events: { duckdb: { memoryLimit: '80%' } } });
+    expect(problems).toContainEqual(
+      expect.objectContaining({ path: 'events.duckdb.memoryLimit', message: 'a size such as 512MiB or 2GB' }),
+    );
+  });
+
   it('lists the allowed values for an enum and for a provider type', () => {
     const problems = problemsOf({
       ...minimal,
