@@ -419,6 +419,14 @@ export const eventTypeSchema = z
 
 export type EventTypeConfig = z.infer<typeof eventTypeSchema>;
 
+/** Bytes in a size as DuckDB reads it: KB, MB… are powers of 1000, KiB, MiB… of 1024. */
+function sizeBytes(size: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*([KMGT])(i?)B$/i.exec(size);
+  if (!match) return Number.NaN;
+  const power = 'KMGT'.indexOf((match[2] as string).toUpperCase()) + 1;
+  return Number(match[1]) * (match[3] ? 1024 : 1000) ** power;
+}
+
 export const eventsSchema = z
   .strictObject({
     sink: z
@@ -447,7 +455,11 @@ export const eventsSchema = z
       .strictObject({
         memoryLimit: z
           .string()
-          .regex(/^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/, 'a size such as 512MiB or 2GB')
+          .regex(/^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i, 'a size such as 512MiB or 2GB')
+          .refine(
+            (size) => !(sizeBytes(size) < 64 * 1_048_576), // not a size at all: the regex says so
+            'at least 64MiB: a batch of events is appended in memory',
+          )
           .default('1GiB')
           .describe(
             "What DuckDB may hold in memory: its cache of the file's blocks, the rows not yet checkpointed and queries' working memory. Beyond it, it evicts blocks, spills to disk or fails the query. DuckDB's own default is 80% of the machine's memory.",

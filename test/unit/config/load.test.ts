@@ -237,9 +237,19 @@ describe('parseConfig', () => {
     expect(parseConfig(minimal, {}).events.duckdb.memoryLimit).toBe('1GiB');
     const set = parseConfig({ ...minimal, events: { duckdb: { memoryLimit: '512MiB' } } }, {});
     expect(set.events.duckdb.memoryLimit).toBe('512MiB');
-    const problems = problemsOf({ ...minimal, events: { duckdb: { memoryLimit: '80%' } } });
-    expect(problems).toContainEqual(
+    expect(
+      parseConfig({ ...minimal, events: { duckdb: { memoryLimit: '1.5 gb' } } }, {}).events.duckdb,
+    ).toEqual({
+      memoryLimit: '1.5 gb',
+    });
+    expect(problemsOf({ ...minimal, events: { duckdb: { memoryLimit: '80%' } } })).toEqual([
       expect.objectContaining({ path: 'events.duckdb.memoryLimit', message: 'a size such as 512MiB or 2GB' }),
+    ]);
+    expect(problemsOf({ ...minimal, events: { duckdb: { memoryLimit: '60MiB' } } })).toContainEqual(
+      expect.objectContaining({
+        path: 'events.duckdb.memoryLimit',
+        message: 'at least 64MiB: a batch of events is appended in memory',
+      }),
     );
   });
 
