@@ -68,8 +68,22 @@ export async function duckdbQuery(
     };
   } catch (error) {
     if (timedOut) throw new QueryError(`the query ran longer than ${limits.timeoutMs} ms`, 'timeout');
-    throw new QueryError((error as Error).message, 'invalid');
+    throw outOfMemory(error as Error) ?? new QueryError((error as Error).message, 'invalid');
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * DuckDB's refusal of a query that needs more than its memory limit, said as the gateway's
+ * setting (DuckDB's own hints name its SQL settings): the store could not answer, the query may
+ * be fine.
+ */
+function outOfMemory(error: Error): QueryError | undefined {
+  if (!error.message.startsWith('Out of Memory Error')) return undefined;
+  const [first] = error.message.split('\n', 1);
+  return new QueryError(
+    `${first}: the query needs more memory than DuckDB may use (events.duckdb.memoryLimit); raise it, or query a shorter range`,
+    'unavailable',
+  );
 }

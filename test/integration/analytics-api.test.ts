@@ -247,3 +247,30 @@ describe('analytics API without a queryable sink', () => {
     }
   });
 });
+
+describe('analytics API when DuckDB runs out of its memory limit', () => {
+  it('answers 503 naming the setting, not that the query is invalid', async () => {
+    const small = duckdbStore({ path: ':memory:', memoryLimit: '20MB' });
+    await small.open();
+    const analytics = createAnalytics({
+      reader: small,
+      settings: analyticsSettings(eventsSchema.parse({})),
+      now: () => Date.now(),
+    });
+    const limited = await startGateway({ logLevel: 'silent', auth: { adminKey: ADMIN_KEY } }, { analytics });
+    try {
+      const response = await fetch(`${limited.url}/api/sql`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ sql: 'SELECT list(range) FROM range(20000000)' }),
+      });
+      expect(response.status).toBe(503);
+      const { error } = (await response.json()) as { error: { code: string; message: string } };
+      expect(error.code).toBe('store_unavailable');
+      expect(error.message).toContain('events.duckdb.memoryLimit');
+    } finally {
+      await limited.close();
+      await small.close();
+    }
+  });
+});

@@ -5,6 +5,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { duckdbStore } from '../../src/events/duckdb-store.js';
 import { duckdbType, eventColumns } from '../../src/events/event-columns.js';
+import { QueryError } from '../../src/events/event-reader.js';
 import { StagedUnusable } from '../../src/events/event-store.js';
 import type { WideEvent } from '../../src/events/wide-event.js';
 import { describeEventStoreContract, sampleEvent } from '../support/event-store-contract.js';
@@ -44,6 +45,22 @@ describe('duckdb event store memory', () => {
       { timeoutMs: 10_000 },
     );
     expect(result.rows).toEqual([['300.0 MiB']]);
+  });
+
+  it('says a query needs more memory than the limit, naming the setting, rather than that it is invalid', async () => {
+    const store = duckdbStore({ path: ':memory:', memoryLimit: '20MB' });
+    await store.open();
+    onTestFinished(() => store.close());
+    const failure = await store
+      .query({ sql: 'SELECT list(range) FROM range(20000000)' }, { timeoutMs: 30_000 })
+      .catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(QueryError);
+    expect(failure).toMatchObject({ reason: 'unavailable' });
+    expect((failure as QueryError).message).toMatch(
+      /^Out of Memory Error: .*: the query needs more memory than DuckDB may use \(events\.duckdb\.memoryLimit\)/,
+    );
+    // The store goes on answering what fits.
+    expect((await store.query({ sql: 'SELECT 1' }, { timeoutMs: 10_000 })).rows).toEqual([[1]]);
   });
 });
 
