@@ -419,9 +419,12 @@ export const eventTypeSchema = z
 
 export type EventTypeConfig = z.infer<typeof eventTypeSchema>;
 
-/** Bytes in a size as DuckDB reads it: KB, MB… are powers of 1000, KiB, MiB… of 1024. */
+/** A size as DuckDB reads it: a number, then KB, MB… (powers of 1000) or KiB, MiB… (of 1024). */
+const SIZE = /^(\d+(?:\.\d+)?)\s*([KMGT])(i?)B$/i;
+
+/** Bytes in a size that matches `SIZE`; NaN for anything else. */
 function sizeBytes(size: string): number {
-  const match = /^(\d+(?:\.\d+)?)\s*([KMGT])(i?)B$/i.exec(size);
+  const match = SIZE.exec(size);
   if (!match) return Number.NaN;
   const power = 'KMGT'.indexOf((match[2] as string).toUpperCase()) + 1;
   return Number(match[1]) * (match[3] ? 1024 : 1000) ** power;
@@ -455,9 +458,10 @@ export const eventsSchema = z
       .strictObject({
         memoryLimit: z
           .string()
-          .regex(/^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i, 'a size such as 512MiB or 2GB')
+          .regex(SIZE, 'a size such as 512MiB or 2GB')
           .refine(
-            (size) => !(sizeBytes(size) < 64 * 1_048_576), // not a size at all: the regex says so
+            // Not a size at all is the regex's to say.
+            (size) => !SIZE.test(size) || sizeBytes(size) >= 64 * 1_048_576,
             'at least 64MiB: a batch of events is appended in memory',
           )
           .default('1GiB')

@@ -104,13 +104,12 @@ export async function openEventPipeline(config: SluiceConfig, log: PipelineLog):
       // Wide events are spooled as bytes (a third of JSON's CPU); custom events as JSON.
       // Wide events come only from the gateway, with ids it made: a first delivery skips the id check.
       // A store that stages its events (DuckDB) gets them within 250 ms: the bus holds that, not the events.
-      const { stage, insertStaged } = store;
       const wide = await openBus<WideEvent>(
         'wide',
         spoolDir,
         (batch, options) => store.insert(batch, options),
         wideEventCodec,
-        stage && insertStaged ? { stage, insertStaged } : undefined,
+        { stage: store.stage, insertStaged: store.insertStaged },
       );
       // Its own spool (a directory inside the wide events' one), with the same budget and policy.
       // Custom events carry ids their clients chose (a client may post one twice): always checked.
