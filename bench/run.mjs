@@ -230,8 +230,9 @@ async function waitReady(url, child, name) {
 // ---------------------------------------------------------------------------------------------
 // /proc: CPU time and memory of a process, and how busy the whole machine is.
 
-function cpuTicks(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+function cpuTicks(pid, thread = false) {
+  // A process's main thread has the process's id: its own stat is the event loop's CPU time.
+  const stat = readFileSync(thread ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // utime, stime, and (for this process) cutime, cstime: the load tools it has waited for.
   return { own: Number(fields[11]) + Number(fields[12]), children: Number(fields[13]) + Number(fields[14]) };
@@ -278,22 +279,29 @@ function memoryKiB(pid) {
   return { rss: field('VmRSS'), peak: field('VmHWM') };
 }
 
-/** CPU used by each pid and by everything else on the machine, between start() and stop(). */
+/**
+ * CPU used by each pid (all its threads, and its main thread alone: the event loop) and by
+ * everything else on the machine, between start() and stop().
+ */
 function cpuMeter(pids) {
   const before = { at: performance.now(), machine: machineTicks(), self: cpuTicks(process.pid) };
   const ticks = new Map(pids.map((pid) => [pid, cpuTicks(pid).own]));
+  const loopTicks = new Map(pids.map((pid) => [pid, cpuTicks(pid, true).own]));
   return () => {
     const seconds = (performance.now() - before.at) / 1000;
     const machine = machineTicks();
     const self = cpuTicks(process.pid);
     const used = new Map(pids.map((pid) => [pid, (cpuTicks(pid).own - (ticks.get(pid) ?? 0)) / clockTicks]));
+    const loopUsed = new Map(
+      pids.map((pid) => [pid, (cpuTicks(pid, true).own - (loopTicks.get(pid) ?? 0)) / clockTicks]),
+    );
     const ours =
       [...used.values()].reduce((a, b) => a + b, 0) +
       (self.own - before.self.own + self.children - before.self.children) / clockTicks;
     const busy = (machine.busy - before.machine.busy) / clockTicks;
     // The load tools this process waited for (wrk, open-loop.mjs) in the meantime.
     const tools = (self.children - before.self.children) / clockTicks;
-    return { seconds, used, tools, backgroundCores: Math.max(0, (busy - ours) / seconds) };
+    return { seconds, used, loopUsed, tools, backgroundCores: Math.max(0, (busy - ours) / seconds) };
   };
 }
 
@@ -593,11 +601,14 @@ async function sideBySide(base, variant) {
     wrk(variant, 'plain', config.sideSeconds, half),
   ]);
   const cpu = stop();
-  const perRequest = (path, run) => ((cpu.used.get(path.child.pid) ?? 0) * 1e6) / Math.max(1, run.requests);
+  const perRequest = (path, run, used = cpu.used) =>
+    ((used.get(path.child.pid) ?? 0) * 1e6) / Math.max(1, run.requests);
   const errors = (run) => run.connect + run.read + run.write + run.timeout + run.status;
   return {
     baseCpuUs: perRequest(base, baseRun),
     cpuUs: perRequest(variant, variantRun),
+    baseLoopUs: perRequest(base, baseRun, cpu.loopUsed),
+    loopUs: perRequest(variant, variantRun, cpu.loopUsed),
     baseRps: baseRun.requests / (baseRun.durationUs / 1e6),
     rps: variantRun.requests / (variantRun.durationUs / 1e6),
     errors: errors(baseRun) + errors(variantRun),
@@ -1057,10 +1068,19 @@ function renderTable(report) {
     const side = report.sideBySide?.[key] ?? [];
     const sideRatios = side.map((run) => run.baseCpuUs / run.cpuUs);
     const sideRatio = median(sideRatios);
+    // The event loop's CPU a request (its main thread's): the throughput it can give while the
+    // process's other threads (the event worker, DuckDB's, libuv's) have another core. Older
+    // saved results have no such figure.
+    const loopSide = side.filter((run) => run.loopUs > 0);
+    const loopRatios = loopSide.map((run) => run.baseLoopUs / run.loopUs);
+    const loopRatio = median(loopRatios);
     const sideText =
-      side.length === 0
+      (side.length === 0
         ? ''
-        : `; side by side ${ratio(sideRatio)}, ${verdict(sideRatio, sideRatio !== null && sideRatio >= 0.9)}`;
+        : `; side by side ${ratio(sideRatio)}, ${verdict(sideRatio, sideRatio !== null && sideRatio >= 0.9)}`) +
+      (loopSide.length === 0
+        ? ''
+        : `; event loop side by side ${ratio(loopRatio)}, ${verdict(loopRatio, loopRatio !== null && loopRatio >= 0.9)}`);
     const sideDetail =
       side.length === 0
         ? ''
@@ -1068,7 +1088,12 @@ function renderTable(report) {
           `the runs' ratios of CPU per request, which ranged ${fixed(Math.min(...sideRatios), 2)} to ` +
           `${fixed(Math.max(...sideRatios), 2)}; ${fixed(median(side.map((run) => run.baseCpuUs)))} µs vs ` +
           `${fixed(median(side.map((run) => run.cpuUs)))} µs a request (medians), ` +
-          `${side.reduce((sum, run) => sum + run.errors, 0)} errors.`;
+          `${side.reduce((sum, run) => sum + run.errors, 0)} errors.` +
+          (loopSide.length === 0
+            ? ''
+            : ` The event loop (main thread) alone: ${fixed(median(loopSide.map((run) => run.baseLoopUs)))} µs vs ` +
+              `${fixed(median(loopSide.map((run) => run.loopUs)))} µs a request, the runs' ratios ranged ` +
+              `${fixed(Math.min(...loopRatios), 2)} to ${fixed(Math.max(...loopRatios), 2)}.`);
     lines.push(
       '',
       `Target (${issue}): Sluice with ${what} ≥ 0.9× the throughput of plain Sluice: **measured ${ratio(vsSluice)}, ` +

@@ -436,6 +436,12 @@ export const eventsSchema = z
       .enum(['duckdb', 'clickhouse', 'jsonl', 'stdout', 'none'])
       .default('duckdb')
       .describe('Where the wide event of each request goes (docs/analytics.md).'),
+    worker: z
+      .boolean()
+      .default(true)
+      .describe(
+        "With duckdb and clickhouse: spool and store events on a worker thread, off the gateway's event loop (docs/analytics.md).",
+      ),
     path: z
       .string()
       .optional()

@@ -1,5 +1,4 @@
 import { join } from 'node:path';
-import type { SluiceConfig } from '../config/schema.js';
 import { type BatchStore, EventBus, type EventBusStats } from './bus.js';
 import { clickhouseStore } from './clickhouse-store.js';
 import type { CustomEvent } from './custom-event.js';
@@ -11,6 +10,8 @@ import { type CustomEventSink, discardCustomSink, discardSink, type EventSink } 
 import { Spool, type SpoolAlarm } from './spool.js';
 import type { WideEvent } from './wide-event.js';
 import { type SpoolCodec, wideEventCodec } from './wide-event-codec.js';
+import { openWorkerPipeline } from './worker-pipeline.js';
+import type { EventWorkerConfig } from './worker-protocol.js';
 
 export interface EventPipeline {
   sink: EventSink;
@@ -32,7 +33,7 @@ export interface PipelineLog {
  * bus per kind: events are spooled to disk within milliseconds and stored in batches, so a slow or
  * absent store never blocks a request and a crash loses nothing that was spooled.
  */
-export async function openEventPipeline(config: SluiceConfig, log: PipelineLog): Promise<EventPipeline> {
+export async function openEventPipeline(config: EventWorkerConfig, log: PipelineLog): Promise<EventPipeline> {
   const { events, dataDir } = config;
   switch (events.sink) {
     case 'none':
@@ -57,78 +58,89 @@ export async function openEventPipeline(config: SluiceConfig, log: PipelineLog):
       };
     }
     case 'duckdb':
-    case 'clickhouse': {
-      const store =
-        events.sink === 'duckdb'
-          ? duckdbStore({
-              path: events.path ?? join(dataDir, 'events.duckdb'),
-              memoryLimit: events.duckdb.memoryLimit,
-            })
-          : clickhouseStore(events.clickhouse as NonNullable<typeof events.clickhouse>);
-      const spoolDir = events.spool.dir ?? join(dataDir, 'spool');
-      // Both buses open the store; one open at a time (ClickHouse migrations must not run twice at once).
-      let opening: Promise<void> | undefined;
-      const open = () =>
-        (opening ??= store.open().catch((error: unknown) => {
-          opening = undefined;
-          throw error;
-        }));
-      const openBus = async <E>(
-        kind: string,
-        dir: string,
-        insert: BatchStore<E>['insert'],
-        codec?: SpoolCodec<E>,
-        staging?: Pick<BatchStore<E>, 'stage' | 'insertStaged'>,
-      ) => {
-        const spool = await Spool.open<E>({
-          dir,
-          ...(codec ? { codec } : {}),
-          maxBytes: events.spool.maxBytes,
-          onFull: events.spool.onFull,
-          backgroundSyncIntervalMs: events.spool.commitIntervalMs,
-          onAlarm: (alarm: SpoolAlarm) => log.error({ alarm, kind }, alarm.message),
-          onWarning: (message: string) => log.warn({ kind }, message),
-        });
-        const bus = new EventBus<E>({
-          store: { open, insert, ...staging },
-          spool,
-          onStoreError: (error: unknown, failures: number) =>
-            log.warn(
-              { store: store.name, kind, failures, error: (error as Error).message },
-              'event store unavailable: events stay in the spool',
-            ),
-        });
-        bus.start();
-        return bus;
-      };
-      // Wide events are spooled as bytes (a third of JSON's CPU); custom events as JSON.
-      // Wide events come only from the gateway, with ids it made: a first delivery skips the id check.
-      // A store that stages its events (DuckDB) gets them within 250 ms: the bus holds that, not the events.
-      const wide = await openBus<WideEvent>(
-        'wide',
-        spoolDir,
-        (batch, options) => store.insert(batch, options),
-        wideEventCodec,
-        { stage: store.stage, insertStaged: store.insertStaged },
-      );
-      // Its own spool (a directory inside the wide events' one), with the same budget and policy.
-      // Custom events carry ids their clients chose (a client may post one twice): always checked.
-      const custom = await openBus<CustomEvent>('custom', join(spoolDir, 'custom'), (batch) =>
-        store.insertCustom(batch),
-      );
-      return {
-        store,
-        stats: () => wide.stats(),
-        customStats: () => custom.stats(),
-        sink: {
-          write: (event) => wide.write(event),
-          close: async () => {
-            await Promise.all([wide.close(), custom.close()]);
-            await store.close();
-          },
-        },
-        custom: { accept: (batch) => Promise.all(batch.map((event) => custom.append(event))) },
-      };
-    }
+    case 'clickhouse':
+      return events.worker ? openWorkerPipeline(config, log) : openStorePipeline(config, log);
   }
+}
+
+/**
+ * DuckDB or ClickHouse behind a bus per kind of event, on this thread: what the event worker runs
+ * (`events.worker`, the default), or the gateway itself without one.
+ */
+export async function openStorePipeline(
+  config: EventWorkerConfig,
+  log: PipelineLog,
+): Promise<Required<EventPipeline>> {
+  const { events, dataDir } = config;
+  const store =
+    events.sink === 'duckdb'
+      ? duckdbStore({
+          path: events.path ?? join(dataDir, 'events.duckdb'),
+          memoryLimit: events.duckdb.memoryLimit,
+        })
+      : clickhouseStore(events.clickhouse as NonNullable<typeof events.clickhouse>);
+  const spoolDir = events.spool.dir ?? join(dataDir, 'spool');
+  // Both buses open the store; one open at a time (ClickHouse migrations must not run twice at once).
+  let opening: Promise<void> | undefined;
+  const open = () =>
+    (opening ??= store.open().catch((error: unknown) => {
+      opening = undefined;
+      throw error;
+    }));
+  const openBus = async <E>(
+    kind: string,
+    dir: string,
+    insert: BatchStore<E>['insert'],
+    codec?: SpoolCodec<E>,
+    staging?: Pick<BatchStore<E>, 'stage' | 'insertStaged'>,
+  ) => {
+    const spool = await Spool.open<E>({
+      dir,
+      ...(codec ? { codec } : {}),
+      maxBytes: events.spool.maxBytes,
+      onFull: events.spool.onFull,
+      backgroundSyncIntervalMs: events.spool.commitIntervalMs,
+      onAlarm: (alarm: SpoolAlarm) => log.error({ alarm, kind }, alarm.message),
+      onWarning: (message: string) => log.warn({ kind }, message),
+    });
+    const bus = new EventBus<E>({
+      store: { open, insert, ...staging },
+      spool,
+      onStoreError: (error: unknown, failures: number) =>
+        log.warn(
+          { store: store.name, kind, failures, error: (error as Error).message },
+          'event store unavailable: events stay in the spool',
+        ),
+    });
+    bus.start();
+    return bus;
+  };
+  // Wide events are spooled as bytes (a third of JSON's CPU); custom events as JSON.
+  // Wide events come only from the gateway, with ids it made: a first delivery skips the id check.
+  // A store that stages its events (DuckDB) gets them within 250 ms: the bus holds that, not the events.
+  const wide = await openBus<WideEvent>(
+    'wide',
+    spoolDir,
+    (batch, options) => store.insert(batch, options),
+    wideEventCodec,
+    { stage: store.stage, insertStaged: store.insertStaged },
+  );
+  // Its own spool (a directory inside the wide events' one), with the same budget and policy.
+  // Custom events carry ids their clients chose (a client may post one twice): always checked.
+  const custom = await openBus<CustomEvent>('custom', join(spoolDir, 'custom'), (batch) =>
+    store.insertCustom(batch),
+  );
+  return {
+    store,
+    stats: () => wide.stats(),
+    customStats: () => custom.stats(),
+    sink: {
+      write: (event) => wide.write(event),
+      close: async () => {
+        await Promise.all([wide.close(), custom.close()]);
+        await store.close();
+      },
+    },
+    custom: { accept: (batch) => Promise.all(batch.map((event) => custom.append(event))) },
+  };
 }
