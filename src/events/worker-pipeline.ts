@@ -205,7 +205,10 @@ class EventThread {
       }
       this.handOff();
       const exited = new Promise((resolve) => worker.once('exit', resolve));
-      await this.call((id) => ({ kind: 'close', id }));
+      // A worker that fails while closing leaves the rest in the spool, for the next start.
+      await this.call((id) => ({ kind: 'close', id })).catch((error: Error) =>
+        this.log.error({ error: error.message }, 'the event worker failed while closing'),
+      );
       await exited;
     })();
     return this.closing;
