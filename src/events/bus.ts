@@ -166,6 +166,19 @@ export class EventBus<E = WideEvent> implements EventSink<E> {
     this.push(event);
   }
 
+  /** Like `write` for each event, given as the spool's codec encoded them already (see `Spool.append`). */
+  writeEncoded(events: readonly E[], encoded: { bytes: Uint8Array; sizes: ArrayLike<number> }): void {
+    if (this.closed) {
+      this.droppedAfterClose += events.length;
+      return;
+    }
+    const seq = this.spool.append(events, encoded);
+    if (seq < 0) return;
+    for (let i = 0; i < events.length; i++) this.held.push(seq + i, events[i]!);
+    this.written = seq + events.length;
+    this.wrote();
+  }
+
   /** Like `write`, and resolves true once the event is on disk (false if the spool refused it). */
   append(event: E): Promise<boolean> {
     return this.push(event) < 0 ? Promise.resolve(false) : this.spool.sync();
@@ -238,10 +251,15 @@ export class EventBus<E = WideEvent> implements EventSink<E> {
     if (seq < 0) return -1;
     this.held.push(seq, event);
     this.written = seq + 1;
-    if (!this.started || this.pumping || this.retryTimer) return seq;
+    this.wrote();
+    return seq;
+  }
+
+  /** Starts a flush now if a batch is full, or sets its timer. */
+  private wrote(): void {
+    if (!this.started || this.pumping || this.retryTimer) return;
     if (this.written - this.next >= this.batchSize) this.kick();
     else this.flushTimer ??= this.clock.setTimer(this.flushIntervalMs, () => this.onFlushTimer());
-    return seq;
   }
 
   private onFlushTimer(): void {

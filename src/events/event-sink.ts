@@ -70,7 +70,7 @@ export async function openEventPipeline(config: EventWorkerConfig, log: Pipeline
 export async function openStorePipeline(
   config: EventWorkerConfig,
   log: PipelineLog,
-): Promise<Required<EventPipeline>> {
+): Promise<Required<EventPipeline> & { wide: EventBus<WideEvent> }> {
   const { events, dataDir } = config;
   const store =
     events.sink === 'duckdb'
@@ -132,6 +132,7 @@ export async function openStorePipeline(
   );
   return {
     store,
+    wide,
     stats: () => wide.stats(),
     customStats: () => custom.stats(),
     sink: {

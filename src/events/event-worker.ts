@@ -39,7 +39,7 @@ try {
   port.close();
   throw error;
 }
-const { store, sink, custom } = pipeline;
+const { store, sink, custom, wide } = pipeline;
 let received = 0;
 let closing = false;
 
@@ -70,9 +70,14 @@ const answer = (id: number, work: () => Promise<unknown>): void => {
 port.on('message', (message: ToWorker) => {
   switch (message.kind) {
     case 'events': {
-      const bytes = Buffer.from(message.bytes.buffer, message.bytes.byteOffset, message.bytes.byteLength);
-      for (const event of wideEventCodec.decode(bytes, message.count)) sink.write(event);
-      received += message.count;
+      const { bytes, sizes } = message;
+      const events = wideEventCodec.decode(
+        Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+        sizes.length,
+      );
+      // Spooled as they came, not encoded again: the spool's codec is the one that made them.
+      wide.writeEncoded(events, { bytes, sizes });
+      received += sizes.length;
       return;
     }
     case 'store': {

@@ -232,34 +232,44 @@ export class Spool<E = WideEvent> {
   /**
    * Queues events for the next group commit and returns the sequence number of the first, or -1
    * when the disk budget is full and they were refused (counted and alarmed). Never waits.
+   * `encoded`: the events as this spool's codec wrote them already, event i's `sizes[i]` bytes
+   * in order (the event worker gets them so from the gateway): copied, not encoded again.
    */
-  append(events: readonly E[]): number {
+  append(events: readonly E[], encoded?: { bytes: Uint8Array; sizes: ArrayLike<number> }): number {
     if (this.closed || events.length === 0) return -1;
     const codec = this.codec;
     // Each event's bytes, and without a codec its JSON.
     const sizes: number[] = new Array(events.length);
     let jsons: string[] | undefined;
     let jsonBytes = 0;
-    let encoded: ByteWriter | undefined;
+    let writer: ByteWriter | undefined;
     let start = 0;
     if (codec) {
       if (!this.encoded) {
         this.encoded = this.spareEncoder ?? new ByteWriter();
         this.spareEncoder = undefined;
       }
-      encoded = this.encoded;
-      start = encoded.length;
-      try {
-        for (let i = 0; i < events.length; i++) {
-          const before = encoded.length;
-          codec.encode(events[i]!, encoded);
-          sizes[i] = encoded.length - before;
+      writer = this.encoded;
+      start = writer.length;
+      if (encoded) {
+        if (encoded.sizes.length !== events.length) throw new Error('spool: one size per encoded event');
+        writer.reserve(encoded.bytes.length);
+        writer.bytes.set(encoded.bytes, start);
+        writer.length += encoded.bytes.length;
+        for (let i = 0; i < events.length; i++) sizes[i] = encoded.sizes[i]!;
+      } else {
+        try {
+          for (let i = 0; i < events.length; i++) {
+            const before = writer.length;
+            codec.encode(events[i]!, writer);
+            sizes[i] = writer.length - before;
+          }
+        } catch (error) {
+          writer.length = start;
+          throw error;
         }
-      } catch (error) {
-        encoded.length = start;
-        throw error;
       }
-      jsonBytes = encoded.length - start;
+      jsonBytes = writer.length - start;
     } else {
       jsons = new Array(events.length);
       for (let i = 0; i < events.length; i++) {
@@ -272,13 +282,13 @@ export class Spool<E = WideEvent> {
     }
     const bytes = RECORD_OVERHEAD + (codec ? codec.name.length : 0) + jsonBytes + events.length;
     if (!this.makeRoom(bytes)) {
-      if (encoded) encoded.length = start;
+      if (writer) writer.length = start;
       this.lose(events.length, 'budget-exhausted');
       return -1;
     }
     const seq = this.nextSeq;
     this.nextSeq += events.length;
-    this.addToRuns(seq, sizes, jsons, encoded, start);
+    this.addToRuns(seq, sizes, jsons, writer, start);
     this.pendingBytes += bytes;
     this.commitWithin(this.group ? this.syncIntervalMs : this.backgroundSyncIntervalMs);
     return seq;

@@ -91,6 +91,7 @@ class EventThread {
   private failures = 0;
   /** Encoded events not yet handed over, and how many. */
   private writer = new ByteWriter();
+  private sizes: number[] = [];
   private unposted = 0;
   private handOffTimer: NodeJS.Timeout | undefined;
   /** Events handed to the current worker; its stats say how many it has taken in. */
@@ -166,6 +167,7 @@ class EventThread {
       this.lose(1, `the event worker is not running and ${MAX_HELD_BYTES} bytes of events wait for it`);
       return;
     }
+    this.sizes.push(this.writer.length - before);
     this.unposted++;
     if (!this.ready) return;
     if (this.writer.length >= HANDOFF_BYTES) this.handOff();
@@ -220,9 +222,11 @@ class EventThread {
     if (!this.ready || this.unposted === 0) return;
     const bytes = new Uint8Array(this.writer.length);
     bytes.set(this.writer.bytes.subarray(0, this.writer.length));
-    this.send({ kind: 'events', bytes, count: this.unposted }, [bytes.buffer]);
+    const sizes = Uint32Array.from(this.sizes);
+    this.send({ kind: 'events', bytes, sizes }, [bytes.buffer, sizes.buffer]);
     this.posted += this.unposted;
     this.unposted = 0;
+    this.sizes = [];
     this.writer.length = 0;
     if (this.writer.bytes.length > KEPT_WRITER_BYTES) this.writer = new ByteWriter();
   }

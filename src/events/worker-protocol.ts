@@ -33,8 +33,8 @@ export interface WorkerStats {
 }
 
 export type ToWorker =
-  /** Wide events written on the main thread, `count` of them encoded with `wideEventCodec`. */
-  | { kind: 'events'; bytes: Uint8Array; count: number }
+  /** Wide events written on the main thread, encoded with `wideEventCodec`: event i's `sizes[i]` bytes in order. */
+  | { kind: 'events'; bytes: Uint8Array; sizes: Uint32Array }
   | { kind: 'store'; id: number; method: StoreMethod; args: unknown[] }
   | { kind: 'custom'; id: number; events: unknown[] }
   /** Stores what is left (or leaves it in the spool), closes the store and ends the thread. */

@@ -366,6 +366,39 @@ describe('Spool, from JSON to the wide event codec', () => {
     await reopened.close();
   });
 
+  it('spools events encoded already as the same bytes its codec writes, split into records alike', async () => {
+    const written = events('pre', 40);
+    const writer = new ByteWriter();
+    const sizes: number[] = [];
+    for (const e of written) {
+      const before = writer.length;
+      wideEventCodec.encode(e, writer);
+      sizes.push(writer.length - before);
+    }
+    const bytes = Uint8Array.from(writer.bytes.subarray(0, writer.length));
+    // Records of at most three events' bytes: the encoded ones are split where the codec's would be.
+    const recordBytes = sizes[0]! * 3;
+    const pre = await Spool.open({ dir: join(dir, 'pre'), codec: wideEventCodec, recordBytes });
+    expect(pre.append(written, { bytes, sizes: Uint32Array.from(sizes) })).toBe(0);
+    await pre.close();
+    const own = await Spool.open({ dir: join(dir, 'own'), codec: wideEventCodec, recordBytes });
+    expect(own.append(written)).toBe(0);
+    await own.close();
+
+    const files = async (sub: string) =>
+      Promise.all((await segmentFiles(join(dir, sub))).map((name) => readFile(join(dir, sub, name))));
+    expect(await files('pre')).toEqual(await files('own'));
+    const reopened = await Spool.open({ dir: join(dir, 'pre'), codec: wideEventCodec });
+    expect(await replayedIds(reopened)).toEqual(written.map((e) => e.id));
+    await reopened.close();
+    await expect(async () =>
+      (await Spool.open({ dir: join(dir, 'bad'), codec: wideEventCodec })).append(written, {
+        bytes,
+        sizes: sizes.slice(1),
+      }),
+    ).rejects.toThrow(/one size per encoded event/);
+  });
+
   it('skips, with a warning, records of a codec it does not have rather than misreading them', async () => {
     const withCodec = await Spool.open({ dir, codec: wideEventCodec });
     withCodec.append(events('a', 2));
