@@ -236,7 +236,7 @@ class EventThread {
   }
 
   private call(message: (id: number) => ToWorker): Promise<unknown> {
-    if (!this.ready) return Promise.reject(notRunning());
+    if (!this.ready) return Promise.reject(notRunning(this.closed));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.calls.set(id, { resolve, reject });
@@ -262,7 +262,7 @@ class EventThread {
   private stopped(code: number, started: boolean): void {
     this.ready = false;
     this.worker = undefined;
-    for (const call of this.calls.values()) call.reject(notRunning());
+    for (const call of this.calls.values()) call.reject(notRunning(this.closed));
     this.calls.clear();
     if (this.closed || !started) return;
     this.stats = undefined;
@@ -290,8 +290,11 @@ class EventThread {
   }
 }
 
-function notRunning(): QueryError {
-  return new QueryError('the event worker is not running: it is being started again', 'unavailable');
+function notRunning(closed: boolean): QueryError {
+  return new QueryError(
+    closed ? 'the event pipeline is closed' : 'the event worker is not running: it is being started again',
+    'unavailable',
+  );
 }
 
 function fromThread(error: ThreadError): Error {
