@@ -89,10 +89,9 @@ class EventThread {
   private closing: Promise<void> | undefined;
   private restartTimer: NodeJS.Timeout | undefined;
   private failures = 0;
-  /** Encoded events not yet handed over, and how many. */
+  /** Encoded events not yet handed over, and each one's size. */
   private writer = new ByteWriter();
   private sizes: number[] = [];
-  private unposted = 0;
   private handOffTimer: NodeJS.Timeout | undefined;
   /** Events handed to the current worker; its stats say how many it has taken in. */
   private posted = 0;
@@ -168,7 +167,6 @@ class EventThread {
       return;
     }
     this.sizes.push(this.writer.length - before);
-    this.unposted++;
     if (!this.ready) return;
     if (this.writer.length >= HANDOFF_BYTES) this.handOff();
     else this.handOffTimer ??= setTimeout(() => this.handOff(), HANDOFF_MS).unref();
@@ -186,10 +184,11 @@ class EventThread {
 
   wideStats(): EventBusStats {
     const { received, ...stats } = this.stats?.wide ?? { ...noStats, received: 0 };
+    const unposted = this.sizes.length;
     return {
       ...stats,
-      buffered: stats.buffered + this.unposted,
-      pending: stats.pending + (this.posted - received) + this.unposted,
+      buffered: stats.buffered + unposted,
+      pending: stats.pending + (this.posted - received) + unposted,
       dropped: stats.dropped + this.dropped,
       storeHealthy: this.ready && stats.storeHealthy,
     };
@@ -201,7 +200,8 @@ class EventThread {
       clearTimeout(this.restartTimer);
       const worker = this.worker;
       if (!this.ready || !worker) {
-        if (this.unposted > 0) this.lose(this.unposted, 'the event worker is not running at shutdown');
+        if (this.sizes.length > 0)
+          this.lose(this.sizes.length, 'the event worker is not running at shutdown');
         await worker?.terminate();
         return;
       }
@@ -219,13 +219,13 @@ class EventThread {
   private handOff(): void {
     clearTimeout(this.handOffTimer);
     this.handOffTimer = undefined;
-    if (!this.ready || this.unposted === 0) return;
+    if (!this.ready || this.sizes.length === 0) return;
     const bytes = new Uint8Array(this.writer.length);
     bytes.set(this.writer.bytes.subarray(0, this.writer.length));
     const sizes = Uint32Array.from(this.sizes);
+    // Counted before the send: a transferred array reads as empty after.
+    this.posted += sizes.length;
     this.send({ kind: 'events', bytes, sizes }, [bytes.buffer, sizes.buffer]);
-    this.posted += this.unposted;
-    this.unposted = 0;
     this.sizes = [];
     this.writer.length = 0;
     if (this.writer.bytes.length > KEPT_WRITER_BYTES) this.writer = new ByteWriter();
