@@ -368,7 +368,9 @@ describe('sluice up with the ClickHouse event sink', () => {
     );
 
     const sent = await sendMix(down.url);
-    const bus = await untilBus(down.url, (b) => !b.storeHealthy);
+    // The store is down from the start; the events reach the worker's spool a few ms after their
+    // answers, and its figures the gateway within 100 ms: wait for them there.
+    const bus = await untilBus(down.url, (b) => !b.storeHealthy && b.spooledBytes > 0);
     expect(bus).toMatchObject({ pending: sent.length, inserted: 0, dropped: 0 });
     expect(bus.lastError).toBeTruthy();
     expect(await metric(down.url, 'sluice_events_store_healthy')).toBe(0);
