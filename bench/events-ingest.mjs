@@ -31,8 +31,8 @@ const ADMIN_KEY = 'sk-admin-bench-events-0123456789abcdef';
 
 const { values: flags } = parseArgs({
   options: {
-    events: { type: 'string', default: '100000' },
-    batch: { type: 'string', default: '1000,10000' },
+    events: { type: 'string', default: '300000' },
+    batch: { type: 'string', default: '1000,10000,100000' },
     'http-seconds': { type: 'string', default: '10' },
     'http-batch': { type: 'string', default: '1000' },
     'http-concurrency': { type: 'string', default: '4' },
@@ -47,8 +47,9 @@ const { values: flags } = parseArgs({
 });
 if (flags.help) {
   process.stdout.write(`usage: node bench/events-ingest.mjs [options]   (run npm run build first)
-  --events N            wide events per store and bus run (default 100000)
-  --batch B[,B…]        events per store insert (default 1000,10000; the bus inserts what waits, up to 10000)
+  --events N            wide events per store and bus run (default 300000)
+  --batch B[,B…]        events per store insert (default 1000,10000,100000; each store only up to the
+                        most its bus hands it at once: DuckDB 10000, ClickHouse 100000)
   --http-seconds S      how long clients post to /v1/events (default 10)
   --http-batch B        custom events per POST (default 1000)
   --http-concurrency C  clients posting at once (default 4)
@@ -405,7 +406,7 @@ async function engineRun(kind, events, batch, clickhouseUrl, pids) {
 /** Writes every event to the bus one by one, then waits until the bus has stored them all. */
 async function busRun(store, events, pids) {
   const spool = await Spool.open({ dir: mkdtempSync(join(work, 'spool-')), codec: wideEventCodec });
-  const bus = new EventBus({ store, spool });
+  const bus = new EventBus({ store, spool, maxBatchSize: maxBatch(store) });
   await store.open();
   const cpu = cpuMeter(pids);
   const start = performance.now();
@@ -454,7 +455,7 @@ async function pacedRun(store, events, pids) {
   await pace(() => {});
   const idleCpu = idle();
   const spool = await Spool.open({ dir: mkdtempSync(join(work, 'spool-')), codec: wideEventCodec });
-  const bus = new EventBus({ store, spool });
+  const bus = new EventBus({ store, spool, maxBatchSize: maxBatch(store) });
   await store.open();
   const cpu = cpuMeter(pids);
   const start = performance.now();
@@ -616,6 +617,9 @@ async function httpRun(kind, clickhouseUrl) {
 const fmt = (n) => Math.round(n).toLocaleString('en-US');
 const names = { duckdb: 'DuckDB', clickhouse: 'ClickHouse 18.16' };
 
+/** The most events the bus hands `store` at once, as the gateway's pipeline sets it (src/events/event-sink.ts). */
+const maxBatch = (store) => store.maxBatchEvents ?? 10_000;
+
 const storePids = (kind) => [process.pid, ...(kind === 'clickhouse' ? [clickhousePid] : [])];
 
 async function main() {
@@ -629,12 +633,13 @@ async function main() {
   const bytes = events.reduce((sum, event) => sum + JSON.stringify(event).length, 0) / events.length;
   const rows = [];
   for (const kind of config.stores) {
-    for (const batch of config.batches) {
+    const most = maxBatch(openStore(kind, clickhouseUrl));
+    for (const batch of config.batches.filter((b) => b <= most)) {
       const result = await storeRun(openStore(kind, clickhouseUrl), events, batch, storePids(kind));
       log(`${kind} insert, batches of ${batch}: ${fmt(result.perSecond)} events/s`);
       rows.push({ path: `${names[kind]}: store insert, batches of ${fmt(batch)}`, ...result });
     }
-    const engineBatch = Math.max(...config.batches);
+    const engineBatch = most;
     const engine = await engineRun(kind, events, engineBatch, clickhouseUrl, storePids(kind));
     const perEvent = (engine.cpu * 1e6) / engine.events;
     log(`${kind} engine alone, batches of ${engineBatch}: ${perEvent.toFixed(1)} µs CPU per event`);
@@ -645,7 +650,7 @@ async function main() {
     });
     const bus = await busRun(openStore(kind, clickhouseUrl), events, storePids(kind));
     log(`${kind} bus: ${fmt(bus.perSecond)} events/s (written in ${bus.writtenSeconds.toFixed(2)} s)`);
-    rows.push({ path: `${names[kind]}: bus (spool + batches of up to 10,000)`, ...bus });
+    rows.push({ path: `${names[kind]}: bus (spool + batches of up to ${fmt(most)})`, ...bus });
     const paced = await pacedRun(openStore(kind, clickhouseUrl), events, storePids(kind));
     log(
       `${kind} bus at ${fmt(config.pacedRate)}/s: ${((paced.cpu * 1e6) / paced.events).toFixed(1)} µs CPU per event`,

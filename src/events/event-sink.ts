@@ -93,6 +93,7 @@ export async function openStorePipeline(
     insert: BatchStore<E>['insert'],
     codec?: SpoolCodec<E>,
     staging?: Pick<BatchStore<E>, 'stage' | 'insertStaged'>,
+    maxBatchSize?: number,
   ) => {
     const spool = await Spool.open<E>({
       dir,
@@ -106,6 +107,7 @@ export async function openStorePipeline(
     const bus = new EventBus<E>({
       store: { open, insert, ...staging },
       spool,
+      ...(maxBatchSize !== undefined && { maxBatchSize }),
       onStoreError: (error: unknown, failures: number) =>
         log.warn(
           { store: store.name, kind, failures, error: (error as Error).message },
@@ -118,12 +120,14 @@ export async function openStorePipeline(
   // Wide events are spooled as bytes (a third of JSON's CPU); custom events as JSON.
   // Wide events come only from the gateway, with ids it made: a first delivery skips the id check.
   // A store that stages its events (DuckDB) gets them within 250 ms: the bus holds that, not the events.
+  // A backlog goes in batches as large as the store takes best (ClickHouse: 100,000 rows an insert).
   const wide = await openBus<WideEvent>(
     'wide',
     spoolDir,
     (batch, options) => store.insert(batch, options),
     wideEventCodec,
     { stage: store.stage, insertStaged: store.insertStaged },
+    store.maxBatchEvents,
   );
   // Its own spool (a directory inside the wide events' one), with the same budget and policy.
   // Custom events carry ids their clients chose (a client may post one twice): always checked.

@@ -20,6 +20,11 @@ export interface InsertOptions {
  */
 export interface EventStore {
   readonly name: string;
+  /**
+   * Most events the bus hands `insert` at once when more wait (a burst, a backlog, a replay).
+   * Default 10,000 (the bus's `maxBatchSize`).
+   */
+  readonly maxBatchEvents?: number;
   /** Creates or migrates the schema. Safe to call on every start. */
   open(): Promise<void>;
   /** Stores a batch; events whose id is already stored are skipped (exactly once by id). */

@@ -1,9 +1,14 @@
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createClient } from '@clickhouse/client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { sluiceConfigSchema } from '../../src/config/schema.js';
 import { clickhouseStore } from '../../src/events/clickhouse-store.js';
 import { columnsAddedInVersion2, toRow } from '../../src/events/event-columns.js';
+import { openStorePipeline } from '../../src/events/event-sink.js';
 import {
   describeEventStoreContract,
   sampleCustomEvent,
@@ -177,6 +182,31 @@ describe('clickhouse event store schema', () => {
     expect(listed.map((event) => event.id).sort()).toEqual(batch.map((event) => event.id).sort());
     expect(listed.find((event) => event.id === batch[777]!.id)).toEqual(batch[777]);
     await store.close();
+  });
+
+  it('takes a backlog from the bus in inserts of up to 100,000 rows: 25,000 events, one part', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'sluice-clickhouse-backlog-'));
+    onTestFinished(() => rm(dataDir, { recursive: true, force: true }));
+    const database = 'sluice_backlog_test';
+    const config = sluiceConfigSchema.parse({
+      dataDir,
+      events: { sink: 'clickhouse', worker: false, clickhouse: { url: server.url, database } },
+    });
+    const pipeline = await openStorePipeline(config, { warn: () => {}, error: () => {} });
+    try {
+      // Written in one turn: the bus's first batch takes everything waiting, up to its most.
+      for (let i = 0; i < 25_000; i++) pipeline.sink.write(sampleEvent(i));
+      expect(await pipeline.wide.drain(60_000)).toBe(true);
+      expect(await pipeline.store.count()).toBe(25_000);
+      // Parts as inserted (level 0), merged away or not: one insert. Batches of 10,000 made three.
+      expect(
+        await sql(
+          `SELECT count() AS n FROM system.parts WHERE database = '${database}' AND table = 'events' AND level = 0`,
+        ),
+      ).toEqual([{ n: '1' }]);
+    } finally {
+      await pipeline.sink.close();
+    }
   });
 
   it('stores every column exactly: escapes, lengths, extremes of each number type, nulls, booleans', async () => {
