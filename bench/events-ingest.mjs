@@ -388,6 +388,9 @@ async function engineRun(kind, events, batch, clickhouseUrl, pids) {
     if (!response.ok) throw new Error(`clickhouse: ${response.status} ${text}`);
     return text;
   };
+  // The store rows before this one leave parts to merge: wait for those merges, or this row
+  // would count them as its own.
+  await until(async () => Number(await post('SELECT count() FROM system.merges')) === 0, 'merges to end');
   const idle = cpuMeter(pids);
   await sleep(2000); // the server's own background work, subtracted below
   const idleCpu = idle();
