@@ -90,7 +90,7 @@ if (!existsSync(cli))
 
 const { duckdbStore } = await import(join(root, 'dist/events/duckdb-store.js'));
 const { clickhouseStore } = await import(join(root, 'dist/events/clickhouse-store.js'));
-const { rowBinary } = await import(join(root, 'dist/events/clickhouse-row-binary.js'));
+const { nativeBlock } = await import(join(root, 'dist/events/clickhouse-native.js'));
 const { fillChunks, appendChunks } = await import(join(root, 'dist/events/duckdb-chunk-writer.js'));
 const { eventColumns, eventColumnReaders, duckdbType } = await import(
   join(root, 'dist/events/event-columns.js')
@@ -332,17 +332,24 @@ async function storeRun(store, events, batch, pids) {
 /**
  * The engine's own share of storing wide events, the floor under the store rows: the store's
  * work done before the clock starts (DuckDB: its data chunks filled; ClickHouse: its
- * RowBinary body encoded, and no id check), then only what the engine does is timed. DuckDB:
+ * Native body encoded, and no id check), then only what the engine does is timed. DuckDB:
  * append, commit and the closing checkpoint, in one transaction per batch, into a table of the
  * store's columns (CPU: the process, DuckDB's threads). ClickHouse: the same bytes POSTed as
- * `INSERT … FORMAT RowBinary` into the store's table, and the merges that follow within the
+ * `INSERT … FORMAT Native` into the store's table, and the merges that follow within the
  * run (CPU: the server, and this process sending).
  */
+/** An insert's body as the store sends it: Native blocks of 512 rows. */
+function nativeBody(events) {
+  const blocks = [];
+  for (let i = 0; i < events.length; i += 512) blocks.push(nativeBlock(events.slice(i, i + 512)));
+  return Buffer.concat(blocks);
+}
+
 async function engineRun(kind, events, batch, clickhouseUrl, pids) {
   const batches = [];
   for (let i = 0; i < events.length; i += batch) {
     const slice = events.slice(i, i + batch);
-    batches.push(kind === 'duckdb' ? await fillChunks(eventColumnReaders, slice) : rowBinary(slice));
+    batches.push(kind === 'duckdb' ? await fillChunks(eventColumnReaders, slice) : nativeBody(slice));
   }
   if (kind === 'duckdb') {
     const instance = await DuckDBInstance.create(
@@ -396,7 +403,7 @@ async function engineRun(kind, events, batch, clickhouseUrl, pids) {
   const idleCpu = idle();
   const cpu = cpuMeter(pids);
   const start = performance.now();
-  for (const body of batches) await post(`INSERT INTO ${table} (${columns}) FORMAT RowBinary`, body);
+  for (const body of batches) await post(`INSERT INTO ${table} (${columns}) FORMAT Native`, body);
   const seconds = (performance.now() - start) / 1000;
   const stored = Number(await post(`SELECT count() FROM ${table}`));
   await sleep(2000); // the merges these parts start

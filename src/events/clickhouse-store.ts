@@ -7,8 +7,8 @@ import {
   type ClickHouseSettings,
   createClient,
 } from '@clickhouse/client';
+import { nativeBlock } from './clickhouse-native.js';
 import { bindParameters, clickhouseQuery } from './clickhouse-query.js';
-import { rowBinary } from './clickhouse-row-binary.js';
 import type { CustomEvent } from './custom-event.js';
 import {
   type CustomEventRow,
@@ -161,25 +161,27 @@ function externalIds(ids: readonly string[]): { body: Buffer; contentType: strin
 }
 
 /**
- * Rows encoded per piece of an insert's body. Encoding is synchronous (6 to 8 µs an event on the
- * shared benchmark machine, TabSeparated took 17): 512 events hold the event loop for about 4 ms.
- * Pieces of 2,048 cost no less CPU in an A/B.
+ * Rows encoded per piece (one Native block) of an insert's body. Encoding is synchronous (about 3
+ * µs an event in a loop on the benchmark machine, 6 to 8 in the store while the machine was
+ * shared; TabSeparated took 17): 512 events hold the event loop for a few ms. Pieces of 2,048
+ * cost no less CPU in an A/B (RowBinary, 30 November).
  */
 const ROWS_PER_PIECE = 512;
 
 /**
- * An insert's RowBinary body, encoded a piece at a time as the request sends it: the server
- * parses one piece while the next is encoded (two cores work at once), and the event loop is
- * handed back between pieces, so the gateway's requests never wait for a whole batch. The
- * rows are still one insert, one part.
+ * An insert's Native body, a block of `ROWS_PER_PIECE` rows at a time, encoded as the request
+ * sends it: the server parses one block while the next is encoded (two cores work at once), and
+ * the event loop is handed back between blocks, so the gateway's requests never wait for a whole
+ * batch. The server gathers the blocks into one: the rows are still one insert, one part.
  *
  * A piece that cannot be encoded (a value of the wrong type) must not simply end the request:
- * 18.16 takes a body cut off at a row's end as a shorter body, and kept the rows of the pieces
- * already sent, committed after the client had seen the insert fail, so the retry's lookup
- * missed them. The body goes on with bytes no row can be read from instead, and ends: the
- * server refuses the insert whole. `broken` keeps the encoding's error for the caller.
+ * 18.16 takes a body cut off at a row's (or a block's) end as a shorter body, and kept the rows
+ * of the pieces already sent, committed after the client had seen the insert fail, so the
+ * retry's lookup missed them. The body goes on with bytes no block can be read from instead,
+ * and ends: the server refuses the insert whole. `broken` keeps the encoding's error for the
+ * caller.
  */
-async function* rowBinaryPieces(
+async function* nativePieces(
   events: readonly WideEvent[],
   broken: { error?: unknown },
 ): AsyncGenerator<Buffer> {
@@ -187,18 +189,21 @@ async function* rowBinaryPieces(
     if (start > 0) await new Promise((resolve) => setImmediate(resolve));
     let piece: Buffer;
     try {
-      piece = rowBinary(events.slice(start, start + ROWS_PER_PIECE));
+      piece = nativeBlock(events.slice(start, start + ROWS_PER_PIECE));
     } catch (error) {
       broken.error = error;
-      yield UNREADABLE_ROW;
+      yield UNREADABLE_BLOCK;
       return;
     }
     yield piece;
   }
 }
 
-/** A row's first column (`id`, a String) announcing 1 MiB of text that never comes (LEB128 2^20). */
-const UNREADABLE_ROW = Buffer.from([0x80, 0x80, 0x40]);
+/**
+ * A block's head (every column, one row) whose first column's name announces 1 MiB of text
+ * that never comes (LEB128 2^20).
+ */
+const UNREADABLE_BLOCK = Buffer.from([eventColumns.length, 1, 0x80, 0x80, 0x40]);
 
 /**
  * Wide events in ClickHouse over HTTP. Exactly once by id takes two guards: an insert skips ids
@@ -270,10 +275,10 @@ export function clickhouseStore(options: ClickHouseStoreOptions): EventStore & E
   async function insertRows(rows: readonly WideEvent[]): Promise<void> {
     const broken: { error?: unknown } = {};
     try {
-      // exec, not insert: the client's insert() does not offer RowBinary.
+      // exec, not insert: the client's insert() does not offer Native.
       const result = await connected().exec({
-        query: `INSERT INTO ${events} (${COLUMN_LIST}) FORMAT RowBinary`,
-        values: Readable.from(rowBinaryPieces(rows, broken), { objectMode: false }),
+        query: `INSERT INTO ${events} (${COLUMN_LIST}) FORMAT Native`,
+        values: Readable.from(nativePieces(rows, broken), { objectMode: false }),
       });
       result.stream.resume(); // an insert answers with an empty body: read it to free the socket
       await finished(result.stream);

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { rowBinary } from '../../../src/events/clickhouse-row-binary.js';
-import { eventColumns, toRow } from '../../../src/events/event-columns.js';
+import { nativeBlock } from '../../../src/events/clickhouse-native.js';
+import { clickhouseType, eventColumns, toRow } from '../../../src/events/event-columns.js';
 import type { WideEvent } from '../../../src/events/wide-event.js';
 import { plainEvent } from '../../support/wide-events.js';
 
-/** Reads RowBinary back as ClickHouse does, by the columns' declared types (an independent decoder). */
-function readRows(bytes: Buffer, rows: number): Record<string, unknown>[] {
+/** Reads Native blocks back as ClickHouse does, by each column's declared type (an independent decoder). */
+function readBlocks(bytes: Buffer): Record<string, unknown>[] {
   let at = 0;
   const leb = (): number => {
     let value = 0;
@@ -15,34 +15,49 @@ function readRows(bytes: Buffer, rows: number): Record<string, unknown>[] {
       if (byte < 0x80) return value;
     }
   };
+  const text = (): string => {
+    const length = leb();
+    at += length;
+    return bytes.toString('utf8', at - length, at);
+  };
   const result: Record<string, unknown>[] = [];
-  for (let r = 0; r < rows; r++) {
-    const row: Record<string, unknown> = {};
+  while (at < bytes.length) {
+    expect(leb()).toBe(eventColumns.length);
+    const rows = leb();
+    const block: Record<string, unknown>[] = Array.from({ length: rows }, () => ({}));
     for (const col of eventColumns) {
-      if (col.nullable && bytes[at++] === 1) {
-        row[col.name] = null;
-        continue;
+      expect(text()).toBe(col.name);
+      expect(text()).toBe(clickhouseType(col));
+      const nulls = col.nullable ? [...bytes.subarray(at, at + rows)] : [];
+      if (col.nullable) at += rows;
+      for (const row of block) {
+        let value: unknown;
+        if (col.kind === 'string') value = text();
+        else if (col.kind === 'int') {
+          value = bytes.readInt32LE(at);
+          at += 4;
+        } else if (col.kind === 'bigint') {
+          value = Number(bytes.readBigInt64LE(at));
+          at += 8;
+        } else if (col.kind === 'float') {
+          value = bytes.readDoubleLE(at);
+          at += 8;
+        } else {
+          const byte = bytes[at++];
+          expect(byte === 0 || byte === 1).toBe(true);
+          value = byte === 1;
+        }
+        row[col.name] = value;
       }
-      if (col.kind === 'string') {
-        const length = leb();
-        row[col.name] = bytes.toString('utf8', at, at + length);
-        at += length;
-      } else if (col.kind === 'int') {
-        row[col.name] = bytes.readInt32LE(at);
-        at += 4;
-      } else if (col.kind === 'bigint') {
-        row[col.name] = Number(bytes.readBigInt64LE(at));
-        at += 8;
-      } else if (col.kind === 'float') {
-        row[col.name] = bytes.readDoubleLE(at);
-        at += 8;
-      } else {
-        const byte = bytes[at++];
-        expect(byte === 0 || byte === 1).toBe(true);
-        row[col.name] = byte === 1;
-      }
+      // A null row still holds the type's default in the values: read, then replaced by null.
+      nulls.forEach((isNull, r) => {
+        expect(isNull === 0 || isNull === 1).toBe(true);
+        if (isNull === 0) return;
+        expect(block[r]![col.name]).toBe(col.kind === 'string' ? '' : 0);
+        block[r]![col.name] = null;
+      });
     }
-    result.push(row);
+    result.push(...block);
   }
   expect(at).toBe(bytes.length);
   return result;
@@ -115,9 +130,9 @@ const events: WideEvent[] = [
   }),
 ];
 
-describe('rowBinary', () => {
-  it('writes every column by its declared type, in table order, rows back to back', () => {
-    const rows = readRows(rowBinary(events), events.length);
+describe('nativeBlock', () => {
+  it('writes every column by its declared type, in table order, each column whole', () => {
+    const rows = readBlocks(nativeBlock(events));
     const expected = events.map((event) => {
       const row = toRow(event) as Record<string, unknown>;
       // UTF-8 cannot carry a lone surrogate: it is written as U+FFFD, as any UTF-8 encoder writes it.
@@ -130,11 +145,17 @@ describe('rowBinary', () => {
   });
 
   it('writes an empty batch as no bytes', () => {
-    expect(rowBinary([]).length).toBe(0);
+    expect(nativeBlock([]).length).toBe(0);
+  });
+
+  it('starts every block afresh: two blocks read back as their own rows', () => {
+    const rows = readBlocks(Buffer.concat([nativeBlock(events.slice(0, 3)), nativeBlock(events.slice(3))]));
+    expect(rows.map((row) => row.id)).toEqual(events.map((event) => event.id));
   });
 
   it('refuses a value of the wrong type, naming the event and the column', () => {
-    const bad = (overrides: object) => () => rowBinary([plainEvent('bad', overrides as Partial<WideEvent>)]);
+    const bad = (overrides: object) => () =>
+      nativeBlock([plainEvent('bad', overrides as Partial<WideEvent>)]);
     expect(bad({ status: 200.5 })).toThrowError('wide event bad: column status must be a 32-bit integer');
     expect(bad({ status: 2 ** 31 })).toThrowError('column status must be a 32-bit integer');
     expect(bad({ operation: 7 })).toThrowError('column operation must be text, not number 7');
