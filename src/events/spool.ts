@@ -122,8 +122,19 @@ const PAYLOAD_HEAD = /^\{"seq":(\d+),"count":(\d+),(?:"events":\[|"codec":"([^"]
 /** Enough for either head with 16-digit sequence numbers and counts (a codec's head is the longer). */
 const HEAD_SCAN_BYTES = 96;
 const ACK_FILE = 'ack';
-/** Largest encoder and write buffer kept from one commit for the next. */
-const REUSED_BYTES = 1024 * 1024;
+/**
+ * An encoder takes no more appends once it holds this much: a commit's events are spread over
+ * as many encoders as they need, none grown (and copied into fresh memory) beyond it. One grown
+ * to a whole commit cost most of the spool's CPU at 100,000 events a second: a commit's 3 MB,
+ * or tens of MB once a commit waited on the disk, copied at each doubling into new pages that
+ * each took a page fault.
+ */
+const ENCODER_BYTES = 1024 * 1024;
+/** Encoders kept for the next commits once theirs is written, and the largest one kept. */
+const SPARE_ENCODERS = 16;
+const SPARE_ENCODER_MAX_BYTES = 2 * ENCODER_BYTES;
+/** A commit's records are written through one buffer, reused, this large (a larger record gets its own). */
+const WRITE_BUFFER_BYTES = 1024 * 1024;
 
 /**
  * An append-only spool of events (wide or custom) on disk, so that neither a crash nor a store outage loses
@@ -155,14 +166,14 @@ export class Spool<E = WideEvent> {
   private rollBeforeNextWrite = false;
   private diskBytes = 0;
   private pending: PendingRun[] = [];
-  /** With a codec: where it encodes the pending events (one per commit). */
-  private encoded: ByteWriter | undefined;
+  /** With a codec: where it encodes the pending events, the last one taking appends (`ENCODER_BYTES`). */
+  private encoders: ByteWriter[] = [];
   /**
-   * The last commit's encoder and write buffer, kept for the next: a new 64 KiB encoder grown to
-   * a commit's 75 kB (2,500 wide events a second, 20 commits) and a new buffer for each write cost
-   * about as much CPU as the encoding. Not kept beyond `REUSED_BYTES`, so a burst's do not stay.
+   * Encoders and the write buffer of earlier commits, kept for the next: a new 64 KiB encoder
+   * grown to a commit's 75 kB (2,500 wide events a second, 20 commits) and a new buffer for each
+   * write cost about as much CPU as the encoding.
    */
-  private spareEncoder: ByteWriter | undefined;
+  private spareEncoders: ByteWriter[] = [];
   private writeBuffer: Buffer | undefined;
   private pendingBytes = 0;
   private group: Deferred | undefined;
@@ -245,11 +256,11 @@ export class Spool<E = WideEvent> {
     let writer: ByteWriter | undefined;
     let start = 0;
     if (codec) {
-      if (!this.encoded) {
-        this.encoded = this.spareEncoder ?? new ByteWriter();
-        this.spareEncoder = undefined;
+      writer = this.encoders.at(-1);
+      if (!writer || writer.length >= ENCODER_BYTES) {
+        writer = this.spareEncoders.pop() ?? new ByteWriter(ENCODER_BYTES + 64 * 1024);
+        this.encoders.push(writer);
       }
-      writer = this.encoded;
       start = writer.length;
       if (encoded) {
         if (encoded.sizes.length !== events.length) throw new Error('spool: one size per encoded event');
@@ -436,9 +447,9 @@ export class Spool<E = WideEvent> {
   private async commitOnce(): Promise<void> {
     const runs = this.pending;
     const group = this.group ?? deferred();
-    const encoder = this.encoded;
+    const encoders = this.encoders;
     this.pending = [];
-    this.encoded = undefined;
+    this.encoders = [];
     this.pendingBytes = 0;
     this.group = undefined;
     this.inflight = group.promise;
@@ -472,10 +483,12 @@ export class Spool<E = WideEvent> {
       const lost = runs.slice(written).reduce((sum, run) => sum + run.count, 0);
       this.lose(lost, 'write-failed', error);
     }
-    // Its bytes are written (or lost): the next commit encodes into it again.
-    if (encoder && encoder.bytes.length <= REUSED_BYTES) {
+    // Their bytes are written (or lost): the next commits encode into them again.
+    for (const encoder of encoders) {
+      if (this.spareEncoders.length >= SPARE_ENCODERS) break;
+      if (encoder.bytes.length > SPARE_ENCODER_MAX_BYTES) continue;
       encoder.length = 0;
-      this.spareEncoder = encoder;
+      this.spareEncoders.push(encoder);
     }
     group.resolve(durable);
     if (this.inflight === group.promise) this.inflight = undefined;
@@ -492,21 +505,34 @@ export class Spool<E = WideEvent> {
   private async writeRecords(records: { run: PendingRun; index: RecordIndex }[]): Promise<void> {
     if (records.length === 0) return;
     const { segment, handle } = this.active!;
-    const start = records[0]!.index.offset;
-    const last = records.at(-1)!.index;
-    const size = last.offset + HEADER_BYTES + last.length - start;
     // Commits run one at a time: the buffer is free again once this one is written.
-    if (size <= REUSED_BYTES && (this.writeBuffer?.length ?? 0) < size)
-      this.writeBuffer = Buffer.allocUnsafe(Math.max(size, 64 * 1024));
-    const buffer = size <= REUSED_BYTES ? this.writeBuffer!.subarray(0, size) : Buffer.allocUnsafe(size);
-    for (const { run, index } of records)
-      writeFrame(buffer, index.offset - start, index.length, run, this.codec?.name);
-    for (let done = 0; done < buffer.length; ) {
-      done += (await handle.write(buffer, done)).bytesWritten;
+    this.writeBuffer ??= Buffer.allocUnsafe(WRITE_BUFFER_BYTES);
+    let size = 0;
+    for (let first = 0; first < records.length; ) {
+      // As many whole records as the buffer holds, at least one.
+      let end = first;
+      let bytes = 0;
+      while (end < records.length) {
+        const frame = HEADER_BYTES + records[end]!.index.length;
+        if (end > first && bytes + frame > this.writeBuffer.length) break;
+        bytes += frame;
+        end++;
+      }
+      const buffer =
+        bytes <= this.writeBuffer.length ? this.writeBuffer.subarray(0, bytes) : Buffer.allocUnsafe(bytes);
+      for (let at = 0; first < end; first++) {
+        const { run, index } = records[first]!;
+        writeFrame(buffer, at, index.length, run, this.codec?.name);
+        at += HEADER_BYTES + index.length;
+      }
+      for (let done = 0; done < buffer.length; ) {
+        done += (await handle.write(buffer, done)).bytesWritten;
+      }
+      size += bytes;
     }
     await handle.datasync();
-    segment.size += buffer.length;
-    this.diskBytes += buffer.length;
+    segment.size += size;
+    this.diskBytes += size;
     for (const { index } of records) {
       segment.records.push(index);
       segment.endSeq = index.seq + index.count;

@@ -99,6 +99,28 @@ describe.each([
     expect(warnings).toEqual([]);
   });
 
+  it('writes commits of several MiB (encoded in pieces, written in slices) and larger events whole', async () => {
+    const spool = await open();
+    // About 2 kB each: 3,000 make a commit of about 6 MiB, over the 1 MiB an encoder and the
+    // write buffer hold; a second commit reuses them; one event of 1.5 MB is larger than both.
+    const wide = (prefix: string, n: number) =>
+      Array.from({ length: n }, (_, i) => plainEvent(`${prefix}-${i}`, { errorMessage: 'x'.repeat(2000) }));
+    const first = wide('w1', 3000);
+    const second = wide('w2', 3000);
+    const huge = [plainEvent('huge', { errorMessage: 'y'.repeat(1_500_000) })];
+    for (const batch of [first, huge, second]) {
+      for (const e of batch) spool.append([e]);
+      expect(await spool.sync()).toBe(true);
+    }
+    await spool.close();
+    const reopened = await open();
+    const replayed: WideEvent[] = [];
+    for await (const record of reopened.replay()) replayed.push(...record.events);
+    expect(replayed).toEqual([...first, ...huge, ...second]);
+    await reopened.close();
+    expect(warnings).toEqual([]);
+  });
+
   it('group-commits appends made within one sync interval into a single record', async () => {
     const spool = await open({ syncIntervalMs: 20 });
     for (const e of events('a', 5)) spool.append([e]);
