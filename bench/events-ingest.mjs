@@ -36,7 +36,7 @@ const { values: flags } = parseArgs({
     'http-seconds': { type: 'string', default: '10' },
     'http-batch': { type: 'string', default: '1000' },
     'http-concurrency': { type: 'string', default: '4' },
-    'paced-rate': { type: 'string', default: '1000' },
+    'paced-rate': { type: 'string', default: '1000,100000' },
     'paced-seconds': { type: 'string', default: '20' },
     stores: { type: 'string', default: 'duckdb,clickhouse' },
     clickhouse: { type: 'string' },
@@ -53,8 +53,9 @@ if (flags.help) {
   --http-seconds S      how long clients post to /v1/events (default 10)
   --http-batch B        custom events per POST (default 1000)
   --http-concurrency C  clients posting at once (default 4)
-  --paced-rate R        wide events per second for the paced bus run, as a gateway writes them (default 1000)
-  --paced-seconds S     how long the paced bus run writes (default 20)
+  --paced-rate R[,R…]   wide events per second for the paced bus runs, as a gateway writes them
+                        (default 1000,100000: what an event costs, and whether the bus keeps up)
+  --paced-seconds S     how long a paced bus run writes, at most --events events (default 20)
   --stores LIST         duckdb, clickhouse or both (default duckdb,clickhouse)
   --clickhouse URL      a running ClickHouse to use (default: start a throwaway clickhouse-server)
   --quick               10 000 events, 3 s of HTTP: a smoke run, not figures to publish
@@ -74,12 +75,15 @@ const config = {
   httpSeconds: flags.quick ? 3 : positive('http-seconds'),
   httpBatch: positive('http-batch'),
   httpConcurrency: positive('http-concurrency'),
-  pacedRate: positive('paced-rate'),
+  pacedRates: flags['paced-rate'].split(',').map(Number),
   pacedSeconds: flags.quick ? 5 : positive('paced-seconds'),
   stores: flags.stores.split(',').map((s) => s.trim()),
 };
 for (const batch of config.batches) {
   if (!Number.isInteger(batch) || batch <= 0) throw new Error('--batch takes positive integers');
+}
+for (const rate of config.pacedRates) {
+  if (!Number.isInteger(rate) || rate <= 0) throw new Error('--paced-rate takes positive integers');
 }
 for (const store of config.stores) {
   if (store !== 'duckdb' && store !== 'clickhouse') throw new Error(`unknown store ${store}`);
@@ -443,17 +447,19 @@ async function busRun(store, events, pids) {
 /**
  * Writes wide events to the bus at a steady rate, as a gateway under load does (every 2 ms, what
  * is due), then waits until the bus has stored them. What it measures is CPU per event: the
- * spool's group commits and the store's batches at that rate, not how fast a backlog drains.
+ * spool's group commits and the store's batches at that rate, not how fast a backlog drains;
+ * and whether the bus keeps up: how long after the last write the last event is stored, and how
+ * many events it had to read back from the spool (none while its memory holds what waits).
  * The same timer loop without a bus is measured first and subtracted.
  */
-async function pacedRun(store, events, pids) {
-  const n = Math.min(events.length, config.pacedRate * config.pacedSeconds);
+async function pacedRun(store, events, pids, rate) {
+  const n = Math.min(events.length, rate * config.pacedSeconds);
   const pace = async (write) => {
     const start = performance.now();
     let i = 0;
     await new Promise((done) => {
       const tick = () => {
-        const due = Math.min(n, Math.floor(((performance.now() - start) / 1000) * config.pacedRate));
+        const due = Math.min(n, Math.floor(((performance.now() - start) / 1000) * rate));
         for (; i < due; i++) write(events[i]);
         if (i >= n) done();
         else setTimeout(tick, 2);
@@ -465,13 +471,27 @@ async function pacedRun(store, events, pids) {
   await pace(() => {});
   const idleCpu = idle();
   const spool = await Spool.open({ dir: mkdtempSync(join(work, 'spool-')), codec: wideEventCodec });
-  const bus = new EventBus({ store, spool, maxBatchSize: maxBatch(store) });
+  let readBack = 0;
+  const counted = {
+    open: () => store.open(),
+    insert: (batch, options) => {
+      if (!options.firstDelivery) readBack += batch.length;
+      return store.insert(batch, options);
+    },
+    ...(store.stage && {
+      stage: (batch) => store.stage(batch),
+      insertStaged: (staged, options) => store.insertStaged(staged, options),
+    }),
+  };
+  const bus = new EventBus({ store: counted, spool, maxBatchSize: maxBatch(store) });
   await store.open();
   const cpu = cpuMeter(pids);
   const start = performance.now();
   bus.start();
   await pace((event) => bus.write(event));
+  const lastWrite = performance.now();
   if (!(await bus.drain(300_000))) throw new Error(`${store.name}: the bus did not drain`);
+  const lagSeconds = (performance.now() - lastWrite) / 1000;
   const { dropped } = bus.stats();
   await bus.close();
   await store.close(); // the checkpoint, as in storeRun
@@ -483,7 +503,7 @@ async function pacedRun(store, events, pids) {
   if (stored !== n || dropped > 0) {
     throw new Error(`${store.name}: ${stored} rows stored and ${dropped} dropped of ${n} written`);
   }
-  return { events: n, seconds, perSecond: n / seconds, cpu: cpuUsed };
+  return { events: n, seconds, perSecond: n / seconds, cpu: cpuUsed, lagSeconds, readBack };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -661,15 +681,17 @@ async function main() {
     const bus = await busRun(openStore(kind, clickhouseUrl), events, storePids(kind));
     log(`${kind} bus: ${fmt(bus.perSecond)} events/s (written in ${bus.writtenSeconds.toFixed(2)} s)`);
     rows.push({ path: `${names[kind]}: bus (spool + batches of up to ${fmt(most)})`, ...bus });
-    const paced = await pacedRun(openStore(kind, clickhouseUrl), events, storePids(kind));
-    log(
-      `${kind} bus at ${fmt(config.pacedRate)}/s: ${((paced.cpu * 1e6) / paced.events).toFixed(1)} µs CPU per event`,
-    );
-    rows.push({
-      path: `${names[kind]}: bus at a steady ${fmt(config.pacedRate)} events/s`,
-      ...paced,
-      note: `${((paced.cpu * 1e6) / paced.events).toFixed(0)} µs CPU per event`,
-    });
+    for (const rate of config.pacedRates) {
+      const paced = await pacedRun(openStore(kind, clickhouseUrl), events, storePids(kind), rate);
+      const perEvent = `${((paced.cpu * 1e6) / paced.events).toFixed(0)} µs CPU per event`;
+      const keptUp = `all stored ${paced.lagSeconds.toFixed(1)} s after the last write, ${fmt(paced.readBack)} read back from the spool`;
+      log(`${kind} bus at ${fmt(rate)}/s: ${perEvent}, ${keptUp}`);
+      rows.push({
+        path: `${names[kind]}: bus at a steady ${fmt(rate)} events/s`,
+        ...paced,
+        note: `${perEvent}; ${keptUp}`,
+      });
+    }
     const http = await httpRun(kind, clickhouseUrl);
     log(
       `${kind} POST /v1/events: ${fmt(http.acceptedPerSecond)} accepted/s, ${fmt(http.perSecond)} stored/s`,
