@@ -57,6 +57,12 @@ export function nativeBlock(events: readonly WideEvent[]): Buffer {
     at += nullMaps[c]!.bytes.copy(block, at, 0, nullMaps[c]!.length);
     at += columns[c]!.bytes.copy(block, at, 0, columns[c]!.length);
   }
+  // A column grown past this by large values (request bodies) does not keep its memory.
+  for (let c = 0; c < columns.length; c++) {
+    if (columns[c]!.bytes.length <= KEPT_COLUMN_BYTES) continue;
+    columns[c] = new ByteWriter(COLUMN_BYTES);
+    V[eventColumns[c]!.name] = columns[c]!;
+  }
   return block;
 }
 
@@ -69,7 +75,9 @@ const heads = eventColumns.map((col) => {
 });
 
 /** Each column's values in the block being written; for a Nullable column, its null map too (else empty). */
-const columns = eventColumns.map(() => new ByteWriter(16 * 1024));
+const COLUMN_BYTES = 16 * 1024;
+const KEPT_COLUMN_BYTES = 1024 * 1024;
+const columns = eventColumns.map(() => new ByteWriter(COLUMN_BYTES));
 const nullMaps = eventColumns.map(() => new ByteWriter(1024));
 const V = Object.fromEntries(eventColumns.map((col, c) => [col.name, columns[c]])) as Record<
   EventColumnName,

@@ -148,6 +148,13 @@ describe('nativeBlock', () => {
     expect(nativeBlock([]).length).toBe(0);
   });
 
+  it('writes a block after one with a value of megabytes (a column then let go of its memory)', () => {
+    const before = readBlocks(nativeBlock(events));
+    const large = plainEvent('large', { requestBody: 'b'.repeat(2_000_000) });
+    expect(readBlocks(nativeBlock([large]))[0]!.request_body).toBe(large.requestBody);
+    expect(readBlocks(nativeBlock(events))).toEqual(before);
+  });
+
   it('starts every block afresh: two blocks read back as their own rows', () => {
     const rows = readBlocks(Buffer.concat([nativeBlock(events.slice(0, 3)), nativeBlock(events.slice(3))]));
     expect(rows.map((row) => row.id)).toEqual(events.map((event) => event.id));
