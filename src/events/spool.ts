@@ -130,9 +130,14 @@ const ACK_FILE = 'ack';
  * each took a page fault.
  */
 const ENCODER_BYTES = 1024 * 1024;
+/**
+ * A new encoder's room beyond `ENCODER_BYTES`, for the append that crosses it: one event, or a
+ * chunk the event worker was handed (256 KiB at most).
+ */
+const ENCODER_HEADROOM = 512 * 1024;
 /** Encoders kept for the next commits once theirs is written, and the largest one kept. */
 const SPARE_ENCODERS = 16;
-const SPARE_ENCODER_MAX_BYTES = 2 * ENCODER_BYTES;
+const SPARE_ENCODER_MAX_BYTES = 4 * ENCODER_BYTES;
 /** A commit's records are written through one buffer, reused, this large (a larger record gets its own). */
 const WRITE_BUFFER_BYTES = 1024 * 1024;
 
@@ -169,9 +174,9 @@ export class Spool<E = WideEvent> {
   /** With a codec: where it encodes the pending events, the last one taking appends (`ENCODER_BYTES`). */
   private encoders: ByteWriter[] = [];
   /**
-   * Encoders and the write buffer of earlier commits, kept for the next: a new 64 KiB encoder
-   * grown to a commit's 75 kB (2,500 wide events a second, 20 commits) and a new buffer for each
-   * write cost about as much CPU as the encoding.
+   * Encoders and the write buffer of earlier commits, kept for the next: a new encoder and a new
+   * buffer for each commit cost about as much CPU as the encoding (2,500 wide events a second,
+   * 20 commits of 75 kB).
    */
   private spareEncoders: ByteWriter[] = [];
   private writeBuffer: Buffer | undefined;
@@ -258,7 +263,7 @@ export class Spool<E = WideEvent> {
     if (codec) {
       writer = this.encoders.at(-1);
       if (!writer || writer.length >= ENCODER_BYTES) {
-        writer = this.spareEncoders.pop() ?? new ByteWriter(ENCODER_BYTES + 64 * 1024);
+        writer = this.spareEncoders.pop() ?? new ByteWriter(ENCODER_BYTES + ENCODER_HEADROOM);
         this.encoders.push(writer);
       }
       start = writer.length;
