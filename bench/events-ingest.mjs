@@ -333,6 +333,13 @@ async function storeRun(store, events, batch, pids) {
   return { events: events.length, seconds, perSecond: events.length / seconds, cpu: cpuUsed };
 }
 
+/** An insert's body as the store sends it: Native blocks of 512 rows. */
+function nativeBody(events) {
+  const blocks = [];
+  for (let i = 0; i < events.length; i += 512) blocks.push(nativeBlock(events.slice(i, i + 512)));
+  return Buffer.concat(blocks);
+}
+
 /**
  * The engine's own share of storing wide events, the floor under the store rows: the store's
  * work done before the clock starts (DuckDB: its data chunks filled; ClickHouse: its
@@ -342,13 +349,6 @@ async function storeRun(store, events, batch, pids) {
  * `INSERT … FORMAT Native` into the store's table, and the merges that follow within the
  * run (CPU: the server, and this process sending).
  */
-/** An insert's body as the store sends it: Native blocks of 512 rows. */
-function nativeBody(events) {
-  const blocks = [];
-  for (let i = 0; i < events.length; i += 512) blocks.push(nativeBlock(events.slice(i, i + 512)));
-  return Buffer.concat(blocks);
-}
-
 async function engineRun(kind, events, batch, clickhouseUrl, pids) {
   const batches = [];
   for (let i = 0; i < events.length; i += batch) {
@@ -669,12 +669,11 @@ async function main() {
       log(`${kind} insert, batches of ${batch}: ${fmt(result.perSecond)} events/s`);
       rows.push({ path: `${names[kind]}: store insert, batches of ${fmt(batch)}`, ...result });
     }
-    const engineBatch = most;
-    const engine = await engineRun(kind, events, engineBatch, clickhouseUrl, storePids(kind));
+    const engine = await engineRun(kind, events, most, clickhouseUrl, storePids(kind));
     const perEvent = (engine.cpu * 1e6) / engine.events;
-    log(`${kind} engine alone, batches of ${engineBatch}: ${perEvent.toFixed(1)} µs CPU per event`);
+    log(`${kind} engine alone, batches of ${most}: ${perEvent.toFixed(1)} µs CPU per event`);
     rows.push({
-      path: `${names[kind]}: the engine alone (batches of ${fmt(engineBatch)} prepared beforehand)`,
+      path: `${names[kind]}: the engine alone (batches of ${fmt(most)} prepared beforehand)`,
       ...engine,
       note: `${perEvent.toFixed(1)} µs CPU per event`,
     });

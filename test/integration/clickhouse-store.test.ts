@@ -210,7 +210,7 @@ describe('clickhouse event store schema', () => {
   });
 
   it('stores every column exactly: escapes, lengths, extremes of each number type, nulls, booleans', async () => {
-    const store = clickhouseStore({ url: server.url, database: 'sluice_row_binary_test' });
+    const store = clickhouseStore({ url: server.url, database: 'sluice_exact_columns_test' });
     await store.open();
     const odd = 'nul\u0000 tab\t nl\n cr\r back\\slash \'q\' "dq" é 日本 🌊';
     const events = [
