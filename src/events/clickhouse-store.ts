@@ -27,7 +27,7 @@ import {
   uniqueById,
 } from './event-columns.js';
 import type { EventReader } from './event-reader.js';
-import type { EventStore, InsertOptions } from './event-store.js';
+import { type EventStore, type InsertOptions, type StagedEvents, StagedUnusable } from './event-store.js';
 import { type TimeWindow, timeWindows } from './time-windows.js';
 import type { WideEvent } from './wide-event.js';
 
@@ -44,9 +44,9 @@ export interface ClickHouseStoreOptions {
  * ClickHouse pays per part: 18.16 cost about 17 µs of server CPU a wide event in inserts of
  * 10,000 rows and 10 to 14 in inserts of 100,000 (pre-encoded bodies, 200,000 events); with
  * Sluice's side, about 27 against 11 to 19 (docs/benchmarks.md, "Event ingest"). ClickHouse's own
- * advice is inserts of tens of thousands of rows at most about once a second. The body is still
- * encoded and sent a piece at a time, so a large insert holds no more than a piece in memory
- * beyond its events.
+ * advice is inserts of tens of thousands of rows at most about once a second. The body is sent
+ * a piece at a time (encoded as it goes, or staged), so a large insert holds no more than a piece
+ * in memory beyond its events or their blocks.
  */
 const INSERT_CHUNK = 100_000;
 
@@ -200,6 +200,14 @@ async function* nativePieces(
 }
 
 /**
+ * Wide events staged for ClickHouse: their rows, encoded as one Native block when they were
+ * written. No ids are kept: a staging is only stored on its first delivery (see `insertStaged`).
+ */
+interface ClickHouseStaged extends StagedEvents {
+  readonly block: Buffer;
+}
+
+/**
  * A block's head (every column, one row) whose first column's name announces 1 MiB of text
  * that never comes (LEB128 2^20).
  */
@@ -271,14 +279,16 @@ export function clickhouseStore(options: ClickHouseStoreOptions): EventStore & E
     return stored;
   }
 
-  /** One insert of wide events: one part. */
-  async function insertRows(rows: readonly WideEvent[]): Promise<void> {
-    const broken: { error?: unknown } = {};
+  /** One insert of wide events, its Native body sent a block at a time: one part. */
+  async function insertBlocks(
+    blocks: Iterable<Buffer> | AsyncIterable<Buffer>,
+    broken: { error?: unknown } = {},
+  ) {
     try {
       // exec, not insert: the client's insert() does not offer Native.
       const result = await connected().exec({
         query: `INSERT INTO ${events} (${COLUMN_LIST}) FORMAT Native`,
-        values: Readable.from(nativePieces(rows, broken), { objectMode: false }),
+        values: Readable.from(blocks, { objectMode: false }),
       });
       result.stream.resume(); // an insert answers with an empty body: read it to free the socket
       await finished(result.stream);
@@ -349,8 +359,32 @@ export function clickhouseStore(options: ClickHouseStoreOptions): EventStore & E
           fresh = stored.size === 0 ? unique : unique.filter((event) => !stored.has(event.id));
         }
         for (const chunk of chunks(fresh, INSERT_CHUNK)) {
-          await insertRows(chunk);
+          const broken: { error?: unknown } = {};
+          await insertBlocks(nativePieces(chunk, broken), broken);
         }
+      });
+      writes = run.catch(() => undefined);
+      return run;
+    },
+
+    // Encoded as they are written, 512 at a time (the bus's stagings), so the events die young:
+    // held until their batch (up to 2 s), they were copied into the old generation and collected
+    // there, which cost the event worker more than the encoding (docs/benchmarks.md). An
+    // insert then only sends the blocks. Events the bus writes come from the gateway, with ids
+    // it made once each, so a staging needs no pass for repeated ids.
+    stage: (batch: readonly WideEvent[]): ClickHouseStaged => ({
+      rows: batch.length,
+      block: nativeBlock(batch),
+    }),
+
+    insertStaged(staged: readonly StagedEvents[], options?: InsertOptions) {
+      const run = writes.then(async () => {
+        // A retry or a replay may find some of its rows stored already, and a block keeps no ids
+        // to look up: the bus reads those events back from the spool and inserts them, checked.
+        if (!options?.firstDelivery)
+          throw new StagedUnusable('not a first delivery: the ids must be checked');
+        const blocks = (staged as readonly ClickHouseStaged[]).filter((batch) => batch.rows > 0);
+        if (blocks.length > 0) await insertBlocks(blocks.map((batch) => batch.block));
       });
       writes = run.catch(() => undefined);
       return run;

@@ -31,13 +31,15 @@ export interface EventStore {
   insert(events: readonly WideEvent[], options?: InsertOptions): Promise<void>;
   /**
    * Optional: a few events just written, turned into what the store will append (DuckDB: its
-   * data chunks, filled), so that the bus holds that until their batch is stored rather than
+   * data chunks, filled; ClickHouse: a Native block), so that the bus holds that until their batch is stored rather than
    * the events themselves (see `StagedEvents`). Synchronous; needs no open store.
    */
   stage?(events: readonly WideEvent[]): StagedEvents;
   /**
-   * Stores staged events like `insert`, in one transaction; throws `StagedUnusable` (storing
-   * nothing) when some of them may be stored already, for the caller to insert them as events.
+   * Stores staged events like `insert`, in one transaction (ClickHouse: one insert); throws
+   * `StagedUnusable` (storing nothing) when some of them may be stored already, or the store
+   * cannot tell (ClickHouse, on anything but a first delivery), for the caller to insert them as
+   * events.
    */
   insertStaged?(staged: readonly StagedEvents[], options?: InsertOptions): Promise<void>;
   /** Events in a time range, newest first, for tests and the request list (cursor = last id seen). */
@@ -59,7 +61,7 @@ export interface EventStore {
  * outlives two scavenges and is copied into the old generation. Holding whole events rather
  * than their ids until stored cost 8% of the gateway's throughput on the benchmark machine.
  * Staged within 250 ms, most events die young; what is held instead (DuckDB's chunks are native
- * memory, the ids strings) costs the collector little.
+ * memory, the ids strings; ClickHouse's blocks are Buffers) costs the collector little.
  */
 export interface StagedEvents {
   /** The rows the store will append for them: each id once. */

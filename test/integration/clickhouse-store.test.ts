@@ -9,6 +9,8 @@ import { sluiceConfigSchema } from '../../src/config/schema.js';
 import { clickhouseStore } from '../../src/events/clickhouse-store.js';
 import { columnsAddedInVersion2, toRow } from '../../src/events/event-columns.js';
 import { openStorePipeline } from '../../src/events/event-sink.js';
+import { StagedUnusable } from '../../src/events/event-store.js';
+import type { WideEvent } from '../../src/events/wide-event.js';
 import {
   describeEventStoreContract,
   sampleCustomEvent,
@@ -36,6 +38,54 @@ async function sql(query: string): Promise<unknown[]> {
     await client.close();
   }
 }
+
+/**
+ * A proxy in front of the server that notes each statement the store sends, and answers 500 in
+ * place of the server's answer to those `lose` picks, after the server has run them: a reply lost
+ * on the way back.
+ */
+async function statementProxy(lose: (statement: string) => boolean = () => false) {
+  const statements: string[] = [];
+  const target = new URL(server.url);
+  const proxy = createServer((incoming, outgoing) => {
+    const query = new URL(incoming.url ?? '/', server.url).searchParams.get('query');
+    const body: Buffer[] = [];
+    incoming.on('data', (part: Buffer) => body.push(part));
+    incoming.on('end', () => {
+      const sent = Buffer.concat(body);
+      const statement = (query ?? sent.toString()).trim();
+      statements.push(statement);
+      const forward = request(
+        {
+          host: target.hostname,
+          port: target.port,
+          path: incoming.url,
+          method: incoming.method,
+          headers: incoming.headers,
+        },
+        (reply) => {
+          if (lose(statement)) {
+            reply.resume();
+            reply.on('end', () => outgoing.writeHead(500).end('the proxy lost the answer'));
+            return;
+          }
+          outgoing.writeHead(reply.statusCode ?? 502, reply.headers);
+          reply.pipe(outgoing);
+        },
+      );
+      forward.end(sent);
+    });
+  });
+  await new Promise<void>((listening) => proxy.listen(0, '127.0.0.1', listening));
+  const { port } = proxy.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    statements,
+    close: () => new Promise<void>((closed) => proxy.close(() => closed())),
+  };
+}
+
+const firstWords = (statement: string) => statement.split(/\s+/).slice(0, 2).join(' ');
 
 describeEventStoreContract('clickhouse', async () => {
   // A database per test, so tests start empty without restarting the server.
@@ -119,51 +169,21 @@ describe('clickhouse event store schema', () => {
   });
 
   it('sends a first delivery as its insert alone, and checks a retry of it first', async () => {
-    // A proxy in front of the server noting each statement the store sends.
-    const statements: string[] = [];
-    const target = new URL(server.url);
-    const proxy = createServer((incoming, outgoing) => {
-      const query = new URL(incoming.url ?? '/', server.url).searchParams.get('query');
-      const body: Buffer[] = [];
-      incoming.on('data', (part: Buffer) => body.push(part));
-      incoming.on('end', () => {
-        const sent = Buffer.concat(body);
-        statements.push((query ?? sent.toString()).trim().split(/\s+/).slice(0, 2).join(' '));
-        const forward = request(
-          {
-            host: target.hostname,
-            port: target.port,
-            path: incoming.url,
-            method: incoming.method,
-            headers: incoming.headers,
-          },
-          (reply) => {
-            outgoing.writeHead(reply.statusCode ?? 502, reply.headers);
-            reply.pipe(outgoing);
-          },
-        );
-        forward.end(sent);
-      });
-    });
-    await new Promise<void>((listening) => proxy.listen(0, '127.0.0.1', listening));
-    const { port } = proxy.address() as AddressInfo;
-    const store = clickhouseStore({
-      url: `http://127.0.0.1:${port}`,
-      database: 'sluice_first_delivery_test',
-    });
+    const proxy = await statementProxy();
+    const store = clickhouseStore({ url: proxy.url, database: 'sluice_first_delivery_test' });
     try {
       await store.open();
       const batch = Array.from({ length: 20 }, (_, i) => sampleEvent(i));
-      statements.length = 0;
+      proxy.statements.length = 0;
       await store.insert(batch, { firstDelivery: true });
-      expect(statements).toEqual(['INSERT INTO']);
-      statements.length = 0;
+      expect(proxy.statements.map(firstWords)).toEqual(['INSERT INTO']);
+      proxy.statements.length = 0;
       await store.insert(batch);
-      expect(statements).toEqual(['SELECT id']); // every id found: nothing left to insert
+      expect(proxy.statements.map(firstWords)).toEqual(['SELECT id']); // every id found: nothing left to insert
       expect(await sql('SELECT count() AS n FROM sluice_first_delivery_test.events')).toEqual([{ n: '20' }]);
     } finally {
       await store.close();
-      await new Promise((closed) => proxy.close(closed));
+      await proxy.close();
     }
   });
 
@@ -306,5 +326,81 @@ describe('clickhouse event store schema', () => {
     expect(() => clickhouseStore({ url: server.url, database: 'x; DROP TABLE y' })).toThrowError(
       'must be letters, digits and _',
     );
+  });
+});
+
+describe('clickhouse event store staging', () => {
+  it('stores staged events as insert does, in one insert: one part, every row exactly', async () => {
+    const database = 'sluice_staged_test';
+    const store = clickhouseStore({ url: server.url, database });
+    const events: WideEvent[] = Array.from({ length: 1300 }, (_, i) =>
+      sampleEvent(i, {
+        keyName: i % 7 === 0 ? null : ['Ω', 'twelve-bytes', 'thirteen-byte', ''][i % 4]!,
+        target: i % 3 === 0 ? 'anthropic/claude-3-5-haiku' : 'openai/gpt-4o-mini',
+        costUsd: i % 2 === 0 ? null : i / 1000,
+      }),
+    );
+    // Staged before the store is open (the bus stages as events are written), in uneven parts.
+    const stagings = [
+      store.stage!(events.slice(0, 700)),
+      store.stage!(events.slice(700, 1000)),
+      store.stage!(events.slice(1000)),
+    ];
+    expect(stagings.map((staged) => staged.rows)).toEqual([700, 300, 300]);
+    await store.open();
+    onTestFinished(() => store.close());
+    await store.insertStaged!(stagings, { firstDelivery: true });
+    expect(await store.count()).toBe(1300);
+    expect(await store.list({ limit: 2000 })).toEqual([...events].reverse());
+    expect(
+      await sql(
+        `SELECT count() AS n FROM system.parts WHERE database = '${database}' AND table = 'events' AND level = 0`,
+      ),
+    ).toEqual([{ n: '1' }]);
+  });
+
+  it('stores nothing staged but a first delivery, which alone cannot hold stored ids', async () => {
+    const store = clickhouseStore({ url: server.url, database: 'sluice_staged_retry_test' });
+    await store.open();
+    onTestFinished(() => store.close());
+    const staged = store.stage!([sampleEvent(1), sampleEvent(2)]);
+    await expect(store.insertStaged!([staged])).rejects.toThrow(StagedUnusable);
+    await expect(store.insertStaged!([staged], { firstDelivery: false })).rejects.toThrow(StagedUnusable);
+    expect(await store.count()).toBe(0);
+    await store.insertStaged!([staged], { firstDelivery: true });
+    expect(await store.count()).toBe(2);
+  });
+
+  it('stores a staged batch once when the server ran its insert but the answer was lost', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'sluice-clickhouse-lost-answer-'));
+    onTestFinished(() => rm(dataDir, { recursive: true, force: true }));
+    const database = 'sluice_lost_answer_test';
+    let lost = 0;
+    const proxy = await statementProxy(
+      (statement) => statement.startsWith(`INSERT INTO ${database}.events `) && lost++ === 0,
+    );
+    onTestFinished(() => proxy.close());
+    const config = sluiceConfigSchema.parse({
+      dataDir,
+      events: { sink: 'clickhouse', worker: false, clickhouse: { url: proxy.url, database } },
+    });
+    const pipeline = await openStorePipeline(config, { warn: () => {}, error: () => {} });
+    try {
+      for (let i = 0; i < 1300; i++) pipeline.sink.write(sampleEvent(i));
+      expect(await pipeline.wide.drain(30_000)).toBe(true);
+      // The staged blocks went once; the retry read the events back from the spool and found
+      // every id stored, so it inserted nothing.
+      const inserts = proxy.statements.filter((statement) =>
+        statement.startsWith(`INSERT INTO ${database}.events `),
+      );
+      expect(inserts).toHaveLength(1);
+      expect(
+        proxy.statements.filter((statement) => firstWords(statement) === 'SELECT id').length,
+      ).toBeGreaterThan(0);
+      expect(pipeline.stats().failedBatches).toBe(1);
+      expect(await sql(`SELECT count() AS n FROM ${database}.events`)).toEqual([{ n: '1300' }]);
+    } finally {
+      await pipeline.sink.close();
+    }
   });
 });
