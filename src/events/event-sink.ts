@@ -119,7 +119,8 @@ export async function openStorePipeline(
   };
   // Wide events are spooled as bytes (a third of JSON's CPU); custom events as JSON.
   // Wide events come only from the gateway, with ids it made: a first delivery skips the id check.
-  // A store that stages its events (DuckDB, ClickHouse) gets them within 250 ms: the bus holds that, not the events.
+  // A store that stages its events (DuckDB, ClickHouse) gets them within 250 ms: the bus holds
+  // that, not the events.
   // A backlog goes in batches as large as the store takes best (ClickHouse: 100,000 rows an insert).
   const wide = await openBus<WideEvent>(
     'wide',

@@ -31,8 +31,9 @@ export interface EventStore {
   insert(events: readonly WideEvent[], options?: InsertOptions): Promise<void>;
   /**
    * Optional: a few events just written, turned into what the store will append (DuckDB: its
-   * data chunks, filled; ClickHouse: a Native block), so that the bus holds that until their batch is stored rather than
-   * the events themselves (see `StagedEvents`). Synchronous; needs no open store.
+   * data chunks, filled; ClickHouse: a Native block), so that the bus holds that until their
+   * batch is stored rather than the events themselves (see `StagedEvents`). Synchronous; needs
+   * no open store.
    */
   stage?(events: readonly WideEvent[]): StagedEvents;
   /**

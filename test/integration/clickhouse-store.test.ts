@@ -10,11 +10,11 @@ import { clickhouseStore } from '../../src/events/clickhouse-store.js';
 import { columnsAddedInVersion2, toRow } from '../../src/events/event-columns.js';
 import { openStorePipeline } from '../../src/events/event-sink.js';
 import { StagedUnusable } from '../../src/events/event-store.js';
-import type { WideEvent } from '../../src/events/wide-event.js';
 import {
   describeEventStoreContract,
   sampleCustomEvent,
   sampleEvent,
+  variedEvents,
 } from '../support/event-store-contract.js';
 import { type RunningServer, startClickHouse } from '../support/servers.js';
 
@@ -333,13 +333,7 @@ describe('clickhouse event store staging', () => {
   it('stores staged events as insert does, in one insert: one part, every row exactly', async () => {
     const database = 'sluice_staged_test';
     const store = clickhouseStore({ url: server.url, database });
-    const events: WideEvent[] = Array.from({ length: 1300 }, (_, i) =>
-      sampleEvent(i, {
-        keyName: i % 7 === 0 ? null : ['Ω', 'twelve-bytes', 'thirteen-byte', ''][i % 4]!,
-        target: i % 3 === 0 ? 'anthropic/claude-3-5-haiku' : 'openai/gpt-4o-mini',
-        costUsd: i % 2 === 0 ? null : i / 1000,
-      }),
-    );
+    const events = variedEvents(1300);
     // Staged before the store is open (the bus stages as events are written), in uneven parts.
     const stagings = [
       store.stage!(events.slice(0, 700)),

@@ -8,7 +8,7 @@ import { duckdbType, eventColumns } from '../../src/events/event-columns.js';
 import { QueryError } from '../../src/events/event-reader.js';
 import { StagedUnusable } from '../../src/events/event-store.js';
 import type { WideEvent } from '../../src/events/wide-event.js';
-import { describeEventStoreContract, sampleEvent } from '../support/event-store-contract.js';
+import { describeEventStoreContract, sampleEvent, variedEvents } from '../support/event-store-contract.js';
 
 describeEventStoreContract('duckdb', async () => ({
   store: duckdbStore({ path: ':memory:' }),
@@ -114,13 +114,7 @@ describe('duckdb event store ingest', () => {
 describe('duckdb event store staging', () => {
   it('stores staged events as insert does, each staging filled once at staging', async () => {
     const store = duckdbStore({ path: ':memory:' });
-    const events: WideEvent[] = Array.from({ length: 1300 }, (_, i) =>
-      sampleEvent(i, {
-        keyName: i % 7 === 0 ? null : ['Ω', 'twelve-bytes', 'thirteen-byte', ''][i % 4]!,
-        target: i % 3 === 0 ? 'anthropic/claude-3-5-haiku' : 'openai/gpt-4o-mini',
-        costUsd: i % 2 === 0 ? null : i / 1000,
-      }),
-    );
+    const events = variedEvents(1300);
     // Staged before the store is open (the bus stages as events are written), in uneven parts,
     // one of them with an id twice, which is staged once.
     const stagings = [

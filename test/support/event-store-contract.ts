@@ -101,6 +101,20 @@ export function sampleEvent(i: number, overrides: Partial<WideEvent> = {}): Wide
   };
 }
 
+/**
+ * `count` sample events whose key names (null, multibyte, 12 and 13 bytes, empty), targets and
+ * costs (null or not) vary from row to row: what a store's column writers must get right.
+ */
+export function variedEvents(count: number): WideEvent[] {
+  return Array.from({ length: count }, (_, i) =>
+    sampleEvent(i, {
+      keyName: i % 7 === 0 ? null : ['Ω', 'twelve-bytes', 'thirteen-byte', ''][i % 4]!,
+      target: i % 3 === 0 ? 'anthropic/claude-3-5-haiku' : 'openai/gpt-4o-mini',
+      costUsd: i % 2 === 0 ? null : i / 1000,
+    }),
+  );
+}
+
 /** The i-th custom event of a test: feedback on request `req-<i % 3>`, one second apart. */
 export function sampleCustomEvent(i: number, overrides: Partial<CustomEvent> = {}): CustomEvent {
   return {
