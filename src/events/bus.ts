@@ -24,7 +24,10 @@ export interface EventBusOptions<E = WideEvent> {
   store: BatchStore<E>;
   /** An open spool; the bus owns it from now on and closes it. */
   spool: Spool<E>;
-  /** Events kept in memory for the fast path; older ones are read back from the spool. Default 100 000. */
+  /**
+   * Events kept in memory for the fast path. Beyond them the bus takes no more into memory until
+   * it has stored those it holds: the newer ones are read back from the spool. Default 100 000.
+   */
   ringCapacity?: number;
   /** A batch is stored as soon as this many events wait (or after `flushIntervalMs`). Default 5000. */
   batchSize?: number;
@@ -79,8 +82,8 @@ export interface EventBusStats {
  * The event sink of the gateway: `write` never waits. Each event is appended to the spool
  * (group commit, on disk within a few ms) and kept in a bounded ring; a flush loop hands
  * batches to the store and acknowledges them in the spool once stored. While the store is down
- * the loop retries with backoff and events keep spooling; events that fell out of the ring, and
- * those left by an earlier run, are read back from the spool. The store's insert is idempotent
+ * the loop retries with backoff and events keep spooling; events the full ring had no room for,
+ * and those left by an earlier run, are read back from the spool. The store's insert is idempotent
  * by event id, so replaying a batch that was stored but not yet acknowledged stores it once.
  */
 export class EventBus<E = WideEvent> implements EventSink<E> {
@@ -395,22 +398,37 @@ type HeldBatch<E> = { count: number; endSeq: number } & (
   | { staged: StagedEvents[]; events?: undefined }
 );
 
-/** A fixed-size FIFO of events with consecutive sequence numbers; full, it forgets the oldest. */
+/**
+ * A fixed-size FIFO of events with consecutive sequence numbers. Full, it keeps what it holds
+ * (the events stored next) and takes no more until it is empty again: the newer ones are read
+ * back from the spool after it (see `overflowing`).
+ */
 class Ring<E> {
   private readonly slots: (E | undefined)[];
   private head = 0;
   length = 0;
   /** Sequence number of the oldest event held. */
   lo = 0;
+  /**
+   * It was full and let an event go: it takes none until it is empty, since what it holds must
+   * stay consecutive. Why not forget the oldest instead: those are the ones stored next, and
+   * the store's work already done on them (a staging) would be thrown away, at the moment the
+   * store is behind and can least afford it.
+   */
+  private overflowing = false;
 
   constructor(capacity: number) {
     this.slots = new Array(Math.max(1, capacity));
   }
 
   push(seq: number, event: E): void {
+    if (this.overflowing) return;
     if (this.length > 0 && seq !== this.lo + this.length) this.clear();
+    if (this.length === this.slots.length) {
+      this.overflowing = true;
+      return;
+    }
     if (this.length === 0) this.lo = seq;
-    if (this.length === this.slots.length) this.shift(1);
     this.slots[(this.head + this.length) % this.slots.length] = event;
     this.length++;
   }
@@ -440,6 +458,7 @@ class Ring<E> {
     this.head = (this.head + n) % this.slots.length;
     this.length -= n;
     this.lo += n;
+    if (this.length === 0) this.overflowing = false;
   }
 }
 
@@ -455,7 +474,7 @@ interface StagingRingOptions<E> {
 
 /**
  * The ring of a store that stages: the same contract as `Ring` (consecutive sequence numbers,
- * oldest forgotten beyond its capacity, kept until stored), but events wait here only until
+ * none taken beyond its capacity until it is empty, kept until stored), but events wait here only until
  * `size` of them do or `intervalMs` has passed, and are then held as the store staged them.
  * Batches are whole stagings, so a batch never splits one.
  */
@@ -469,18 +488,24 @@ class StagingRing<E> {
   length = 0;
   /** Sequence number of the oldest event held. */
   lo = 0;
+  /** Full, it let an event go, and takes none until it is empty (see `Ring`). */
+  private overflowing = false;
 
   constructor(private readonly options: StagingRingOptions<E>) {}
 
   push(seq: number, event: E): void {
+    if (this.overflowing) return;
     if (this.length > 0 && seq !== this.lo + this.length) this.clear();
+    if (this.length >= this.options.capacity) {
+      this.overflowing = true;
+      return;
+    }
     if (this.length === 0) this.lo = seq;
     if (this.fresh.length === 0) this.freshLo = seq;
     this.fresh.push(event);
     this.length++;
-    if (this.fresh.length >= this.options.size || this.length > this.options.capacity) this.stageFresh();
+    if (this.fresh.length >= this.options.size) this.stageFresh();
     else this.timer ??= this.options.clock.setTimer(this.options.intervalMs, () => this.stageFresh());
-    while (this.length > this.options.capacity && this.staged.length > 0) this.dropOldest();
   }
 
   dropBelow(seq: number): void {
@@ -494,7 +519,10 @@ class StagingRing<E> {
       this.length -= dropped;
       this.lo = this.freshLo;
     }
-    if (this.length === 0) this.lo = Math.max(this.lo, seq);
+    if (this.length === 0) {
+      this.lo = Math.max(this.lo, seq);
+      this.overflowing = false;
+    }
   }
 
   /**
@@ -520,6 +548,7 @@ class StagingRing<E> {
     this.staged = [];
     this.lo += this.length;
     this.length = 0;
+    this.overflowing = false;
   }
 
   close(): void {

@@ -267,6 +267,28 @@ describe('EventBus', () => {
     expect(store.duplicates).toBe(0);
   });
 
+  it('keeps the oldest events when its ring is full, stores the newer from the spool after them, then fills the ring again', async () => {
+    const store = new FakeStore();
+    store.outage = new Error('down');
+    const bus = await openBus(store, { ringCapacity: 10, batchSize: 64 });
+    bus.start();
+    for (const id of ids('e', 25)) bus.write(event(id));
+    expect(bus.stats().buffered).toBe(10);
+    store.outage = null;
+    expect(await bus.drain()).toBe(true);
+    // The ring's 10 (the first written) went first, then the 15 it let go, from the spool.
+    expect(store.batchSizes).toEqual([10, 15]);
+    expect([...store.rows.keys()]).toEqual(ids('e', 25));
+    // Empty again, the ring takes new events: a first delivery from memory.
+    for (const id of ids('f', 5)) bus.write(event(id));
+    expect(bus.stats().buffered).toBe(5);
+    expect(await bus.drain()).toBe(true);
+    expect(store.batchSizes.at(-1)).toBe(5);
+    expect(store.firstDeliveries.at(-1)).toBe(true);
+    expect(store.duplicates).toBe(0);
+    await bus.close();
+  });
+
   it('replays on restart what a closed bus could not store, and nothing that was stored', async () => {
     const down = new FakeStore();
     down.outage = new Error('down');
