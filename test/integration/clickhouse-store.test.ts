@@ -17,6 +17,7 @@ import {
   variedEvents,
 } from '../support/event-store-contract.js';
 import { type RunningServer, startClickHouse } from '../support/servers.js';
+import { edgeValues, oddText } from '../support/wide-events.js';
 
 let server: RunningServer;
 let databases = 0;
@@ -232,31 +233,12 @@ describe('clickhouse event store schema', () => {
   it('stores every column exactly: escapes, lengths, extremes of each number type, nulls, booleans', async () => {
     const store = clickhouseStore({ url: server.url, database: 'sluice_exact_columns_test' });
     await store.open();
-    const odd = 'nul\u0000 tab\t nl\n cr\r back\\slash \'q\' "dq" é 日本 🌊';
     const events = [
       sampleEvent(1, {
-        id: `id ${odd}`,
-        time: '2100-01-01T00:00:00.123Z', // over 2^32 ms
-        stream: true,
-        keyName: odd,
-        keyId: 'a'.repeat(127),
-        team: 'b'.repeat(128),
-        org: `${'c'.repeat(126)}é`,
-        route: 'd'.repeat(16_384),
-        region: '',
-        status: -2_147_483_648,
-        errorMessage: `${odd} ${'x'.repeat(300)}`,
-        clientAborted: true,
-        // 3.47 read as text by 18.16 came back 3.4699999999999998: binary floats arrive exact.
-        timings: { totalMs: 3.47, firstTokenMs: 0.1 + 0.2, upstreamMs: 5e-324 },
-        tokens: { input: 2_147_483_647, output: -1, cachedInput: 0, cacheWrite: 1e9, reasoning: 7 },
+        ...edgeValues,
+        id: `id ${oddText}`,
         costUsd: 1.7976931348623157e308,
-        queuedMs: -123.456,
-        shed: true,
-        shedReason: 'overload',
-        tags: { note: odd },
-        requestBody: odd,
-        responseBody: odd,
+        requestBody: oddText,
       }),
       sampleEvent(2, {
         traceId: null,

@@ -47,3 +47,33 @@ export function plainEvent(id: string, overrides: Partial<WideEvent> = {}): Wide
     ...overrides,
   };
 }
+
+/** Text with every character a column encoder must escape or count in bytes, and a 4-byte one. */
+export const oddText = 'nul\u0000 tab\t nl\n cr\r back\\slash \'q\' "dq" é 日本 🌊';
+
+/**
+ * Values at the edges of each column's type and length encoding, for an event's overrides: a
+ * time past 2^32 ms, strings whose byte length takes one, two and three LEB128 bytes, the
+ * smallest Int32, float extremes and sums that text formats round, booleans set.
+ */
+export const edgeValues = {
+  time: '2100-01-01T00:00:00.123Z', // over 2^32 ms: the Int64's high half is used
+  stream: true,
+  keyName: oddText,
+  keyId: 'a'.repeat(127), // the longest one-byte length
+  team: 'b'.repeat(128), // the shortest two-byte length
+  org: `${'c'.repeat(126)}é`, // 127 characters, 128 bytes
+  route: 'd'.repeat(16_384), // a three-byte length
+  region: '',
+  status: -2_147_483_648,
+  errorMessage: `${oddText} ${'x'.repeat(300)}`,
+  clientAborted: true,
+  // 3.47 read as text by ClickHouse 18.16 came back 3.4699999999999998: binary floats arrive exact.
+  timings: { totalMs: 3.47, firstTokenMs: 0.1 + 0.2, upstreamMs: 5e-324 },
+  tokens: { input: 2_147_483_647, output: -1, cachedInput: 0, cacheWrite: 1e9, reasoning: 7 },
+  queuedMs: -123.456,
+  shed: true,
+  shedReason: 'overload',
+  tags: { note: oddText },
+  responseBody: oddText,
+} satisfies Partial<WideEvent>;

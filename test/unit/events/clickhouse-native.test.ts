@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { nativeBlock } from '../../../src/events/clickhouse-native.js';
 import { clickhouseType, eventColumns, toRow } from '../../../src/events/event-columns.js';
 import type { WideEvent } from '../../../src/events/wide-event.js';
-import { plainEvent } from '../../support/wide-events.js';
+import { edgeValues, plainEvent } from '../../support/wide-events.js';
 
 /** Reads Native blocks back as ClickHouse does, by each column's declared type (an independent decoder). */
 function readBlocks(bytes: Buffer): Record<string, unknown>[] {
@@ -63,32 +63,13 @@ function readBlocks(bytes: Buffer): Record<string, unknown>[] {
   return result;
 }
 
-const odd = 'nul\u0000 tab\t nl\n cr\r back\\slash \'q\' "dq" é 日本 🌊';
-
 const events: WideEvent[] = [
   plainEvent('plain'),
   plainEvent('every-field', {
+    ...edgeValues,
     traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
-    time: '2100-01-01T00:00:00.123Z', // over 2^32 ms: the Int64's high half is used
-    stream: true,
-    keyName: odd,
-    keyId: 'a'.repeat(127), // the longest one-byte length
-    team: 'b'.repeat(128), // the shortest two-byte length
-    org: `${'c'.repeat(126)}é`, // 127 characters, 128 bytes
-    route: 'd'.repeat(16_384), // a three-byte length
-    region: '',
-    status: -2_147_483_648,
-    errorMessage: `${odd} ${'x'.repeat(300)}`,
-    clientAborted: true,
-    timings: { totalMs: 3.47, firstTokenMs: 0.1 + 0.2, upstreamMs: 5e-324 },
-    tokens: { input: 2_147_483_647, output: -1, cachedInput: 0, cacheWrite: 1e9, reasoning: 7 },
     costUsd: 1e308,
-    queuedMs: -123.456,
-    shed: true,
-    shedReason: 'overload',
-    tags: { note: odd },
     requestBody: '{"lone":"\ud800"}',
-    responseBody: odd,
   }),
   plainEvent('before-1970', { time: '1969-12-31T23:59:59.999Z' }), // a negative Int64
   // A different value in every column, so two columns written in each other's place show.
