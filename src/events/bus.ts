@@ -474,9 +474,9 @@ interface StagingRingOptions<E> {
 
 /**
  * The ring of a store that stages: the same contract as `Ring` (consecutive sequence numbers,
- * none taken beyond its capacity until it is empty, kept until stored), but events wait here only until
- * `size` of them do or `intervalMs` has passed, and are then held as the store staged them.
- * Batches are whole stagings, so a batch never splits one.
+ * none taken beyond its capacity until it is empty, kept until stored), but events wait here
+ * only until `size` of them do or `intervalMs` has passed, and are then held as the store
+ * staged them. Batches are whole stagings, so a batch never splits one.
  */
 class StagingRing<E> {
   /** Written and not staged yet, from sequence number `freshLo`. */

@@ -383,8 +383,8 @@ export function clickhouseStore(options: ClickHouseStoreOptions): EventStore & E
         // to look up: the bus reads those events back from the spool and inserts them, checked.
         if (!options?.firstDelivery)
           throw new StagedUnusable('not a first delivery: the ids must be checked');
-        const blocks = (staged as readonly ClickHouseStaged[]).filter((batch) => batch.rows > 0);
-        if (blocks.length > 0) await insertBlocks(blocks.map((batch) => batch.block));
+        if (staged.length > 0)
+          await insertBlocks((staged as readonly ClickHouseStaged[]).map((batch) => batch.block));
       });
       writes = run.catch(() => undefined);
       return run;

@@ -527,6 +527,23 @@ describe('EventBus', () => {
       expect([...store.rows.keys()]).toEqual([...ids('a', 10), ...ids('b', 10), ...ids('c', 10)]);
     });
 
+    it('stages nothing it has no room for: a full ring keeps its stagings, the rest come from the spool', async () => {
+      const store = new StagingStore();
+      store.outage = new Error('down');
+      const bus = await openBus(store, { batchSize: 64, stageSize: 8, ringCapacity: 16 });
+      bus.start();
+      for (const id of ids('e', 40)) bus.write(event(id));
+      expect(bus.stats().buffered).toBe(16);
+      // Only the first 16 were staged; the 24 it had no room for were never handed to stage.
+      expect(store.stagings).toEqual([8, 8]);
+      store.outage = null;
+      expect(await bus.drain()).toBe(true);
+      expect(store.stagedBatches).toEqual([16]);
+      expect(store.batchSizes).toEqual([16, 24]);
+      expect([...store.rows.keys()]).toEqual(ids('e', 40));
+      expect(store.duplicates).toBe(0);
+    });
+
     it('retries its stagings through an outage and stores each event once', async () => {
       const store = new StagingStore();
       store.outage = new Error('down');
